@@ -1,0 +1,391 @@
+//! The tantivy BM25 store for chunks.
+//!
+//! One index directory per pipeline. Ids (chunk, document, tenant) are raw
+//! indexed strings for exact filters and deletes; `body` (the text the
+//! embedder sees: title and heading path, then the chunk) is analysed with
+//! the English stemmer for BM25; the original chunk text is stored for
+//! display. Every write ends with a commit, so an acknowledged write is
+//! durable on disk.
+
+use async_trait::async_trait;
+use docpipe_core::store::stale_ids;
+use docpipe_core::{
+    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
+    StoredChunk, TenantId,
+};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
+    TextOptions, Value,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
+
+const STORE: &str = "tantivy";
+/// Memory the writer may buffer before flushing a segment.
+const WRITER_MEMORY_BYTES: usize = 50_000_000;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    chunk_id: Field,
+    document_id: Field,
+    tenant: Field,
+    ordinal: Field,
+    page: Field,
+    body: Field,
+    text: Field,
+    pipeline_version: Field,
+    content_hash: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let body = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("en_stem")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        chunk_id: builder.add_text_field("chunk_id", STRING | STORED),
+        document_id: builder.add_text_field("document_id", STRING | STORED),
+        tenant: builder.add_text_field("tenant", STRING | STORED),
+        ordinal: builder.add_u64_field("ordinal", INDEXED | STORED),
+        page: builder.add_u64_field("page", STORED),
+        body: builder.add_text_field("body", body),
+        text: builder.add_text_field("text", STORED),
+        pipeline_version: builder.add_text_field("pipeline_version", STRING | STORED),
+        content_hash: builder.add_text_field("content_hash", STRING | STORED),
+    };
+    (builder.build(), fields)
+}
+
+/// A tantivy index of chunks.
+#[derive(Clone)]
+pub struct Bm25Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    // Opened on first write: readers (search, status) never take tantivy's
+    // single-writer lock, so they run beside a worker.
+    writer: Mutex<Option<IndexWriter>>,
+}
+
+impl Bm25Store {
+    /// Opens the index in `dir`, creating it (and the directory) if needed.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|error| rejected(format!("cannot create {}: {error}", dir.display())))?;
+        let directory = MmapDirectory::open(dir)
+            .map_err(|error| rejected(format!("cannot open {}: {error}", dir.display())))?;
+        let (schema, fields) = schema();
+        let index = Index::open_or_create(directory, schema).map_err(|error| {
+            rejected(format!(
+                "{} holds an index this version cannot use ({error}); point bm25.index_dir elsewhere",
+                dir.display()
+            ))
+        })?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()
+            .map_err(|error| unavailable(format!("cannot open a reader: {error}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                index,
+                reader,
+                fields,
+                writer: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// BM25 search within a tenant. Query syntax errors are forgiven (the
+    /// lenient parser keeps what it understands), since queries come from people.
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let inner = self.inner.clone();
+        let tenant = tenant.clone();
+        let query = query.to_owned();
+        blocking(move || inner.search(&tenant, &query, limit)).await
+    }
+}
+
+impl Inner {
+    fn with_writer<T>(
+        &self,
+        operation: impl FnOnce(&mut IndexWriter) -> tantivy::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.is_none() {
+            let writer = self.index.writer(WRITER_MEMORY_BYTES).map_err(|error| {
+                unavailable(format!(
+                    "cannot open the index writer for {} ({error}); is another worker using this index?",
+                    self.dir.display()
+                ))
+            })?;
+            *guard = Some(writer);
+        }
+        let writer = guard.as_mut().expect("the writer was just opened");
+        operation(writer).map_err(|error| {
+            // A failed write leaves uncommitted operations behind: drop them
+            // so the next attempt starts clean.
+            let _ = writer.rollback();
+            unavailable(format!("write to {} failed: {error}", self.dir.display()))
+        })
+    }
+
+    fn write(&self, chunks: &[IndexedChunk], replacing: &[StoredChunk]) -> Result<(), StoreError> {
+        let stale = stale_ids(replacing, chunks);
+        let fields = self.fields;
+        self.with_writer(|writer| {
+            for chunk in chunks {
+                writer.delete_term(Term::from_field_text(
+                    fields.chunk_id,
+                    chunk.chunk.id.as_str(),
+                ));
+                let mut document = doc!(
+                    fields.chunk_id => chunk.chunk.id.as_str(),
+                    fields.document_id => chunk.chunk.document_id.as_str(),
+                    fields.tenant => chunk.chunk.tenant.as_str(),
+                    fields.ordinal => u64::from(chunk.chunk.ordinal),
+                    fields.body => chunk.chunk.embed_text.as_str(),
+                    fields.text => chunk.chunk.text.as_str(),
+                    fields.pipeline_version => chunk.pipeline_version.as_str(),
+                    fields.content_hash => chunk.content_hash.as_str(),
+                );
+                if let Some(page) = chunk.chunk.page {
+                    document.add_u64(fields.page, u64::from(page));
+                }
+                writer.add_document(document)?;
+            }
+            for id in &stale {
+                writer.delete_term(Term::from_field_text(fields.chunk_id, id.as_str()));
+            }
+            // Adds and deletes land in one commit: searchers switch from the
+            // old chunks to the new ones at once.
+            writer.commit()?;
+            Ok(())
+        })?;
+        self.reader
+            .reload()
+            .map_err(|error| unavailable(format!("cannot reload the reader: {error}")))
+    }
+
+    fn document_filter(&self, tenant: &TenantId, document: &DocumentId) -> BooleanQuery {
+        BooleanQuery::new(vec![
+            (Occur::Must, term_query(self.fields.tenant, tenant.as_str())),
+            (
+                Occur::Must,
+                term_query(self.fields.document_id, document.as_str()),
+            ),
+        ])
+    }
+
+    fn document_chunks(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<StoredChunk>, StoreError> {
+        let searcher = self.reader.searcher();
+        let filter = self.document_filter(tenant, document);
+        let limit = searcher.num_docs().max(1) as usize;
+        let addresses = searcher
+            .search(&filter, &TopDocs::with_limit(limit).order_by_score())
+            .map_err(|error| unavailable(error.to_string()))?;
+        addresses
+            .into_iter()
+            .map(|(_, address)| {
+                let stored: TantivyDocument = searcher
+                    .doc(address)
+                    .map_err(|error| unavailable(error.to_string()))?;
+                Ok(StoredChunk {
+                    id: ChunkId::from_stored(self.text_of(&stored, self.fields.chunk_id)),
+                    content_hash: ContentHash::from_stored(
+                        self.text_of(&stored, self.fields.content_hash),
+                    ),
+                    pipeline_version: self.text_of(&stored, self.fields.pipeline_version),
+                })
+            })
+            .collect()
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.reader
+            .reload()
+            .map_err(|error| unavailable(error.to_string()))?;
+        let searcher = self.reader.searcher();
+        // Every document has exactly one chunk with ordinal 0.
+        let first_chunks = TermQuery::new(
+            Term::from_field_u64(self.fields.ordinal, 0),
+            IndexRecordOption::Basic,
+        );
+        let documents = searcher
+            .search(&first_chunks, &Count)
+            .map_err(|error| unavailable(error.to_string()))?;
+        Ok(StoreStats {
+            documents: documents as u64,
+            chunks: searcher.num_docs(),
+        })
+    }
+
+    fn search(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.reader
+            .reload()
+            .map_err(|error| unavailable(error.to_string()))?;
+        let searcher = self.reader.searcher();
+        // Terms are OR-ed, as BM25 intends: documents matching more (and
+        // rarer) terms score higher.
+        let (query, _ignored_syntax_errors) =
+            QueryParser::for_index(&self.index, vec![self.fields.body]).parse_query_lenient(query);
+        self.run(&searcher, tenant, query, limit)
+    }
+
+    fn run(
+        &self,
+        searcher: &tantivy::Searcher,
+        tenant: &TenantId,
+        query: Box<dyn Query>,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let filtered = BooleanQuery::new(vec![
+            (Occur::Must, query),
+            // A zero-score filter: the tenant must match but must not shift BM25 scores.
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(
+                    term_query(self.fields.tenant, tenant.as_str()),
+                    0.0,
+                )),
+            ),
+        ]);
+        let top = searcher
+            .search(
+                &filtered,
+                &TopDocs::with_limit(limit.max(1)).order_by_score(),
+            )
+            .map_err(|error| unavailable(error.to_string()))?;
+        top.into_iter()
+            .map(|(score, address)| {
+                let stored: TantivyDocument = searcher
+                    .doc(address)
+                    .map_err(|error| unavailable(error.to_string()))?;
+                self.hit(&stored, score)
+            })
+            .collect()
+    }
+
+    fn hit(&self, stored: &TantivyDocument, score: f32) -> Result<ChunkHit, StoreError> {
+        let fields = self.fields;
+        let document_id = DocumentId::new(self.text_of(stored, fields.document_id))
+            .map_err(|error| rejected(format!("stored document id is invalid: {error}")))?;
+        let u64_of = |field| stored.get_first(field).and_then(|value| value.as_u64());
+        Ok(ChunkHit {
+            chunk_id: ChunkId::from_stored(self.text_of(stored, fields.chunk_id)),
+            document_id,
+            ordinal: u64_of(fields.ordinal).unwrap_or_default() as u32,
+            page: u64_of(fields.page).map(|page| page as u32),
+            text: self.text_of(stored, fields.text),
+            score,
+        })
+    }
+
+    fn text_of(&self, stored: &TantivyDocument, field: Field) -> String {
+        stored
+            .get_first(field)
+            .and_then(|value| value.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+#[async_trait]
+impl ChunkStore for Bm25Store {
+    fn name(&self) -> &'static str {
+        STORE
+    }
+
+    async fn write_document(
+        &self,
+        _tenant: &TenantId,
+        _document: &DocumentId,
+        chunks: &[IndexedChunk],
+        replacing: &[StoredChunk],
+    ) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let (chunks, replacing) = (chunks.to_vec(), replacing.to_vec());
+        blocking(move || inner.write(&chunks, &replacing)).await
+    }
+
+    async fn document_chunks(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<StoredChunk>, StoreError> {
+        let inner = self.inner.clone();
+        let (tenant, document) = (tenant.clone(), document.clone());
+        blocking(move || {
+            inner
+                .reader
+                .reload()
+                .map_err(|error| unavailable(error.to_string()))?;
+            inner.document_chunks(&tenant, &document)
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.stats()).await
+    }
+}
+
+/// Runs index I/O off the async runtime's threads.
+async fn blocking<T: Send + 'static>(
+    operation: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(operation)
+        .await
+        .map_err(|error| unavailable(format!("index task failed: {error}")))?
+}
+
+fn term_query(field: Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
+fn unavailable(message: String) -> StoreError {
+    StoreError::Unavailable {
+        store: STORE,
+        message,
+    }
+}
+
+fn rejected(message: String) -> StoreError {
+    StoreError::Rejected {
+        store: STORE,
+        message,
+    }
+}

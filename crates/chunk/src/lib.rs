@@ -1,0 +1,156 @@
+//! Splits parsed documents into overlapping chunks sized in model tokens.
+//!
+//! Sizes are counted with the embedding model's own tokenizer, so a chunk of
+//! `max_tokens` always fits the model. Boundaries are semantic: text-splitter
+//! prefers paragraph breaks, then sentences, then words.
+
+use docpipe_core::config::ChunkingConfig;
+use docpipe_core::{
+    Chunk, ChunkId, Classify, DocumentId, ErrorClass, ParsedDocument, PipelineVersion, TenantId,
+};
+use text_splitter::{ChunkConfig, TextSplitter};
+use tokenizers::Tokenizer;
+
+/// Why a document could not be chunked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// The chunking settings are unusable.
+    #[error("invalid chunking settings: {0}")]
+    InvalidSettings(String),
+    /// The document produced more chunks than the pipeline allows.
+    #[error(
+        "document produced {count} chunks; the pipeline limit (limits.max_chunks_per_document) is {limit}"
+    )]
+    TooManyChunks {
+        /// Chunks produced.
+        count: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+}
+
+impl Classify for ChunkError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Permanent
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidSettings(_) => "invalid_settings",
+            Self::TooManyChunks { .. } => "too_many_chunks",
+        }
+    }
+}
+
+/// Splits documents into chunks.
+pub struct Chunker {
+    splitter: TextSplitter<Tokenizer>,
+    embed_context: bool,
+    max_chunks: usize,
+}
+
+impl Chunker {
+    /// A chunker counting with `tokenizer` (the embedding model's). Padding
+    /// and truncation are switched off so sizes reflect the whole text.
+    pub fn new(
+        mut tokenizer: Tokenizer,
+        settings: &ChunkingConfig,
+        max_chunks: usize,
+    ) -> Result<Self, ChunkError> {
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|error| ChunkError::InvalidSettings(error.to_string()))?;
+        let config = ChunkConfig::new(settings.max_tokens)
+            .with_sizer(tokenizer)
+            .with_overlap(settings.overlap_tokens)
+            .map_err(|error| ChunkError::InvalidSettings(error.to_string()))?;
+        Ok(Self {
+            splitter: TextSplitter::new(config),
+            embed_context: settings.embed_context,
+            max_chunks,
+        })
+    }
+
+    /// Chunks a document. Ordinals count from 0 in document order; each
+    /// chunk records its byte range, starting page and heading path.
+    pub fn chunk(
+        &self,
+        document: &ParsedDocument,
+        tenant: &TenantId,
+        document_id: &DocumentId,
+        version: &PipelineVersion,
+    ) -> Result<Vec<Chunk>, ChunkError> {
+        let mut chunks = Vec::new();
+        for (ordinal, (start, text)) in self.splitter.chunk_indices(&document.text).enumerate() {
+            if ordinal >= self.max_chunks {
+                return Err(ChunkError::TooManyChunks {
+                    count: self.splitter.chunk_indices(&document.text).count(),
+                    limit: self.max_chunks,
+                });
+            }
+            let ordinal = ordinal as u32;
+            let block = document.block_at(start);
+            let heading_path = block
+                .map(|block| block.heading_path.clone())
+                .unwrap_or_default();
+            let embed_text = if self.embed_context {
+                with_context(document.title.as_deref(), &heading_path, text)
+            } else {
+                text.to_owned()
+            };
+            chunks.push(Chunk {
+                id: ChunkId::derive(tenant, document_id, version, ordinal, text),
+                tenant: tenant.clone(),
+                document_id: document_id.clone(),
+                ordinal,
+                byte_range: start..start + text.len(),
+                page: block.and_then(|block| block.page),
+                heading_path,
+                text: text.to_owned(),
+                embed_text,
+            });
+        }
+        Ok(chunks)
+    }
+}
+
+/// `Title › Heading › Subheading` on a line above the text, skipping parts
+/// the text already starts with (a chunk that opens with its own heading).
+fn with_context(title: Option<&str>, heading_path: &[String], text: &str) -> String {
+    let mut context: Vec<&str> = Vec::new();
+    for part in title
+        .into_iter()
+        .chain(heading_path.iter().map(String::as_str))
+    {
+        if context.last() != Some(&part) && !text.starts_with(part) {
+            context.push(part);
+        }
+    }
+    if context.is_empty() {
+        text.to_owned()
+    } else {
+        format!("{}\n{text}", context.join(" › "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_line_skips_repeats_and_the_chunks_own_heading() {
+        let path = ["Feeding".to_owned()];
+        assert_eq!(
+            with_context(Some("Bees"), &path, "Give fondant."),
+            "Bees › Feeding\nGive fondant."
+        );
+        assert_eq!(
+            with_context(Some("Bees"), &path, "Feeding\n\nGive fondant."),
+            "Bees\nFeeding\n\nGive fondant."
+        );
+        assert_eq!(with_context(None, &[], "x"), "x");
+        let same = ["Bees".to_owned()];
+        assert_eq!(with_context(Some("Bees"), &same, "y"), "Bees\ny");
+    }
+}

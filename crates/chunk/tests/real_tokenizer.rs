@@ -1,0 +1,108 @@
+//! The chunker with the real model tokenizer on fixture documents.
+
+use docpipe_chunk::Chunker;
+use docpipe_core::config::ChunkingConfig;
+use docpipe_core::{Chunk, DocumentId, ParsedDocument, PipelineVersion, TenantId};
+use docpipe_parse::DocumentParser;
+use std::path::{Path, PathBuf};
+use tokenizers::Tokenizer;
+
+const SETTINGS: ChunkingConfig = ChunkingConfig {
+    max_tokens: 64,
+    overlap_tokens: 16,
+    embed_context: true,
+};
+
+fn tokenizer() -> Tokenizer {
+    let home = std::env::var_os("DOCPIPE_HOME").expect("DOCPIPE_HOME is set by .cargo/config.toml");
+    let path = PathBuf::from(home).join("models/all-MiniLM-L6-v2/tokenizer.json");
+    Tokenizer::from_file(path).expect("run `make setup` to install the model")
+}
+
+fn parsed(relative: &str) -> ParsedDocument {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/corpus")
+        .join(relative);
+    DocumentParser::new(100, 512)
+        .parse(&std::fs::read(path).unwrap(), None)
+        .unwrap()
+}
+
+fn chunk(
+    document: &ParsedDocument,
+    max_chunks: usize,
+) -> Result<Vec<Chunk>, docpipe_chunk::ChunkError> {
+    Chunker::new(tokenizer(), &SETTINGS, max_chunks)
+        .unwrap()
+        .chunk(
+            document,
+            &TenantId::new("t").unwrap(),
+            &DocumentId::new("d").unwrap(),
+            &PipelineVersion::derive("test", &[]),
+        )
+}
+
+/// Tokens in `text`, without the shipped file's fixed padding to 128.
+fn tokens(text: &str) -> usize {
+    let mut tokenizer = tokenizer();
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).unwrap();
+    tokenizer.encode(text, false).unwrap().len()
+}
+
+#[test]
+fn chunks_fit_the_token_budget_and_point_back_into_the_text() {
+    let document = parsed("guides/search/hnsw-vector-indexes.pdf");
+    let chunks = chunk(&document, 1000).unwrap();
+    assert!(chunks.len() > 5);
+    for (ordinal, chunk) in chunks.iter().enumerate() {
+        assert_eq!(chunk.ordinal as usize, ordinal);
+        assert!(
+            tokens(&chunk.text) <= SETTINGS.max_tokens,
+            "chunk {ordinal} too long"
+        );
+        assert_eq!(&document.text[chunk.byte_range.clone()], chunk.text);
+        assert!(chunk.page.is_some());
+        assert!(
+            chunk.embed_text.ends_with(&chunk.text),
+            "the stored text stays the original"
+        );
+    }
+    let overlapping = chunks
+        .windows(2)
+        .filter(|pair| pair[1].byte_range.start < pair[0].byte_range.end)
+        .count();
+    assert!(overlapping > 0, "consecutive chunks share overlap tokens");
+    let pages: Vec<u32> = chunks.iter().filter_map(|chunk| chunk.page).collect();
+    assert!(pages.windows(2).all(|pair| pair[0] <= pair[1]));
+    assert!(pages.last() > pages.first(), "chunks span the pages");
+}
+
+#[test]
+fn html_chunks_carry_their_heading_path_as_embedding_context() {
+    let document = parsed("guides/rust-borrow-checker.html");
+    let chunks = chunk(&document, 1000).unwrap();
+    let titled = chunks
+        .iter()
+        .filter(|chunk| chunk.embed_text.len() > chunk.text.len())
+        .count();
+    assert!(titled > 0, "embedding text gains title/heading context");
+    assert!(
+        chunks
+            .iter()
+            .skip(1)
+            .all(|chunk| !chunk.heading_path.is_empty())
+    );
+}
+
+#[test]
+fn too_many_chunks_is_a_permanent_failure() {
+    let error = chunk(&parsed("sourdough-bread.pdf"), 2).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            docpipe_chunk::ChunkError::TooManyChunks { limit: 2, .. }
+        ),
+        "{error}"
+    );
+}

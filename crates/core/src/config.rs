@@ -1,0 +1,340 @@
+//! Pipeline definitions: the TOML files under `pipelines/`.
+//!
+//! A pipeline file says what is done to every document (chunking, model,
+//! limits) and where results go (collection and index names, queues).
+//! Connection URLs can be overridden from the environment so one file serves
+//! every deployment: `DOCPIPE_AMQP_URL`, `DOCPIPE_MILVUS_URL`,
+//! `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR` and `DOCPIPE_ALLOWED_ROOTS`
+//! (`:`-separated). Relative paths are relative to the working directory.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Why a pipeline file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read pipeline file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid pipeline definition.
+    #[error("invalid pipeline file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, from the TOML parser or a check.
+        message: String,
+    },
+}
+
+/// A whole pipeline definition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// A short name, part of the pipeline version.
+    pub name: String,
+    /// How documents are split.
+    pub chunking: ChunkingConfig,
+    /// The embedding model.
+    pub model: ModelConfig,
+    /// The dense-vector store.
+    pub milvus: MilvusConfig,
+    /// The BM25 store.
+    pub bm25: Bm25Config,
+    /// RabbitMQ names and consumer settings.
+    pub queue: QueueConfig,
+    /// Where documents may be read from.
+    pub sources: SourcesConfig,
+    /// Bounds on what one document may cost.
+    pub limits: LimitsConfig,
+    /// What happens to transient failures.
+    pub retry: RetryConfig,
+    /// Worker process behaviour.
+    pub worker: WorkerConfig,
+}
+
+/// Chunking settings. Changing any of them changes the pipeline version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingConfig {
+    /// Largest chunk, in model tokens.
+    pub max_tokens: usize,
+    /// Tokens shared by consecutive chunks.
+    pub overlap_tokens: usize,
+    /// Prefix the text sent to the embedder with the title and heading path.
+    pub embed_context: bool,
+}
+
+/// Embedding model settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A directory holding `model.onnx`, `tokenizer.json` and `docpipe-model.toml`.
+    pub dir: PathBuf,
+    /// Texts per ONNX Runtime call.
+    pub batch_size: usize,
+    /// ONNX Runtime intra-op threads; 0 means one per core.
+    #[serde(default)]
+    pub intra_threads: usize,
+}
+
+/// Milvus settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MilvusConfig {
+    /// gRPC endpoint, e.g. `http://127.0.0.1:19530`.
+    pub url: String,
+    /// Collection holding this pipeline's chunks.
+    pub collection: String,
+}
+
+/// tantivy settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bm25Config {
+    /// Directory of the tantivy index.
+    pub index_dir: PathBuf,
+}
+
+/// RabbitMQ settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// AMQP URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub url: String,
+    /// Direct exchange publishers send ingest requests to.
+    pub ingest_exchange: String,
+    /// Durable queue workers consume.
+    pub ingest_queue: String,
+    /// Exchange dead letters are published to.
+    pub dead_letter_exchange: String,
+    /// Durable queue holding dead letters.
+    pub dead_letter_queue: String,
+    /// Topic exchange for `document.indexed` / `document.failed` events.
+    pub events_exchange: String,
+    /// Unacknowledged deliveries a worker holds at once; bounds its memory.
+    pub prefetch: u16,
+    /// RabbitMQ queue type of the ingest and dead-letter queues.
+    pub queue_type: QueueType,
+}
+
+/// RabbitMQ queue types docpipe can declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// Replicated Raft queues (RabbitMQ 3.8+): survive the loss of a node.
+    Quorum,
+    /// Classic durable queues: for brokers without quorum queues.
+    Classic,
+}
+
+impl QueueType {
+    /// The `x-queue-type` argument value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quorum => "quorum",
+            Self::Classic => "classic",
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The direct exchange routing failed deliveries to their retry queue.
+    pub fn retry_exchange(&self) -> String {
+        format!("{}.retry", self.ingest_exchange)
+    }
+
+    /// The delay queue holding deliveries before attempt `attempt + 1`.
+    pub fn retry_queue(&self, attempt: u32) -> String {
+        format!("{}.retry.{attempt}", self.ingest_queue)
+    }
+}
+
+/// Retries of transient failures: a few in-process retries with backoff,
+/// then delay queues with growing delays, then the dead-letter queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// In-process retries of a failing store write or source read, with
+    /// exponential backoff and jitter, before the delivery counts as failed.
+    pub in_process_retries: usize,
+    /// Deliveries of a message before a transient failure dead-letters it.
+    pub max_attempts: u32,
+    /// Wait before the second delivery; doubles for each later one.
+    pub first_delay_ms: u64,
+}
+
+impl RetryConfig {
+    /// The wait before attempt `attempt + 1`, after `attempt` failed deliveries.
+    pub fn delay_after(&self, attempt: u32) -> std::time::Duration {
+        let doublings = attempt.saturating_sub(1).min(20);
+        std::time::Duration::from_millis(self.first_delay_ms.saturating_mul(1 << doublings))
+    }
+}
+
+/// Worker process behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// On SIGTERM, how long in-flight documents may take to finish before
+    /// the worker exits anyway (their deliveries are then redelivered).
+    pub shutdown_timeout_secs: u64,
+    /// Longest wait between attempts to reconnect to the broker.
+    pub reconnect_max_delay_secs: u64,
+}
+
+/// Where documents may come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// `file://` sources must resolve (after following symlinks) under one of these.
+    pub allowed_roots: Vec<PathBuf>,
+    /// Largest inline (base64) document, in decoded bytes.
+    pub max_inline_bytes: u64,
+}
+
+/// Bounds on what one document may cost; exceeding one is a permanent failure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest document, in bytes.
+    pub max_document_bytes: u64,
+    /// Most PDF pages.
+    pub max_pdf_pages: u32,
+    /// Deepest HTML element nesting.
+    pub max_html_depth: usize,
+    /// Longest parse, in seconds.
+    pub parse_timeout_secs: u64,
+    /// Most chunks per document.
+    pub max_chunks_per_document: usize,
+    /// Most extracted text per document, in bytes.
+    pub max_text_bytes: usize,
+}
+
+impl PipelineConfig {
+    /// Reads a pipeline file and applies environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::from_toml(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
+        config.apply_env_overrides();
+        Ok(config)
+    }
+
+    /// Parses and checks a pipeline definition (no environment overrides).
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|error| error.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let chunking = &self.chunking;
+        if chunking.max_tokens < 16 {
+            return Err(format!(
+                "chunking.max_tokens is {}; use at least 16",
+                chunking.max_tokens
+            ));
+        }
+        if chunking.overlap_tokens >= chunking.max_tokens {
+            return Err(format!(
+                "chunking.overlap_tokens ({}) must be smaller than chunking.max_tokens ({})",
+                chunking.overlap_tokens, chunking.max_tokens
+            ));
+        }
+        if self.model.batch_size == 0 {
+            return Err("model.batch_size must be at least 1".into());
+        }
+        if self.queue.prefetch == 0 {
+            return Err("queue.prefetch must be at least 1 (0 would mean unbounded)".into());
+        }
+        if self.retry.max_attempts == 0 {
+            return Err("retry.max_attempts must be at least 1".into());
+        }
+        if self.sources.allowed_roots.is_empty() {
+            return Err("sources.allowed_roots must name at least one directory".into());
+        }
+        Ok(())
+    }
+
+    fn apply_env_overrides(&mut self) {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        if let Some(url) = var("DOCPIPE_AMQP_URL") {
+            self.queue.url = url;
+        }
+        if let Some(url) = var("DOCPIPE_MILVUS_URL") {
+            self.milvus.url = url;
+        }
+        if let Some(dir) = var("DOCPIPE_MODEL_DIR") {
+            self.model.dir = dir.into();
+        }
+        if let Some(dir) = var("DOCPIPE_INDEX_DIR") {
+            self.bm25.index_dir = dir.into();
+        }
+        if let Some(roots) = var("DOCPIPE_ALLOWED_ROOTS") {
+            self.sources.allowed_roots = std::env::split_paths(&roots).collect();
+        }
+    }
+
+    /// The definition as TOML (environment overrides included).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a pipeline definition always serializes")
+    }
+
+    /// The bytes of every setting that changes chunk boundaries, for the
+    /// pipeline version (the model's identity is added by the embedder).
+    pub fn chunking_fingerprint(&self) -> Vec<u8> {
+        let chunking = &self.chunking;
+        format!(
+            "max_tokens={};overlap_tokens={};embed_context={}",
+            chunking.max_tokens, chunking.overlap_tokens, chunking.embed_context
+        )
+        .into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = include_str!("../../../pipelines/default.toml");
+
+    #[test]
+    fn the_shipped_default_pipeline_is_valid() {
+        let config = PipelineConfig::from_toml(DEFAULT).unwrap();
+        assert_eq!(config.name, "default");
+        assert!(config.chunking.overlap_tokens < config.chunking.max_tokens);
+    }
+
+    #[test]
+    fn the_shipped_int8_pipeline_is_valid_and_writes_elsewhere() {
+        let int8 = PipelineConfig::from_toml(include_str!("../../../pipelines/int8.toml")).unwrap();
+        let default = PipelineConfig::from_toml(DEFAULT).unwrap();
+        assert_ne!(int8.model.dir, default.model.dir);
+        assert_ne!(int8.milvus.collection, default.milvus.collection);
+        assert_ne!(int8.bm25.index_dir, default.bm25.index_dir);
+    }
+
+    #[test]
+    fn overlap_must_be_smaller_than_chunks() {
+        let text = DEFAULT.replace("overlap_tokens = 32", "overlap_tokens = 4000");
+        let error = PipelineConfig::from_toml(&text).unwrap_err();
+        assert!(error.contains("overlap_tokens"), "{error}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let text = DEFAULT.replace("[chunking]", "[chunking]\nmax_tokenz = 3");
+        let error = PipelineConfig::from_toml(&text).unwrap_err();
+        assert!(error.contains("max_tokenz"), "{error}");
+    }
+}

@@ -1,0 +1,109 @@
+//! What flows between stages: parsed documents, chunks and embedded chunks.
+
+use crate::ids::{ChunkId, ContentHash, DocumentId, PipelineVersion, TenantId};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// A document reduced to clean text plus the structure needed to explain
+/// where each piece of text came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedDocument {
+    /// The document title (PDF metadata or first heading; HTML `<title>` or `<h1>`).
+    pub title: Option<String>,
+    /// The document's text: blocks separated by blank lines.
+    pub text: String,
+    /// Where each block of `text` sits in the document.
+    pub blocks: Vec<Block>,
+    /// Number of pages, for paginated formats.
+    pub page_count: Option<u32>,
+}
+
+/// A contiguous part of [`ParsedDocument::text`] with one page and heading path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// Byte range in [`ParsedDocument::text`].
+    pub range: Range<usize>,
+    /// 1-based page number, for paginated formats.
+    pub page: Option<u32>,
+    /// The headings above this block, outermost first.
+    pub heading_path: Vec<String>,
+    /// Whether the block is itself a heading.
+    pub is_heading: bool,
+}
+
+impl ParsedDocument {
+    /// Appends a block of text, separated from the previous one by a blank line.
+    pub fn push_block(
+        &mut self,
+        text: &str,
+        page: Option<u32>,
+        heading_path: &[String],
+        is_heading: bool,
+    ) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        if !self.text.is_empty() {
+            self.text.push_str("\n\n");
+        }
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.blocks.push(Block {
+            range: start..self.text.len(),
+            page,
+            heading_path: heading_path.to_vec(),
+            is_heading,
+        });
+    }
+
+    /// The block containing byte `offset` of the text, or the nearest one before it.
+    pub fn block_at(&self, offset: usize) -> Option<&Block> {
+        let index = self
+            .blocks
+            .partition_point(|block| block.range.start <= offset);
+        index.checked_sub(1).map(|index| &self.blocks[index])
+    }
+
+    /// Whether the document has any text worth indexing.
+    pub fn has_text(&self) -> bool {
+        self.text.chars().any(char::is_alphanumeric)
+    }
+}
+
+/// One chunk of a document, ready to be embedded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// Content-addressed id.
+    pub id: ChunkId,
+    /// The owning tenant.
+    pub tenant: TenantId,
+    /// The document it came from.
+    pub document_id: DocumentId,
+    /// Position within the document, from 0.
+    pub ordinal: u32,
+    /// Byte range in the parsed document's text.
+    pub byte_range: Range<usize>,
+    /// Page where the chunk starts, for paginated formats.
+    pub page: Option<u32>,
+    /// Headings above the chunk's start, outermost first.
+    pub heading_path: Vec<String>,
+    /// The chunk's original text (what is stored and shown).
+    pub text: String,
+    /// What the embedder sees: the text, optionally prefixed with the title
+    /// and heading path so that short chunks keep their context.
+    pub embed_text: String,
+}
+
+/// A chunk with its vector and provenance, as written to the stores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedChunk {
+    /// The chunk.
+    pub chunk: Chunk,
+    /// The L2-normalised embedding of `chunk.embed_text`.
+    pub vector: Vec<f32>,
+    /// The pipeline version that produced it.
+    pub pipeline_version: PipelineVersion,
+    /// The hash of the source document's bytes.
+    pub content_hash: ContentHash,
+}

@@ -1,0 +1,96 @@
+//! Events published to the `docpipe.events` exchange after each document.
+
+use crate::error::ErrorClass;
+use crate::ids::{DocumentId, TenantId};
+use serde::{Deserialize, Serialize};
+
+/// What happened to a document; the routing key is [`DocumentEvent::routing_key`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event")]
+pub enum DocumentEvent {
+    /// The document's chunks are durably in both stores.
+    #[serde(rename = "document.indexed")]
+    Indexed {
+        /// The document.
+        document_id: DocumentId,
+        /// Its tenant.
+        tenant: TenantId,
+        /// How many chunks it now has.
+        chunks: u32,
+        /// The pipeline version that indexed it.
+        pipeline_version: String,
+        /// Milliseconds since the Unix epoch.
+        at_unix_ms: u64,
+    },
+    /// The document was already indexed with the same content and pipeline
+    /// version (a redelivery or re-publication): nothing was re-embedded.
+    #[serde(rename = "document.unchanged")]
+    Unchanged {
+        /// The document.
+        document_id: DocumentId,
+        /// Its tenant.
+        tenant: TenantId,
+        /// How many chunks it has.
+        chunks: u32,
+        /// The pipeline version that indexed it.
+        pipeline_version: String,
+        /// Milliseconds since the Unix epoch.
+        at_unix_ms: u64,
+    },
+    /// The document could not be indexed and was dead-lettered.
+    #[serde(rename = "document.failed")]
+    Failed {
+        /// The document, when the message was readable enough to name it.
+        document_id: Option<DocumentId>,
+        /// Its tenant, likewise.
+        tenant: Option<TenantId>,
+        /// Transient or permanent.
+        error_class: ErrorClass,
+        /// Stable failure code, e.g. `corrupt_pdf`.
+        error_code: String,
+        /// Human-readable reason.
+        reason: String,
+        /// Milliseconds since the Unix epoch.
+        at_unix_ms: u64,
+    },
+}
+
+impl DocumentEvent {
+    /// The routing key the event is published with.
+    pub fn routing_key(&self) -> &'static str {
+        match self {
+            Self::Indexed { .. } => "document.indexed",
+            Self::Unchanged { .. } => "document.unchanged",
+            Self::Failed { .. } => "document.failed",
+        }
+    }
+
+    /// The tenant and document the event is about, when known (a message
+    /// too malformed to name them still yields a `document.failed`).
+    pub fn subject(&self) -> (Option<&TenantId>, Option<&DocumentId>) {
+        match self {
+            Self::Indexed {
+                tenant,
+                document_id,
+                ..
+            }
+            | Self::Unchanged {
+                tenant,
+                document_id,
+                ..
+            } => (Some(tenant), Some(document_id)),
+            Self::Failed {
+                tenant,
+                document_id,
+                ..
+            } => (tenant.as_ref(), document_id.as_ref()),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, for event and dead-letter timestamps.
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}

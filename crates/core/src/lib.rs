@@ -1,0 +1,25 @@
+//! Core types shared by every docpipe stage: identifiers, the ingest message
+//! contract, documents and chunks, events, pipeline configuration and error
+//! classes.
+//!
+//! Data flows one way through docpipe: an [`IngestRequest`] becomes a
+//! [`ParsedDocument`], then [`Chunk`]s, then [`IndexedChunk`]s written to
+//! the stores, then a [`DocumentEvent`].
+
+pub mod config;
+pub mod document;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod message;
+pub mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use config::PipelineConfig;
+pub use document::{Block, Chunk, IndexedChunk, ParsedDocument};
+pub use error::{Classify, ErrorClass};
+pub use event::DocumentEvent;
+pub use ids::{ChunkId, ContentHash, DocumentId, PipelineVersion, TenantId};
+pub use message::{DocumentFormat, IngestRequest, Source};
+pub use store::{ChunkHit, ChunkStore, StoreError, StoreStats, StoredChunk};

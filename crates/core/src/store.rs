@@ -1,0 +1,147 @@
+//! The contract every chunk store (Milvus, tantivy) fulfils.
+
+use crate::document::IndexedChunk;
+use crate::error::{Classify, ErrorClass};
+use crate::ids::{ChunkId, ContentHash, DocumentId, TenantId};
+use std::collections::HashSet;
+
+/// A chunk store: where indexed chunks are written durably and found again.
+#[async_trait::async_trait]
+pub trait ChunkStore: Send + Sync {
+    /// A short name for logs and errors, e.g. `milvus`.
+    fn name(&self) -> &'static str;
+
+    /// Makes `chunks` the document's complete set of chunks, durably, given
+    /// the chunks it had (`replacing`, as [`document_chunks`] read them). The
+    /// new chunks are written before those of `replacing` not among them are
+    /// deleted, so searchers never see the document without chunks.
+    /// Idempotent: chunk ids are content-addressed.
+    ///
+    /// [`document_chunks`]: ChunkStore::document_chunks
+    async fn write_document(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+        chunks: &[IndexedChunk],
+        replacing: &[StoredChunk],
+    ) -> Result<(), StoreError>;
+
+    /// Reads the document's chunks, then [`write_document`]s over them.
+    ///
+    /// [`write_document`]: ChunkStore::write_document
+    async fn replace_document(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+        chunks: &[IndexedChunk],
+    ) -> Result<(), StoreError> {
+        let replacing = self.document_chunks(tenant, document).await?;
+        self.write_document(tenant, document, chunks, &replacing)
+            .await
+    }
+
+    /// A document's chunks currently in the store, with their provenance.
+    async fn document_chunks(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<StoredChunk>, StoreError>;
+
+    /// The ids of a document's chunks currently in the store.
+    async fn chunk_ids(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<ChunkId>, StoreError> {
+        let chunks = self.document_chunks(tenant, document).await?;
+        Ok(chunks.into_iter().map(|chunk| chunk.id).collect())
+    }
+
+    /// Counts of what the store holds.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+}
+
+/// A chunk as a store holds it: its id and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChunk {
+    /// The chunk id.
+    pub id: ChunkId,
+    /// The hash of the source document's bytes.
+    pub content_hash: ContentHash,
+    /// The pipeline version that wrote it.
+    pub pipeline_version: String,
+}
+
+/// Counts of what a store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// Distinct documents.
+    pub documents: u64,
+    /// Chunks.
+    pub chunks: u64,
+}
+
+/// One chunk found by a search, with what is needed to show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChunkHit {
+    /// The chunk.
+    pub chunk_id: ChunkId,
+    /// Its document.
+    pub document_id: DocumentId,
+    /// Its position in the document.
+    pub ordinal: u32,
+    /// Its page, for paginated formats.
+    pub page: Option<u32>,
+    /// Its original text.
+    pub text: String,
+    /// The store's own score (cosine for dense, BM25 for keyword search).
+    pub score: f32,
+}
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store is unreachable, overloaded or timed out; retrying may help.
+    #[error("{store} is unavailable: {message}")]
+    Unavailable {
+        /// Which store.
+        store: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// The store refused the request; retrying the same request will not help.
+    #[error("{store} rejected the request: {message}")]
+    Rejected {
+        /// Which store.
+        store: &'static str,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl Classify for StoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Unavailable { .. } => ErrorClass::Transient,
+            Self::Rejected { .. } => ErrorClass::Permanent,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unavailable { .. } => "store_unavailable",
+            Self::Rejected { .. } => "store_rejected",
+        }
+    }
+}
+
+/// The ids in `replacing` that are not among `chunks`: what a replacement deletes.
+pub fn stale_ids(replacing: &[StoredChunk], chunks: &[IndexedChunk]) -> Vec<ChunkId> {
+    let keep: HashSet<&ChunkId> = chunks.iter().map(|chunk| &chunk.chunk.id).collect();
+    replacing
+        .iter()
+        .map(|stored| &stored.id)
+        .filter(|id| !keep.contains(id))
+        .cloned()
+        .collect()
+}

@@ -1,0 +1,47 @@
+//! Builders for tests of stages and stores (feature `test-support`).
+
+use crate::{Chunk, ChunkId, ContentHash, DocumentId, IndexedChunk, PipelineVersion, TenantId};
+
+/// Indexed chunks of one document with the given texts; vector `i` points
+/// along axis `i % dimension`, so nearest-neighbour results are predictable.
+pub fn indexed_chunks(
+    tenant: &str,
+    document: &str,
+    texts: &[&str],
+    dimension: usize,
+) -> Vec<IndexedChunk> {
+    let tenant = TenantId::new(tenant).expect("test tenant ids are valid");
+    let document = DocumentId::new(document).expect("test document ids are valid");
+    let version = PipelineVersion::derive("test", &[]);
+    texts
+        .iter()
+        .enumerate()
+        .map(|(ordinal, text)| {
+            let mut vector = vec![0.0; dimension];
+            vector[ordinal % dimension] = 1.0;
+            IndexedChunk {
+                chunk: Chunk {
+                    id: ChunkId::derive(&tenant, &document, &version, ordinal as u32, text),
+                    tenant: tenant.clone(),
+                    document_id: document.clone(),
+                    ordinal: ordinal as u32,
+                    byte_range: 0..text.len(),
+                    page: Some(1),
+                    heading_path: vec![],
+                    text: (*text).to_owned(),
+                    embed_text: (*text).to_owned(),
+                },
+                vector,
+                pipeline_version: version.clone(),
+                content_hash: ContentHash::of(text.as_bytes()),
+            }
+        })
+        .collect()
+}
+
+/// The sorted ids of `chunks`.
+pub fn sorted_ids(chunks: &[IndexedChunk]) -> Vec<ChunkId> {
+    let mut ids: Vec<ChunkId> = chunks.iter().map(|chunk| chunk.chunk.id.clone()).collect();
+    ids.sort();
+    ids
+}

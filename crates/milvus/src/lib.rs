@@ -1,0 +1,464 @@
+//! The Milvus dense-vector store for chunks (milvus-sdk-rust `ClientV2`).
+//!
+//! One collection per pipeline: primary key `chunk_id` (varchar), the
+//! chunk's document, tenant, ordinal, page, text, pipeline version and
+//! content hash, and an L2-normalised float vector under an HNSW index with
+//! inner-product metric (= cosine).
+//!
+//! Durability policy: a write is acknowledged by Milvus once it is in its
+//! write-ahead log (rocksmq in standalone, Pulsar/Kafka in a cluster), which
+//! Milvus replays after a crash; docpipe acks a delivery only after that
+//! acknowledgement. Segments are sealed and flushed to object storage by
+//! Milvus on its own schedule and by [`MilvusStore::flush`], which the worker
+//! calls when it shuts down. Reads use Strong consistency, so a search sees
+//! every acknowledged write.
+//!
+//! Works against Milvus 2.3.5 (the PyPI standalone server used here) through
+//! 2.6: only features present in 2.3 are used, and results are read from
+//! columns rather than `rows()`, which 2.3 does not fill in.
+
+use async_trait::async_trait;
+use docpipe_core::store::stale_ids;
+use docpipe_core::{
+    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
+    StoredChunk, TenantId,
+};
+use milvus::v2 as sdk;
+use milvus::v2::prelude::*;
+use std::collections::HashMap;
+// The SDK prelude has its own `Result`; ours carries `StoreError`.
+use std::result::Result;
+use std::time::Duration;
+
+const STORE: &str = "milvus";
+const VECTOR: &str = "vector";
+/// Milvus caps one query's result window at 16384 rows.
+const QUERY_WINDOW: i64 = 16_384;
+
+/// A Milvus collection of chunks.
+#[derive(Clone)]
+pub struct MilvusStore {
+    client: std::sync::Arc<ClientV2>,
+    collection: String,
+}
+
+impl MilvusStore {
+    /// Connects to Milvus at `url` and makes sure `collection` exists with a
+    /// `dimension`-sized vector field, an index, and is loaded.
+    pub async fn connect(
+        url: &str,
+        collection: &str,
+        dimension: usize,
+    ) -> Result<Self, StoreError> {
+        let config = ConnectConfig::new()
+            .uri(url)
+            .connect_timeout(Duration::from_secs(10))
+            .rpc_timeout(Duration::from_secs(120));
+        let client = ClientV2::new(&config).await.map_err(|error| StoreError::Unavailable {
+            store: STORE,
+            message: format!(
+                "cannot connect to {url} ({error}); is Milvus running? (`scripts/milvus.sh start`)"
+            ),
+        })?;
+        let store = Self {
+            client: std::sync::Arc::new(client),
+            collection: collection.to_owned(),
+        };
+        store.ensure_collection(dimension).await?;
+        Ok(store)
+    }
+
+    /// The collection's name.
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    async fn ensure_collection(&self, dimension: usize) -> Result<(), StoreError> {
+        let exists = self
+            .client
+            .has_collection(
+                HasCollectionRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?
+            .exists();
+        if exists {
+            self.check_dimension(dimension).await?;
+        } else {
+            self.create_collection(dimension).await?;
+        }
+        self.client
+            .load_collection(
+                sdk::request::collection::LoadCollectionRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)
+    }
+
+    async fn check_dimension(&self, dimension: usize) -> Result<(), StoreError> {
+        let description = self
+            .client
+            .describe_collection(
+                DescribeCollectionRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        let found = description
+            .description()
+            .get_schema()
+            .get_fields()
+            .iter()
+            .find(|field| field.get_name() == VECTOR)
+            .map(|field| field.get_dimension() as usize);
+        match found {
+            Some(found) if found == dimension => Ok(()),
+            found => Err(StoreError::Rejected {
+                store: STORE,
+                message: format!(
+                    "collection {} has vector dimension {found:?} but the model produces {dimension}; \
+                     use another milvus.collection for this model",
+                    self.collection
+                ),
+            }),
+        }
+    }
+
+    async fn create_collection(&self, dimension: usize) -> Result<(), StoreError> {
+        let varchar = |name: &str, max_length: u32| {
+            sdk::FieldSchema::new()
+                .name(name)
+                .data_type(sdk::DataType::VarChar)
+                .max_length(max_length)
+        };
+        let int64 = |name: &str| {
+            sdk::FieldSchema::new()
+                .name(name)
+                .data_type(sdk::DataType::Int64)
+        };
+        let schema = sdk::CollectionSchema::new()
+            .add_field(varchar("chunk_id", 64).primary_key(true).auto_id(false))
+            .add_field(varchar("document_id", 1024))
+            .add_field(varchar("tenant", 64))
+            .add_field(int64("ordinal"))
+            .add_field(int64("page"))
+            .add_field(varchar("text", 65_535))
+            .add_field(varchar("pipeline_version", 256))
+            .add_field(varchar("content_hash", 64))
+            .add_field(
+                sdk::FieldSchema::new()
+                    .name(VECTOR)
+                    .data_type(sdk::DataType::FloatVector)
+                    .dimension(dimension as u32),
+            );
+        self.client
+            .create_collection(
+                sdk::request::collection::CreateCollectionRequest::builder()
+                    .collection_name(&self.collection)
+                    .schema(schema)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        self.client
+            .create_index(
+                sdk::request::index::CreateIndexRequest::builder()
+                    .collection_name(&self.collection)
+                    .index_params(vec![
+                        IndexParam::new()
+                            .field_name(VECTOR)
+                            .index_type(IndexType::Hnsw)
+                            .metric_type(MetricType::Ip)
+                            .extra_params(HashMap::from([
+                                ("M".into(), "16".into()),
+                                ("efConstruction".into(), "200".into()),
+                            ])),
+                    ])
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)
+    }
+
+    /// Seals and persists the collection's growing segments.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.client
+            .flush(
+                FlushRequest::builder()
+                    .collection_names([self.collection.as_str()])
+                    .wait_flushed_ms(60_000)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    /// Drops the collection (tests and operators' clean-up).
+    pub async fn drop_collection(&self) -> Result<(), StoreError> {
+        self.client
+            .drop_collection(
+                DropCollectionRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)
+    }
+
+    /// The `limit` chunks of `tenant` nearest to `vector` by cosine.
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        vector: Vec<f32>,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let response = self
+            .client
+            .search(
+                SearchRequest::builder()
+                    .collection_name(&self.collection)
+                    .vector_field(VECTOR)
+                    .vectors(SearchVectors::Float(vec![vector]))
+                    .filter(format!("tenant == \"{tenant}\""))
+                    .output_fields(["document_id", "ordinal", "page", "text"])
+                    .limit(limit.max(1) as i64)
+                    .metric_type(MetricType::Ip)
+                    .extra_params(HashMap::from([("ef".into(), "64".into())]))
+                    .consistency_level(ConsistencyLevel::Strong)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        let Some(result) = response.results().into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        let ids = varchar_ids(result.get_ids())?;
+        // Milvus sends no output columns at all when nothing matched.
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let documents = varchar_column(result.get_output_field("document_id"), "document_id")?;
+        let ordinals = int64_column(result.get_output_field("ordinal"), "ordinal")?;
+        let pages = int64_column(result.get_output_field("page"), "page")?;
+        let texts = varchar_column(result.get_output_field("text"), "text")?;
+        let scores = result.get_scores();
+        (0..ids.len())
+            .map(|row| {
+                Ok(ChunkHit {
+                    chunk_id: ChunkId::from_stored(ids[row].clone()),
+                    document_id: DocumentId::new(documents[row].clone()).map_err(|error| {
+                        malformed(format!("stored document id is invalid: {error}"))
+                    })?,
+                    ordinal: ordinals[row] as u32,
+                    page: (pages[row] > 0).then_some(pages[row] as u32),
+                    text: texts[row].clone(),
+                    score: scores.get(row).copied().unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn count(&self, filter: &str) -> Result<u64, StoreError> {
+        let response = self
+            .client
+            .query(
+                QueryRequest::builder()
+                    .collection_name(&self.collection)
+                    .filter(filter)
+                    .output_fields(["count(*)"])
+                    .consistency_level(ConsistencyLevel::Strong)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        let counts = int64_column(response.results().get_output_field("count(*)"), "count(*)")?;
+        Ok(counts.first().copied().unwrap_or_default() as u64)
+    }
+
+    async fn delete(&self, ids: &[ChunkId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .delete(
+                DeleteRequest::builder()
+                    .collection_name(&self.collection)
+                    .filter(format!("chunk_id in {}", quoted_list(ids)))
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
+
+#[async_trait]
+impl ChunkStore for MilvusStore {
+    fn name(&self) -> &'static str {
+        STORE
+    }
+
+    async fn write_document(
+        &self,
+        _tenant: &TenantId,
+        _document: &DocumentId,
+        chunks: &[IndexedChunk],
+        replacing: &[StoredChunk],
+    ) -> Result<(), StoreError> {
+        if !chunks.is_empty() {
+            let column = |select: fn(&IndexedChunk) -> String| chunks.iter().map(select).collect();
+            let number = |select: fn(&IndexedChunk) -> i64| chunks.iter().map(select).collect();
+            let columns = vec![
+                sdk::FieldData::varchar("chunk_id", column(|c| c.chunk.id.to_string())),
+                sdk::FieldData::varchar("document_id", column(|c| c.chunk.document_id.to_string())),
+                sdk::FieldData::varchar("tenant", column(|c| c.chunk.tenant.to_string())),
+                sdk::FieldData::int64("ordinal", number(|c| i64::from(c.chunk.ordinal))),
+                sdk::FieldData::int64("page", number(|c| c.chunk.page.map_or(0, i64::from))),
+                sdk::FieldData::varchar("text", column(|c| c.chunk.text.clone())),
+                sdk::FieldData::varchar(
+                    "pipeline_version",
+                    column(|c| c.pipeline_version.to_string()),
+                ),
+                sdk::FieldData::varchar("content_hash", column(|c| c.content_hash.to_string())),
+                sdk::FieldData::float_vector(
+                    VECTOR,
+                    chunks.iter().map(|c| c.vector.clone()).collect(),
+                ),
+            ];
+            self.client
+                .upsert(
+                    UpsertRequest::builder()
+                        .insert(
+                            InsertRequest::builder()
+                                .collection_name(&self.collection)
+                                .columns(columns)
+                                .build()
+                                .map_err(classify)?,
+                        )
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)?;
+        }
+        // Only after the new chunks are in: drop the ones they replace.
+        self.delete(&stale_ids(replacing, chunks)).await
+    }
+
+    async fn document_chunks(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<StoredChunk>, StoreError> {
+        let response = self
+            .client
+            .query(
+                QueryRequest::builder()
+                    .collection_name(&self.collection)
+                    .filter(format!(
+                        "tenant == \"{tenant}\" && document_id == \"{document}\""
+                    ))
+                    .output_fields(["chunk_id", "content_hash", "pipeline_version"])
+                    .limit(QUERY_WINDOW)
+                    .consistency_level(ConsistencyLevel::Strong)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        let results = response.results();
+        // Milvus sends no output columns at all when nothing matched.
+        if results.get_row_count() == 0 {
+            return Ok(Vec::new());
+        }
+        let ids = varchar_column(results.get_output_field("chunk_id"), "chunk_id")?;
+        let hashes = varchar_column(results.get_output_field("content_hash"), "content_hash")?;
+        let versions = varchar_column(
+            results.get_output_field("pipeline_version"),
+            "pipeline_version",
+        )?;
+        Ok((0..ids.len())
+            .map(|row| StoredChunk {
+                id: ChunkId::from_stored(ids[row].clone()),
+                content_hash: ContentHash::from_stored(hashes[row].clone()),
+                pipeline_version: versions[row].clone(),
+            })
+            .collect())
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        Ok(StoreStats {
+            // Every document has exactly one chunk with ordinal 0.
+            documents: self.count("ordinal == 0").await?,
+            chunks: self.count("ordinal >= 0").await?,
+        })
+    }
+}
+
+fn quoted_list(ids: &[ChunkId]) -> String {
+    let quoted: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+fn varchar_ids(ids: &Ids) -> Result<&[String], StoreError> {
+    match ids {
+        Ids::VarChar(ids) => Ok(ids),
+        Ids::Int64(ids) if ids.is_empty() => Ok(&[]),
+        _ => Err(malformed("expected varchar primary keys".into())),
+    }
+}
+
+fn varchar_column<'a>(
+    field: Option<&'a FieldData>,
+    name: &str,
+) -> Result<&'a [String], StoreError> {
+    field
+        .and_then(FieldData::as_varchar)
+        .ok_or_else(|| malformed(format!("response has no varchar column {name}")))
+}
+
+fn int64_column<'a>(field: Option<&'a FieldData>, name: &str) -> Result<&'a [i64], StoreError> {
+    field
+        .and_then(FieldData::as_int64)
+        .ok_or_else(|| malformed(format!("response has no int64 column {name}")))
+}
+
+fn malformed(message: String) -> StoreError {
+    StoreError::Rejected {
+        store: STORE,
+        message,
+    }
+}
+
+/// Transport failures, timeouts and server-side errors may pass; requests
+/// the SDK cannot even build or decode will not.
+fn classify(error: milvus::v2::error::Error) -> StoreError {
+    use milvus::v2::error::Error;
+    let message = error.to_string();
+    match error {
+        Error::Validation(_) | Error::Conversion(_) => StoreError::Rejected {
+            store: STORE,
+            message,
+        },
+        _ => StoreError::Unavailable {
+            store: STORE,
+            message,
+        },
+    }
+}

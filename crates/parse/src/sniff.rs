@@ -1,0 +1,80 @@
+//! Content sniffing: what the bytes are, whatever anybody declared.
+
+use docpipe_core::DocumentFormat;
+
+/// How far into a file the `%PDF-` marker may appear (the PDF spec tolerates
+/// leading junk; readers commonly scan the first kilobyte).
+const PDF_MARKER_WINDOW: usize = 1024;
+
+/// Sniffs PDF (`%PDF-` in the first KiB) or HTML (markup after an optional
+/// BOM and whitespace, and no NUL bytes). Returns why otherwise.
+pub fn sniff_format(bytes: &[u8]) -> Result<DocumentFormat, &'static str> {
+    if bytes.is_empty() {
+        return Err("the document is empty (0 bytes)");
+    }
+    let window = &bytes[..bytes.len().min(PDF_MARKER_WINDOW)];
+    if window.windows(5).any(|candidate| candidate == b"%PDF-") {
+        return Ok(DocumentFormat::Pdf);
+    }
+    if looks_like_html(bytes) {
+        return Ok(DocumentFormat::Html);
+    }
+    Err("no %PDF- marker and no HTML markup at the start")
+}
+
+fn looks_like_html(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    if head.contains(&0) {
+        return false;
+    }
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = head
+        .iter()
+        .position(|byte| !byte.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    let head = head[start..].to_ascii_lowercase();
+    const OPENINGS: [&[u8]; 7] = [
+        b"<!doctype html",
+        b"<html",
+        b"<head",
+        b"<body",
+        b"<!--",
+        b"<?xml",
+        b"<meta",
+    ];
+    OPENINGS.iter().any(|opening| head.starts_with(opening))
+        || (head.starts_with(b"<") && (contains(&head, b"<p") || contains(&head, b"<div")))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_pdf_even_after_leading_junk() {
+        assert_eq!(sniff_format(b"%PDF-1.7\n..."), Ok(DocumentFormat::Pdf));
+        assert_eq!(sniff_format(b"\r\n\r\n%PDF-1.4"), Ok(DocumentFormat::Pdf));
+    }
+
+    #[test]
+    fn sniffs_html_with_bom_and_whitespace() {
+        assert_eq!(
+            sniff_format(b"\xEF\xBB\xBF  \n<!DOCTYPE html><html></html>"),
+            Ok(DocumentFormat::Html)
+        );
+        assert_eq!(sniff_format(b"<p>fragment</p>"), Ok(DocumentFormat::Html));
+    }
+
+    #[test]
+    fn rejects_empty_and_binary() {
+        assert!(sniff_format(b"").is_err());
+        assert!(sniff_format(b"<html>\0\0\0").is_err());
+        assert!(sniff_format(b"just some words").is_err());
+    }
+}

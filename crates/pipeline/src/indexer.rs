@@ -1,0 +1,401 @@
+//! One document through every stage: source → parse → chunk → embed → stores.
+
+use crate::source::{SourceError, SourceReader};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use docpipe_chunk::{ChunkError, Chunker};
+use docpipe_core::ChunkStore;
+use docpipe_core::config::{LimitsConfig, RetryConfig};
+use docpipe_core::message::MessageError;
+use docpipe_core::{
+    ChunkId, Classify, ContentHash, DocumentId, ErrorClass, IndexedChunk, IngestRequest,
+    PipelineVersion, StoreError, StoredChunk, TenantId,
+};
+use docpipe_embed::{EmbedError, Embedder};
+use docpipe_parse::{DocumentParser, ParseError};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// Why a document could not be indexed. [`Classify`] says whether to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The ingest request is invalid.
+    #[error(transparent)]
+    Message(#[from] MessageError),
+    /// The document's bytes could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The document could not be parsed.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// Parsing took longer than the pipeline allows.
+    #[error(
+        "parsing took longer than {0:?} (limits.parse_timeout_secs); the document is too complex or hostile"
+    )]
+    ParseTimeout(Duration),
+    /// The document could not be chunked.
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    /// Embedding failed.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    /// A store write failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The extracted text exceeds the pipeline's limit.
+    #[error(
+        "document has {size} bytes of text; the pipeline limit (limits.max_text_bytes) is {limit}"
+    )]
+    TextTooLarge {
+        /// Bytes of extracted text.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A stage's thread died unexpectedly.
+    #[error("a pipeline task failed: {0}")]
+    Task(String),
+}
+
+impl Classify for IndexError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Message(error) => error.class(),
+            Self::Source(error) => error.class(),
+            Self::Parse(error) => error.class(),
+            Self::ParseTimeout(_) | Self::TextTooLarge { .. } => ErrorClass::Permanent,
+            Self::Chunk(error) => error.class(),
+            Self::Embed(error) => error.class(),
+            Self::Store(error) => error.class(),
+            Self::Task(_) => ErrorClass::Transient,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Message(error) => error.code(),
+            Self::Source(error) => error.code(),
+            Self::Parse(error) => error.code(),
+            Self::ParseTimeout(_) => "parse_timeout",
+            Self::TextTooLarge { .. } => "text_too_large",
+            Self::Chunk(error) => error.code(),
+            Self::Embed(error) => error.code(),
+            Self::Store(error) => error.code(),
+            Self::Task(_) => "task_failed",
+        }
+    }
+}
+
+/// What indexing one document produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indexed {
+    /// Chunks the document now has in every store.
+    pub chunks: u32,
+    /// The stores already held exactly this content from this pipeline
+    /// version, so nothing was parsed, embedded or written.
+    pub unchanged: bool,
+}
+
+/// The stages, wired together.
+pub struct Indexer {
+    sources: SourceReader,
+    parser: DocumentParser,
+    chunker: Arc<Chunker>,
+    embedder: Arc<dyn Embedder>,
+    stores: Vec<Arc<dyn ChunkStore>>,
+    version: PipelineVersion,
+    parse_timeout: Duration,
+    max_text_bytes: usize,
+    in_process_retries: usize,
+    documents: DocumentLocks,
+}
+
+/// The chunk count if every store already holds the document with this
+/// content hash and pipeline version, and they agree on its chunks. A crash
+/// between writes leaves the stores disagreeing (or holding chunks of two
+/// contents), which sends the document through again.
+fn unchanged_chunk_count(
+    stored: &[Vec<StoredChunk>],
+    content_hash: &ContentHash,
+    version: &PipelineVersion,
+) -> Option<u32> {
+    let mut agreed: Option<Vec<&ChunkId>> = None;
+    for chunks in stored {
+        let current = |chunk: &StoredChunk| {
+            chunk.content_hash == *content_hash && chunk.pipeline_version == version.as_str()
+        };
+        if chunks.is_empty() || !chunks.iter().all(current) {
+            return None;
+        }
+        let mut ids: Vec<&ChunkId> = chunks.iter().map(|chunk| &chunk.id).collect();
+        ids.sort();
+        match &agreed {
+            Some(agreed) if *agreed != ids => return None,
+            Some(_) => {}
+            None => agreed = Some(ids),
+        }
+    }
+    agreed.map(|ids| ids.len() as u32)
+}
+
+/// One lock per document being indexed: two versions of a document indexed
+/// at once could each delete the other's chunks as stale, leaving the two
+/// stores with different versions.
+#[derive(Default)]
+struct DocumentLocks(std::sync::Mutex<HashMap<DocumentKey, Weak<Mutex<()>>>>);
+
+type DocumentKey = (TenantId, DocumentId);
+
+impl DocumentLocks {
+    fn lock_for(&self, tenant: &TenantId, document: &DocumentId) -> Arc<Mutex<()>> {
+        let mut locks = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.retain(|_, lock| lock.strong_count() > 0);
+        let key = (tenant.clone(), document.clone());
+        if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
+            return lock;
+        }
+        let lock = Arc::new(Mutex::new(()));
+        locks.insert(key, Arc::downgrade(&lock));
+        lock
+    }
+}
+
+impl Indexer {
+    /// Wires stages together. `stores` are all written for every document.
+    pub fn new(
+        sources: SourceReader,
+        limits: &LimitsConfig,
+        retry: &RetryConfig,
+        chunker: Chunker,
+        embedder: Arc<dyn Embedder>,
+        stores: Vec<Arc<dyn ChunkStore>>,
+        version: PipelineVersion,
+    ) -> Self {
+        Self {
+            sources,
+            parser: DocumentParser::new(limits.max_pdf_pages, limits.max_html_depth),
+            chunker: Arc::new(chunker),
+            embedder,
+            stores,
+            version,
+            parse_timeout: Duration::from_secs(limits.parse_timeout_secs),
+            max_text_bytes: limits.max_text_bytes,
+            in_process_retries: retry.in_process_retries,
+            documents: DocumentLocks::default(),
+        }
+    }
+
+    /// The pipeline version stamped on every chunk.
+    pub fn version(&self) -> &PipelineVersion {
+        &self.version
+    }
+
+    /// Indexes one document: when this returns `Ok`, its chunks are durably
+    /// in every store and its previous chunks are gone.
+    pub async fn index(&self, request: &IngestRequest) -> Result<Indexed, IndexError> {
+        let document = self
+            .documents
+            .lock_for(&request.tenant, &request.document_id);
+        let _only_version_in_flight = document.lock().await;
+        let started = Instant::now();
+        let declared = request.declared_type()?;
+        let bytes = self
+            .retry_transient("source", || self.sources.read(request))
+            .await?;
+        let content_hash = ContentHash::of(&bytes);
+        let byte_count = bytes.len();
+        let before = self.stored_chunks(request).await?;
+        if let Some(chunks) = unchanged_chunk_count(&before, &content_hash, &self.version) {
+            tracing::info!(
+                document_id = %request.document_id,
+                tenant = %request.tenant,
+                chunks,
+                "document unchanged; nothing to do"
+            );
+            return Ok(Indexed {
+                chunks,
+                unchanged: true,
+            });
+        }
+
+        // Parsing is CPU-bound third-party code fed untrusted bytes: it runs
+        // on a blocking thread under a time limit (a runaway parse keeps its
+        // thread until it ends, but the document fails on time).
+        let parser = self.parser.clone();
+        let parsing = tokio::task::spawn_blocking(move || parser.parse(&bytes, declared.as_ref()));
+        let parsed = tokio::time::timeout(self.parse_timeout, parsing)
+            .await
+            .map_err(|_| IndexError::ParseTimeout(self.parse_timeout))?
+            .map_err(|error| IndexError::Task(error.to_string()))??;
+        if parsed.text.len() > self.max_text_bytes {
+            return Err(IndexError::TextTooLarge {
+                size: parsed.text.len(),
+                limit: self.max_text_bytes,
+            });
+        }
+
+        let chunker = self.chunker.clone();
+        let (tenant, document, version) = (
+            request.tenant.clone(),
+            request.document_id.clone(),
+            self.version.clone(),
+        );
+        let chunks = tokio::task::spawn_blocking(move || {
+            chunker.chunk(&parsed, &tenant, &document, &version)
+        })
+        .await
+        .map_err(|error| IndexError::Task(error.to_string()))??;
+
+        let embedder = self.embedder.clone();
+        let texts: Vec<String> = chunks
+            .iter()
+            .map(|chunk| chunk.embed_text.clone())
+            .collect();
+        let vectors = tokio::task::spawn_blocking(move || {
+            embedder.embed_documents(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .map_err(|error| IndexError::Task(error.to_string()))??;
+
+        let indexed: Vec<IndexedChunk> = chunks
+            .into_iter()
+            .zip(vectors)
+            .map(|(chunk, vector)| IndexedChunk {
+                chunk,
+                vector,
+                pipeline_version: self.version.clone(),
+                content_hash: content_hash.clone(),
+            })
+            .collect();
+        // The stores were read under this document's lock, so `before` is
+        // still what each write replaces.
+        let writes = self.stores.iter().zip(&before).map(|(store, replacing)| {
+            self.retry_transient(store.name(), || {
+                store.write_document(&request.tenant, &request.document_id, &indexed, replacing)
+            })
+        });
+        for result in futures::future::join_all(writes).await {
+            result?;
+        }
+        tracing::info!(
+            document_id = %request.document_id,
+            tenant = %request.tenant,
+            bytes = byte_count,
+            chunks = indexed.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "document indexed"
+        );
+        Ok(Indexed {
+            chunks: indexed.len() as u32,
+            unchanged: false,
+        })
+    }
+
+    /// What each store holds of the document, in store order.
+    async fn stored_chunks(
+        &self,
+        request: &IngestRequest,
+    ) -> Result<Vec<Vec<StoredChunk>>, IndexError> {
+        let mut stored = Vec::with_capacity(self.stores.len());
+        for store in &self.stores {
+            let chunks = self
+                .retry_transient(store.name(), || {
+                    store.document_chunks(&request.tenant, &request.document_id)
+                })
+                .await?;
+            stored.push(chunks);
+        }
+        Ok(stored)
+    }
+
+    /// Retries transient failures in-process: exponential backoff with
+    /// jitter, `retry.in_process_retries` times; past that the worker sends
+    /// the delivery to a delay queue.
+    async fn retry_transient<T, E, F>(
+        &self,
+        what: &str,
+        mut attempt: impl FnMut() -> F,
+    ) -> Result<T, E>
+    where
+        E: Classify + std::fmt::Display,
+        F: Future<Output = Result<T, E>>,
+    {
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_times(self.in_process_retries)
+            .with_jitter()
+            .build();
+        loop {
+            match attempt().await {
+                Err(error) if error.class() == ErrorClass::Transient => match delays.next() {
+                    Some(delay) => {
+                        tracing::warn!(stage = what, %error, ?delay, "transient failure; retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(error),
+                },
+                result => return result,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(ids: &[&str], hash: &ContentHash, version: &PipelineVersion) -> Vec<StoredChunk> {
+        ids.iter()
+            .map(|id| StoredChunk {
+                id: ChunkId::from_stored((*id).to_owned()),
+                content_hash: hash.clone(),
+                pipeline_version: version.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_document_is_unchanged_only_if_every_store_agrees_on_current_chunks() {
+        let (hash, version) = (ContentHash::of(b"v1"), PipelineVersion::derive("p", &[]));
+        let both = stored(&["a", "b"], &hash, &version);
+        assert_eq!(
+            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &version),
+            Some(2)
+        );
+
+        let other_hash = ContentHash::of(b"v2");
+        assert_eq!(
+            unchanged_chunk_count(&[both.clone(), both.clone()], &other_hash, &version),
+            None
+        );
+        let other_version = PipelineVersion::derive("q", &[]);
+        assert_eq!(
+            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &other_version),
+            None
+        );
+
+        // A crash between the two stores' writes.
+        let missing = stored(&["a"], &hash, &version);
+        assert_eq!(
+            unchanged_chunk_count(&[both.clone(), missing], &hash, &version),
+            None
+        );
+        assert_eq!(
+            unchanged_chunk_count(&[both, Vec::new()], &hash, &version),
+            None
+        );
+        // A crash between a store's write and its stale-chunk delete.
+        let mut mixed = stored(&["a", "b"], &hash, &version);
+        mixed.extend(stored(&["old"], &other_hash, &version));
+        assert_eq!(
+            unchanged_chunk_count(&[mixed.clone(), mixed], &hash, &version),
+            None
+        );
+    }
+}

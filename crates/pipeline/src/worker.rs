@@ -1,0 +1,392 @@
+//! The worker: consume → index → ack; or retry later, or dead-letter.
+//!
+//! Every delivery is settled exactly one way: acknowledged after its
+//! document is durably indexed (or found unchanged); acknowledged after a
+//! copy is safely in a delay queue (transient failure) or in the
+//! dead-letter queue (permanent failure, or too many attempts); or, if even
+//! that publish fails, returned to the queue. A crash at any point leaves
+//! the delivery unacknowledged, and the broker redelivers it.
+
+use crate::indexer::Indexer;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use docpipe_core::config::{PipelineConfig, QueueConfig, RetryConfig, WorkerConfig};
+use docpipe_core::event::now_unix_ms;
+use docpipe_core::{Classify, DocumentEvent, DocumentId, ErrorClass, IngestRequest, TenantId};
+use docpipe_queue::{Broker, DeadLetter, IngestDelivery, Publisher, QueueError};
+use futures::FutureExt as _;
+use futures::future::Shared;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Indexed and acknowledged.
+    Indexed,
+    /// Already indexed with the same content; acknowledged without work.
+    Unchanged,
+    /// Failed transiently; parked in a delay queue for another attempt.
+    Retried,
+    /// Published to the dead-letter queue and acknowledged.
+    DeadLettered,
+    /// Returned to the queue because it could not be settled otherwise.
+    Requeued,
+}
+
+/// Deliveries handled by a worker, by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerSummary {
+    /// Documents indexed.
+    pub indexed: u64,
+    /// Documents found unchanged.
+    pub unchanged: u64,
+    /// Deliveries sent to a delay queue after a transient failure.
+    pub retried: u64,
+    /// Messages dead-lettered.
+    pub dead_lettered: u64,
+    /// Deliveries returned to the queue.
+    pub requeued: u64,
+    /// Times the worker reconnected to the broker.
+    pub reconnections: u64,
+}
+
+impl WorkerSummary {
+    fn record(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Indexed => self.indexed += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Retried => self.retried += 1,
+            Outcome::DeadLettered => self.dead_lettered += 1,
+            Outcome::Requeued => self.requeued += 1,
+        }
+    }
+}
+
+type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send>>>;
+
+/// Consumes ingest requests and indexes them, reconnecting to the broker
+/// whenever it goes away.
+pub struct Worker {
+    indexer: Arc<Indexer>,
+    queue: QueueConfig,
+    retry: RetryConfig,
+    settings: WorkerConfig,
+}
+
+impl Worker {
+    /// A worker for the pipeline `config`, indexing with `indexer`.
+    pub fn new(indexer: Arc<Indexer>, config: &PipelineConfig) -> Self {
+        Self {
+            indexer,
+            queue: config.queue.clone(),
+            retry: config.retry.clone(),
+            settings: config.worker.clone(),
+        }
+    }
+
+    /// Consumes until `shutdown` completes. If the broker goes away, the
+    /// worker lets in-flight documents finish, then reconnects with
+    /// exponential backoff and resumes consuming; unacknowledged deliveries
+    /// of the lost connection are redelivered by the broker. On shutdown it
+    /// stops consuming and lets in-flight documents finish (for at most
+    /// `worker.shutdown_timeout_secs`).
+    pub async fn run(&self, shutdown: impl Future<Output = ()> + Send + 'static) -> WorkerSummary {
+        let shutdown: Shutdown =
+            (Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send>>).shared();
+        let mut summary = WorkerSummary::default();
+        let mut delays = self.reconnect_delays();
+        loop {
+            let session = async {
+                let broker = Broker::connect(&self.queue, &self.retry).await?;
+                let publisher = Arc::new(broker.publisher().await?);
+                delays = self.reconnect_delays();
+                let result = self
+                    .consume(&broker, publisher, shutdown.clone(), &mut summary)
+                    .await;
+                broker.close().await;
+                result
+            };
+            let error = tokio::select! {
+                biased;
+                () = shutdown.clone() => break,
+                result = session => match result {
+                    Ok(()) => break,
+                    Err(error) => error,
+                },
+            };
+            let delay = delays
+                .next()
+                .unwrap_or(Duration::from_secs(self.settings.reconnect_max_delay_secs));
+            tracing::warn!(%error, ?delay, "lost the broker; reconnecting");
+            summary.reconnections += 1;
+            tokio::select! {
+                biased;
+                () = shutdown.clone() => break,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+        tracing::info!(?summary, "worker stopped");
+        summary
+    }
+
+    fn reconnect_delays(&self) -> backon::ExponentialBackoff {
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(
+                self.settings.reconnect_max_delay_secs.max(1),
+            ))
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+
+    /// One broker session: `Ok` when shutdown ends it, `Err` when the
+    /// broker does.
+    async fn consume(
+        &self,
+        broker: &Broker,
+        publisher: Arc<Publisher>,
+        shutdown: Shutdown,
+        summary: &mut WorkerSummary,
+    ) -> Result<(), QueueError> {
+        let tag = format!("docpipe-worker-{}", uuid::Uuid::new_v4());
+        let mut consumer = broker.consume_ingest(&tag).await?;
+        tracing::info!(queue = %self.queue.ingest_queue, "consuming");
+        let mut in_flight = JoinSet::new();
+        let mut broker_error = None;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.clone() => {
+                    tracing::info!(in_flight = in_flight.len(), "shutting down: no new deliveries");
+                    break;
+                }
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    summary.record(done.unwrap_or(Outcome::Requeued));
+                }
+                delivery = consumer.next() => match delivery {
+                    Some(Ok(delivery)) => {
+                        let (indexer, publisher) = (self.indexer.clone(), publisher.clone());
+                        let max_attempts = self.retry.max_attempts;
+                        in_flight.spawn(async move {
+                            handle(&indexer, &publisher, delivery, max_attempts).await
+                        });
+                    }
+                    Some(Err(error)) => {
+                        broker_error = Some(error);
+                        break;
+                    }
+                    None => {
+                        broker_error = Some(QueueError::Operation {
+                            operation: "basic.consume",
+                            message: "the broker cancelled the consumer or closed the connection".into(),
+                        });
+                        break;
+                    }
+                },
+            }
+        }
+        if broker_error.is_none() {
+            let _ = consumer.cancel().await;
+        }
+        let limit = Duration::from_secs(self.settings.shutdown_timeout_secs);
+        let drained = tokio::time::timeout(limit, async {
+            while let Some(done) = in_flight.join_next().await {
+                summary.record(done.unwrap_or(Outcome::Requeued));
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                unfinished = in_flight.len(),
+                ?limit,
+                "in-flight documents did not finish in time; the broker redelivers them"
+            );
+            in_flight.abort_all();
+        }
+        consumer.close().await;
+        match broker_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Handles one delivery to completion; see the module documentation for
+/// how every delivery is settled.
+async fn handle(
+    indexer: &Indexer,
+    publisher: &Publisher,
+    delivery: IngestDelivery,
+    max_attempts: u32,
+) -> Outcome {
+    let traceparent = delivery.traceparent();
+    let request = match IngestRequest::decode(delivery.body()) {
+        Ok(request) => request,
+        Err(error) => {
+            let (document_id, tenant) = identify(delivery.body());
+            let failure = Failure {
+                document_id,
+                tenant,
+                traceparent,
+            };
+            return failure.dead_letter(publisher, &delivery, &error).await;
+        }
+    };
+    let failure = Failure {
+        document_id: Some(request.document_id.clone()),
+        tenant: Some(request.tenant.clone()),
+        traceparent: traceparent.clone(),
+    };
+    match indexer.index(&request).await {
+        Ok(indexed) => {
+            let (document_id, tenant) = (request.document_id.clone(), request.tenant.clone());
+            let (chunks, pipeline_version, at_unix_ms) =
+                (indexed.chunks, indexer.version().to_string(), now_unix_ms());
+            let (event, outcome) = if indexed.unchanged {
+                let event = DocumentEvent::Unchanged {
+                    document_id,
+                    tenant,
+                    chunks,
+                    pipeline_version,
+                    at_unix_ms,
+                };
+                (event, Outcome::Unchanged)
+            } else {
+                let event = DocumentEvent::Indexed {
+                    document_id,
+                    tenant,
+                    chunks,
+                    pipeline_version,
+                    at_unix_ms,
+                };
+                (event, Outcome::Indexed)
+            };
+            if let Err(error) = publisher
+                .publish_event(&event, traceparent.as_deref())
+                .await
+            {
+                tracing::warn!(%error, document_id = %request.document_id, "cannot publish event; requeueing");
+                return requeue(&delivery).await;
+            }
+            settle(delivery.ack().await, outcome)
+        }
+        Err(error) if error.class() == ErrorClass::Permanent => {
+            failure.dead_letter(publisher, &delivery, &error).await
+        }
+        Err(error) => {
+            failure
+                .retry_later(publisher, &delivery, &error, max_attempts)
+                .await
+        }
+    }
+}
+
+/// Who a failed delivery was about, for its dead letter and event.
+struct Failure {
+    document_id: Option<DocumentId>,
+    tenant: Option<TenantId>,
+    traceparent: Option<String>,
+}
+
+impl Failure {
+    /// Parks a transiently failed delivery in the delay queue for its
+    /// attempt, or dead-letters it once it has used `max_attempts`.
+    async fn retry_later(
+        self,
+        publisher: &Publisher,
+        delivery: &IngestDelivery,
+        error: &(impl Classify + std::fmt::Display),
+        max_attempts: u32,
+    ) -> Outcome {
+        let history = delivery.history().after(error);
+        if history.attempts >= max_attempts {
+            return self.dead_letter(publisher, delivery, error).await;
+        }
+        tracing::warn!(
+            %error,
+            code = error.code(),
+            attempt = history.attempts,
+            document_id = ?self.document_id.as_ref().map(DocumentId::as_str),
+            "transient failure; retrying later"
+        );
+        match publisher
+            .publish_retry(delivery.body(), &history, self.traceparent.as_deref())
+            .await
+        {
+            Ok(()) => settle(delivery.ack().await, Outcome::Retried),
+            Err(error) => {
+                tracing::warn!(%error, "cannot park delivery for a retry; requeueing");
+                requeue(delivery).await
+            }
+        }
+    }
+
+    /// Publishes the dead letter and a `document.failed` event, then acks.
+    async fn dead_letter(
+        self,
+        publisher: &Publisher,
+        delivery: &IngestDelivery,
+        error: &(impl Classify + std::fmt::Display),
+    ) -> Outcome {
+        tracing::warn!(%error, code = error.code(), document_id = ?self.document_id.as_ref().map(DocumentId::as_str), "dead-lettering message");
+        let mut letter = DeadLetter::new(delivery.body(), error, delivery.history().after(error));
+        letter.document_id = self.document_id.clone();
+        letter.tenant = self.tenant.clone();
+        letter.traceparent = self.traceparent.clone();
+        let event = DocumentEvent::Failed {
+            document_id: self.document_id,
+            tenant: self.tenant,
+            error_class: error.class(),
+            error_code: error.code().to_owned(),
+            reason: error.to_string(),
+            at_unix_ms: letter.failed_at_unix_ms,
+        };
+        // The dead letter must be safely stored before the original is acked.
+        let published = publisher.publish_dead_letter(&letter).await;
+        let announced = match published {
+            Ok(()) => {
+                publisher
+                    .publish_event(&event, self.traceparent.as_deref())
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = announced {
+            tracing::warn!(%error, "cannot publish dead letter or event; requeueing");
+            return requeue(delivery).await;
+        }
+        settle(delivery.ack().await, Outcome::DeadLettered)
+    }
+}
+
+async fn requeue(delivery: &IngestDelivery) -> Outcome {
+    settle(delivery.requeue().await, Outcome::Requeued)
+}
+
+fn settle(result: Result<(), QueueError>, outcome: Outcome) -> Outcome {
+    if let Err(error) = result {
+        // The broker redelivers unsettled messages; writes are idempotent.
+        tracing::warn!(%error, "cannot settle delivery; the broker will redeliver it");
+    }
+    outcome
+}
+
+/// Best effort: the document and tenant named by a message that failed to
+/// decode, so its dead letter and event can still say whose it was.
+fn identify(body: &[u8]) -> (Option<DocumentId>, Option<TenantId>) {
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    (
+        text("document_id").and_then(|id| DocumentId::new(id).ok()),
+        text("tenant").and_then(|tenant| TenantId::new(tenant).ok()),
+    )
+}

@@ -1,0 +1,210 @@
+//! Gold-set evaluation: Recall@1, Recall@k and MRR@k per mode, with latency.
+
+use crate::{Mode, SearchError, Searcher};
+use docpipe_core::TenantId;
+use std::path::Path;
+use std::time::Instant;
+
+/// One line of a gold set: a query and the document that answers it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct GoldQuery {
+    /// Query id.
+    pub qid: String,
+    /// The query text.
+    pub query: String,
+    /// The id of the document that answers it.
+    pub doc_id: String,
+}
+
+/// Why an evaluation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The gold-set file could not be read.
+    #[error("cannot read gold set {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a gold query.
+    #[error(
+        "{path}:{line}: not a gold query ({message}); expected {{\"qid\": ..., \"query\": ..., \"doc_id\": ...}}"
+    )]
+    Line {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The gold set has no queries.
+    #[error("gold set {0} has no queries")]
+    Empty(String),
+    /// A search failed.
+    #[error(transparent)]
+    Search(#[from] SearchError),
+}
+
+/// Reads a JSONL gold set; blank lines are skipped, extra fields allowed.
+pub fn read_gold_set(path: &Path) -> Result<Vec<GoldQuery>, EvalError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let queries = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str(line).map_err(|error| EvalError::Line {
+                path: shown.clone(),
+                line: index + 1,
+                message: error.to_string(),
+            })
+        })
+        .collect::<Result<Vec<GoldQuery>, _>>()?;
+    if queries.is_empty() {
+        return Err(EvalError::Empty(shown));
+    }
+    Ok(queries)
+}
+
+/// How one mode did on a gold set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModeReport {
+    /// The mode.
+    pub mode: Mode,
+    /// Queries evaluated.
+    pub queries: usize,
+    /// The cut-off `k`.
+    pub k: usize,
+    /// Share of queries whose document ranked first.
+    pub recall_at_1: f64,
+    /// Share of queries whose document ranked in the top `k`.
+    pub recall_at_k: f64,
+    /// Mean reciprocal rank of the document, 0 when below `k`.
+    pub mrr_at_k: f64,
+    /// Median query latency, milliseconds.
+    pub latency_p50_ms: f64,
+    /// 95th-percentile query latency, milliseconds.
+    pub latency_p95_ms: f64,
+    /// Query ids whose document was not in the top `k`.
+    pub misses: Vec<String>,
+}
+
+/// Runs every query in every mode.
+pub async fn evaluate(
+    searcher: &Searcher,
+    tenant: &TenantId,
+    gold: &[GoldQuery],
+    k: usize,
+    modes: &[Mode],
+) -> Result<Vec<ModeReport>, EvalError> {
+    let mut reports = Vec::new();
+    for &mode in modes {
+        let mut ranks = Vec::with_capacity(gold.len());
+        let mut latencies = Vec::with_capacity(gold.len());
+        for query in gold {
+            let started = Instant::now();
+            let hits = searcher.search(tenant, &query.query, mode, k).await?;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            ranks.push(
+                hits.iter()
+                    .position(|hit| hit.document_id.as_str() == query.doc_id),
+            );
+        }
+        reports.push(report(mode, k, gold, &ranks, latencies));
+    }
+    Ok(reports)
+}
+
+fn report(
+    mode: Mode,
+    k: usize,
+    gold: &[GoldQuery],
+    ranks: &[Option<usize>],
+    mut latencies: Vec<f64>,
+) -> ModeReport {
+    let queries = ranks.len() as f64;
+    let share = |hit: fn(usize) -> bool| {
+        ranks.iter().filter(|rank| rank.is_some_and(hit)).count() as f64 / queries
+    };
+    latencies.sort_by(f64::total_cmp);
+    ModeReport {
+        mode,
+        queries: ranks.len(),
+        k,
+        recall_at_1: share(|rank| rank == 0),
+        recall_at_k: share(|_| true),
+        mrr_at_k: ranks
+            .iter()
+            .map(|rank| rank.map_or(0.0, |rank| 1.0 / (rank as f64 + 1.0)))
+            .sum::<f64>()
+            / queries,
+        latency_p50_ms: percentile(&latencies, 0.50),
+        latency_p95_ms: percentile(&latencies, 0.95),
+        misses: gold
+            .iter()
+            .zip(ranks)
+            .filter(|(_, rank)| rank.is_none())
+            .map(|(query, _)| query.qid.clone())
+            .collect(),
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], quantile: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (quantile * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gold(count: usize) -> Vec<GoldQuery> {
+        (0..count)
+            .map(|index| GoldQuery {
+                qid: format!("q{index}"),
+                query: String::new(),
+                doc_id: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn metrics_follow_their_definitions() {
+        let ranks = [Some(0), Some(1), None, Some(3)];
+        let report = report(Mode::Bm25, 10, &gold(4), &ranks, vec![4.0, 1.0, 3.0, 2.0]);
+        assert_eq!(report.recall_at_1, 0.25);
+        assert_eq!(report.recall_at_k, 0.75);
+        assert!((report.mrr_at_k - (1.0 + 0.5 + 0.25) / 4.0).abs() < 1e-12);
+        assert_eq!(report.misses, ["q2"]);
+        assert_eq!((report.latency_p50_ms, report.latency_p95_ms), (2.0, 4.0));
+    }
+
+    #[test]
+    fn gold_lines_name_their_position_when_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gold.jsonl");
+        std::fs::write(
+            &path,
+            "{\"qid\":\"a\",\"query\":\"x\",\"doc_id\":\"d\",\"kind\":\"k\"}\n\n{\"qid\":1}\n",
+        )
+        .unwrap();
+        let error = read_gold_set(&path).unwrap_err().to_string();
+        assert!(error.contains("gold.jsonl:3"), "{error}");
+    }
+
+    #[test]
+    fn the_fixtures_gold_set_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/queries.jsonl");
+        assert!(read_gold_set(&path).unwrap().len() >= 24);
+    }
+}

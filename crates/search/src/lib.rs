@@ -1,0 +1,148 @@
+//! Search over both stores — dense (Milvus), BM25 (tantivy) and hybrid
+//! (Reciprocal Rank Fusion of the two) — and gold-set evaluation.
+//!
+//! Results are documents: each document's best chunk, shown as evidence.
+
+mod eval;
+mod fusion;
+
+pub use eval::{EvalError, GoldQuery, ModeReport, evaluate, read_gold_set};
+pub use fusion::{RRF_K, best_chunk_per_document, reciprocal_rank_fusion};
+
+use docpipe_bm25::Bm25Store;
+use docpipe_core::{ChunkHit, DocumentId, PipelineConfig, StoreError, TenantId};
+use docpipe_embed::{EmbedError, Embedder, ModelDir, OnnxEmbedder};
+use docpipe_milvus::MilvusStore;
+use std::sync::Arc;
+
+/// How to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// RRF (k = 60) of dense and BM25 rankings.
+    Hybrid,
+    /// Milvus nearest neighbours of the query embedding.
+    Dense,
+    /// tantivy BM25.
+    Bm25,
+}
+
+impl Mode {
+    /// Every mode, in the order reports list them.
+    pub const ALL: [Mode; 3] = [Mode::Hybrid, Mode::Dense, Mode::Bm25];
+
+    /// The mode's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hybrid => "hybrid",
+            Self::Dense => "dense",
+            Self::Bm25 => "bm25",
+        }
+    }
+}
+
+/// One document found, with its best chunk as evidence.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DocumentHit {
+    /// The document.
+    pub document_id: DocumentId,
+    /// The mode's score for the document (RRF score for hybrid).
+    pub score: f32,
+    /// The chunk that earned the score.
+    pub chunk: ChunkHit,
+}
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The query could not be embedded.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Searches a pipeline's stores.
+pub struct Searcher {
+    embedder: Arc<dyn Embedder>,
+    milvus: MilvusStore,
+    bm25: Bm25Store,
+}
+
+impl Searcher {
+    /// A searcher over the given stores, embedding queries with `embedder`
+    /// (which must be the model that indexed them).
+    pub fn new(embedder: Arc<dyn Embedder>, milvus: MilvusStore, bm25: Bm25Store) -> Self {
+        Self {
+            embedder,
+            milvus,
+            bm25,
+        }
+    }
+
+    /// Opens the model and stores named by a pipeline definition.
+    pub async fn open(config: &PipelineConfig) -> Result<Self, SearchError> {
+        let model = ModelDir::open(&config.model.dir)?;
+        let embedder = Arc::new(OnnxEmbedder::load(&model, 1, config.model.intra_threads)?);
+        let milvus = MilvusStore::connect(
+            &config.milvus.url,
+            &config.milvus.collection,
+            embedder.manifest().dimension,
+        )
+        .await?;
+        let bm25 = Bm25Store::open(&config.bm25.index_dir)?;
+        Ok(Self::new(embedder, milvus, bm25))
+    }
+
+    /// The `top_k` best documents of `tenant` for `query`.
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        mode: Mode,
+        top_k: usize,
+    ) -> Result<Vec<DocumentHit>, SearchError> {
+        // Several chunks of one document may lead a ranking; fetch enough
+        // chunks that `top_k` distinct documents survive grouping.
+        let candidates = (top_k * 5).max(50);
+        let chunks = match mode {
+            Mode::Dense => scored(self.dense(tenant, query, candidates).await?),
+            Mode::Bm25 => scored(self.bm25.search(tenant, query, candidates).await?),
+            Mode::Hybrid => {
+                let (dense, keyword) = tokio::join!(
+                    self.dense(tenant, query, candidates),
+                    self.bm25.search(tenant, query, candidates)
+                );
+                reciprocal_rank_fusion(&[dense?, keyword?], RRF_K)
+            }
+        };
+        let mut documents = best_chunk_per_document(chunks);
+        documents.truncate(top_k);
+        Ok(documents)
+    }
+
+    async fn dense(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, SearchError> {
+        let embedder = self.embedder.clone();
+        let query = query.to_owned();
+        let vector = tokio::task::spawn_blocking(move || embedder.embed_query(&query))
+            .await
+            .map_err(|error| EmbedError::Inference(error.to_string()))??;
+        Ok(self.milvus.search(tenant, vector, limit).await?)
+    }
+}
+
+/// Pairs each hit with its store score, keeping the store's order.
+fn scored(hits: Vec<ChunkHit>) -> Vec<(ChunkHit, f32)> {
+    hits.into_iter()
+        .map(|hit| {
+            let score = hit.score;
+            (hit, score)
+        })
+        .collect()
+}

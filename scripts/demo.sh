@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The demo: start Milvus (left running) and a worker, publish fixtures/corpus
+# through RabbitMQ as an upload service would, wait until it is indexed, then
+# search it and evaluate the gold set. The worker is stopped with SIGTERM at
+# the end (or on any failure), so only Milvus is left running.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+TENANT=demo
+bash scripts/milvus.sh start
+cargo build --quiet --bin docpipe
+docpipe=target/debug/docpipe
+
+mkdir -p "$DOCPIPE_HOME/logs"
+worker_log="$DOCPIPE_HOME/logs/demo-worker.log"
+"$docpipe" worker >"$worker_log" 2>&1 &
+worker=$!
+stop_worker() {
+  if kill -0 "$worker" 2>/dev/null; then
+    kill -TERM "$worker"
+    wait "$worker" || die "the worker did not exit cleanly; see $worker_log"
+    log "worker stopped cleanly"
+  fi
+}
+trap stop_worker EXIT
+
+for _ in $(seq 1 120); do
+  grep -q "worker ready" "$worker_log" && break
+  kill -0 "$worker" 2>/dev/null || { cat "$worker_log" >&2; die "the worker failed to start"; }
+  sleep 0.5
+done
+grep -q "worker ready" "$worker_log" || { cat "$worker_log" >&2; die "the worker did not become ready in 60 s"; }
+log "worker ready (log: $worker_log)"
+
+heading() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+heading "docpipe backfill fixtures/corpus --tenant $TENANT --wait"
+"$docpipe" backfill fixtures/corpus --tenant "$TENANT" --wait --timeout-secs 300
+
+heading "docpipe search (hybrid): a paraphrase with no shared keywords"
+"$docpipe" search "how do pollinating insects get through the cold months" --tenant "$TENANT" --top-k 3
+heading "docpipe search --mode bm25: exact protocol vocabulary"
+"$docpipe" search "x-dead-letter-exchange x-death" --mode bm25 --tenant "$TENANT" --top-k 3
+heading "docpipe search --mode dense: a question"
+"$docpipe" search "why does my bread starter have liquid on top" --mode dense --tenant "$TENANT" --top-k 3
+
+heading "docpipe eval fixtures/queries.jsonl"
+"$docpipe" eval fixtures/queries.jsonl --tenant "$TENANT"
+
+heading "docpipe status"
+"$docpipe" status
+
+stop_worker
+trap - EXIT
+printf '\n'
+log "demo complete. Milvus is still running (pid $(cat "$DOCPIPE_HOME/milvus/milvus.pid" 2>/dev/null || echo '?')); stop it with: scripts/milvus.sh stop"

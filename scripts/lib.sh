@@ -1,0 +1,27 @@
+# Shared helpers for the set-up scripts. Source it; do not run it.
+# Everything the project installs lives under DOCPIPE_HOME (default: .docpipe
+# in the repository), so a clean clone starts from nothing and `rm -rf .docpipe`
+# resets it.
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DOCPIPE_HOME="${DOCPIPE_HOME:-$REPO_ROOT/.docpipe}"
+VENV="$DOCPIPE_HOME/venv"
+PY="$VENV/bin/python"
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Creates the tools venv once; re-running is cheap when requirements are unchanged.
+ensure_venv() {
+  local stamp="$VENV/.requirements.sha256"
+  local want
+  want="$(sha256sum "$REPO_ROOT/scripts/requirements.txt" | cut -d' ' -f1)"
+  if [[ -x "$PY" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  log "creating Python tools venv in $VENV"
+  python3 -m venv "$VENV"
+  "$PY" -m pip install --quiet --upgrade pip >/dev/null
+  "$PY" -m pip install --quiet -r "$REPO_ROOT/scripts/requirements.txt"
+  echo "$want" >"$stamp"
+}

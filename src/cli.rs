@@ -1,0 +1,197 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Queue-driven document ingestion for retrieval: RabbitMQ → parse → chunk →
+/// embed → Milvus + tantivy, and hybrid search over the result.
+#[derive(Debug, Parser)]
+#[command(name = "docpipe", version, propagate_version = true)]
+pub struct Cli {
+    /// The pipeline definition: chunking, model, collection and queue names.
+    #[arg(
+        long,
+        global = true,
+        default_value = "pipelines/default.toml",
+        env = "DOCPIPE_PIPELINE"
+    )]
+    pub pipeline: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume ingest requests and index them until SIGINT/SIGTERM, then stop
+    /// consuming, finish in-flight documents and exit.
+    Worker,
+    /// Publish ingest requests for files, as an upload service would (with
+    /// publisher confirms).
+    Publish(PublishArgs),
+    /// Publish every PDF/HTML file under a directory; document id = path
+    /// relative to DIR without its final extension.
+    Backfill(BackfillArgs),
+    /// Search indexed documents.
+    Search(SearchArgs),
+    /// Evaluate retrieval on a gold set: Recall@1, Recall@k, MRR@k and latency per mode.
+    Eval(EvalArgs),
+    /// Show queue depths and what each store holds.
+    Status(StatusArgs),
+    /// Measure every stage and the whole pipeline on a generated corpus, in
+    /// one run, and print the ratios (`make bench` builds in release mode).
+    Bench(BenchArgs),
+    /// Inspect dead letters and replay them after a fix.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+/// `docpipe dlq` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, oldest first: id, error code, document, reason.
+    List {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dead letter in full: headers, attempt history and body.
+    Show {
+        /// The dead letter's id (from `dlq list`).
+        id: String,
+    },
+    /// Publish dead letters again as fresh ingest requests and remove them
+    /// from the dead-letter queue.
+    Replay {
+        /// The dead letter's id (from `dlq list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Replay every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+impl Command {
+    /// The worker narrates its work; other commands only warn.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Self::Worker => "info",
+            _ => "warn",
+        }
+    }
+}
+
+/// Arguments of `docpipe publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Files to publish (PDF or HTML); each must be under one of the worker's allowed roots.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The tenant owning the documents.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Document id (one file only); default: the file name without its final extension.
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+/// Arguments of `docpipe backfill`.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The directory to publish.
+    pub dir: PathBuf,
+    /// The tenant owning the documents.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Wait until every document is indexed or failed, then print a summary
+    /// (exit status 1 if any failed).
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 600, requires = "wait")]
+    pub timeout_secs: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Reciprocal Rank Fusion (k = 60) of dense and BM25.
+    Hybrid,
+    /// Milvus vector search.
+    Dense,
+    /// tantivy BM25.
+    Bm25,
+}
+
+/// Arguments of `docpipe search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query.
+    pub query: String,
+    /// How to search.
+    #[arg(long, value_enum, default_value_t = ModeArg::Hybrid)]
+    pub mode: ModeArg,
+    /// How many documents to return.
+    #[arg(long, default_value_t = 10)]
+    pub top_k: usize,
+    /// Search this tenant's documents only.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Print results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `docpipe eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// JSONL gold set: {"qid": ..., "query": ..., "doc_id": ...} per line.
+    pub queries: PathBuf,
+    /// The cut-off for Recall@k and MRR@k.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Evaluate only this mode (default: all three).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// The tenant whose documents the gold set refers to.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Exit with status 1 if any mode's Recall@k is below this (0–1): a
+    /// regression gate for pipeline changes.
+    #[arg(long)]
+    pub min_recall: Option<f64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `docpipe bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Documents in the generated corpus (two HTML pages per PDF, mixed sizes).
+    #[arg(long, default_value_t = 200)]
+    pub documents: usize,
+    /// The int8 model to compare with the pipeline's model (default: the
+    /// pipeline's model directory with `-int8` appended, if present).
+    #[arg(long)]
+    pub int8_model: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `docpipe status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,26 @@
+//! `docpipe bench`.
+
+use super::print_json;
+use crate::cli::BenchArgs;
+use docpipe_bench::BenchOptions;
+use docpipe_core::PipelineConfig;
+use std::process::ExitCode;
+
+pub async fn run(config: &PipelineConfig, args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let int8_model = args.int8_model.unwrap_or_else(|| {
+        let mut dir = config.model.dir.clone().into_os_string();
+        dir.push("-int8");
+        dir.into()
+    });
+    let options = BenchOptions {
+        documents: args.documents,
+        int8_model: Some(int8_model),
+    };
+    let report = docpipe_bench::run(config, &options).await?;
+    if args.json {
+        print_json(&report);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,215 @@
+//! The `docpipe` binary as operators and upload services use it: a worker
+//! process, `backfill --wait`, `search`, `eval`, `status`, and SIGTERM.
+
+mod common;
+
+use common::{WorkerProcess, docpipe, remove_resources};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("docpipe runs");
+    if !output.status.success() {
+        eprintln!("stderr: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    output
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "not JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_wait_search_eval_status_and_a_graceful_worker() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = common::unique_config("cli", scratch.path());
+    let pipeline = scratch.path().join("pipeline.toml");
+    std::fs::write(&pipeline, config.to_toml()).unwrap();
+    let log = scratch.path().join("worker.log");
+    let mut worker = WorkerProcess::start(&pipeline, &log);
+
+    let corpus = common::fixtures().join("corpus");
+    let backfill = run(docpipe(&pipeline)
+        .args(["backfill", "--tenant", "cli", "--wait", "--json"])
+        .arg(&corpus));
+    assert!(backfill.status.success());
+    let summary = json(&backfill);
+    assert_eq!(summary["indexed"], 8, "{summary}");
+    assert_eq!(summary["failed"], serde_json::json!({}));
+
+    let search = run(docpipe(&pipeline).args([
+        "search",
+        "--tenant",
+        "cli",
+        "--json",
+        "--top-k",
+        "3",
+        "which flag lists hidden dot files",
+    ]));
+    assert!(search.status.success());
+    let hits = json(&search);
+    assert_eq!(hits[0]["document_id"], "man-ls.1", "{hits}");
+    assert!(hits.as_array().unwrap().len() <= 3);
+
+    let eval = run(docpipe(&pipeline)
+        .args(["eval", "--tenant", "cli", "--json", "--min-recall", "0.9"])
+        .arg(common::fixtures().join("queries.jsonl")));
+    assert!(eval.status.success(), "the gold set passes the recall gate");
+    assert_eq!(
+        json(&eval).as_array().unwrap().len(),
+        3,
+        "one report per mode"
+    );
+
+    let status = json(&run(docpipe(&pipeline).args(["status", "--json"])));
+    assert_eq!(status["milvus"]["documents"], 8, "{status}");
+    assert_eq!(status["tantivy"], status["milvus"]);
+    assert_eq!(status["queues"]["ingest"], 0);
+
+    assert!(worker.terminate(), "SIGTERM ends the worker with status 0");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("worker exited cleanly"), "{log}");
+    remove_resources(&config).await;
+}
+
+#[test]
+fn every_command_documents_itself() {
+    for command in ["worker", "publish", "backfill", "search", "eval", "status"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_docpipe"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{command} --help");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage: docpipe"),
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn bad_invocations_fail_with_a_clear_message() {
+    let missing = run(Command::new(env!("CARGO_BIN_EXE_docpipe")).args([
+        "--pipeline",
+        "no/such.toml",
+        "status",
+    ]));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot read pipeline file no/such.toml")
+    );
+
+    let bad_tenant =
+        run(docpipe(Path::new("pipelines/default.toml")).args(["search", "--tenant", "a b", "x"]));
+    assert_eq!(bad_tenant.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_tenant.stderr).contains("invalid --tenant"));
+
+    let usage = Command::new(env!("CARGO_BIN_EXE_docpipe"))
+        .args(["search", "--mode", "fuzzy", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "usage errors exit 2, as clap does"
+    );
+}
+
+#[test]
+fn the_bench_runs_end_to_end_and_reports_its_ratios() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = common::unique_config("bench", scratch.path());
+    let pipeline = common::write_pipeline(&config, scratch.path());
+    let output = run(docpipe(&pipeline).args(["bench", "--documents", "6", "--json"]));
+    assert!(output.status.success());
+    let report = json(&output);
+    assert_eq!(report["documents"], 6, "{report}");
+    for rate in [
+        "parse_mb_per_s",
+        "chunk_per_s",
+        "milvus_chunks_per_s",
+        "tantivy_chunks_per_s",
+        "end_to_end_chunks_per_s",
+        "end_to_end_vs_embed_only",
+    ] {
+        assert!(
+            report[rate].as_f64().is_some_and(|value| value > 0.0),
+            "{rate}: {report}"
+        );
+    }
+    let embed = report["embed"].as_array().unwrap();
+    assert_eq!(
+        embed.len(),
+        4,
+        "fp32 and int8, one and all threads: {report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_lists_shows_and_replays_dead_letters() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = common::unique_config("dlq", scratch.path());
+    let pipeline = common::write_pipeline(&config, scratch.path());
+    // A dead letter as a worker would leave it.
+    let broker = docpipe_queue::Broker::connect(&config.queue, &config.retry)
+        .await
+        .unwrap();
+    let body = br#"{"schema_version": 1, "document_id": "late", "tenant": "acme", "source": {"type": "file", "uri": "file:///nowhere/late.html"}}"#;
+    #[derive(Debug, thiserror::Error)]
+    #[error("/nowhere/late.html does not exist")]
+    struct Missing;
+    impl docpipe_core::Classify for Missing {
+        fn class(&self) -> docpipe_core::ErrorClass {
+            docpipe_core::ErrorClass::Permanent
+        }
+        fn code(&self) -> &'static str {
+            "source_not_found"
+        }
+    }
+    let letter = docpipe_queue::DeadLetter::new(
+        body,
+        &Missing,
+        docpipe_queue::FailureHistory::default().after(&Missing),
+    );
+    broker
+        .publisher()
+        .await
+        .unwrap()
+        .publish_dead_letter(&letter)
+        .await
+        .unwrap();
+
+    let listed = json(&run(docpipe(&pipeline).args(["dlq", "list", "--json"])));
+    assert_eq!(listed[0]["id"], letter.id.as_str(), "{listed}");
+    assert_eq!(listed[0]["error_code"], "source_not_found");
+    assert_eq!(listed[0]["attempts"], 1);
+
+    let shown = json(&run(docpipe(&pipeline).args(["dlq", "show", &letter.id])));
+    assert_eq!(shown["body"], String::from_utf8_lossy(body).as_ref());
+    assert_eq!(
+        shown["history"][0],
+        "source_not_found: /nowhere/late.html does not exist"
+    );
+
+    let unknown = run(docpipe(&pipeline).args(["dlq", "replay", "no-such-id"]));
+    assert_eq!(
+        unknown.status.code(),
+        Some(1),
+        "replaying an unknown id is an error"
+    );
+    let replayed = run(docpipe(&pipeline).args(["dlq", "replay", &letter.id]));
+    assert!(replayed.status.success());
+    let depths = broker.queue_depths().await.unwrap();
+    assert_eq!(
+        (depths.ingest, depths.dead),
+        (1, 0),
+        "the letter went back to work"
+    );
+    broker.close().await;
+    remove_resources(&config).await;
+}

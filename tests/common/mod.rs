@@ -1,0 +1,408 @@
+//! A real pipeline for integration tests: RabbitMQ queues, a Milvus
+//! collection and a tantivy index with names unique to the test, the real
+//! model, and a worker running in-process. `shutdown` removes them all.
+
+#![allow(dead_code)] // each test binary uses part of the harness
+
+use docpipe_core::{ChunkId, ChunkStore, IndexedChunk, StoreError, StoreStats, StoredChunk};
+use docpipe_core::{DocumentEvent, DocumentId, IngestRequest, PipelineConfig, TenantId};
+use docpipe_pipeline::{Components, Worker, WorkerSummary, assemble_with};
+use docpipe_queue::{Broker, DeadLetter};
+use futures::{Stream, StreamExt};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use std::time::Instant;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long a test waits for a document's event before failing.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The repository's fixtures directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A `file://` URI for a path.
+pub fn file_uri(path: &Path) -> String {
+    url::Url::from_file_path(path)
+        .expect("absolute path")
+        .to_string()
+}
+
+/// A pipeline definition with names unique to `test`: queues, exchanges,
+/// Milvus collection and tantivy directory (under `scratch`). Allowed roots:
+/// the fixtures and `scratch`.
+pub fn unique_config(test: &str, scratch: &Path) -> PipelineConfig {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/default.toml"),
+    )
+    .expect("the default pipeline exists");
+    let mut config = PipelineConfig::from_toml(&text).expect("the default pipeline is valid");
+    let unique = format!("{test}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let home = std::env::var_os("DOCPIPE_HOME").expect("DOCPIPE_HOME is set by .cargo/config.toml");
+    config.model.dir = PathBuf::from(home).join("models/all-MiniLM-L6-v2");
+    config.model.intra_threads = 1;
+    if let Ok(url) = std::env::var("DOCPIPE_MILVUS_URL") {
+        config.milvus.url = url;
+    }
+    if let Ok(url) = std::env::var("DOCPIPE_AMQP_URL") {
+        config.queue.url = url;
+    }
+    config.milvus.collection = format!("test_{unique}");
+    config.bm25.index_dir = scratch.join("index");
+    let queue = &mut config.queue;
+    queue.ingest_exchange = format!("test.{unique}.ingest");
+    queue.ingest_queue = format!("test.{unique}.ingest");
+    queue.dead_letter_exchange = format!("test.{unique}.dead");
+    queue.dead_letter_queue = format!("test.{unique}.dead");
+    queue.events_exchange = format!("test.{unique}.events");
+    config.sources.allowed_roots = vec![fixtures(), scratch.to_owned()];
+    config
+}
+
+type Events = Pin<Box<dyn Stream<Item = DocumentEvent> + Send>>;
+
+/// A running pipeline.
+pub struct TestPipeline {
+    pub config: PipelineConfig,
+    pub components: Components,
+    pub broker: Broker,
+    pub publisher: docpipe_queue::Publisher,
+    /// Files the test writes, inside the allowed roots.
+    pub scratch: tempfile::TempDir,
+    events: Events,
+    /// Events received while waiting for another document's: the worker
+    /// handles deliveries concurrently, so events arrive in any order.
+    unclaimed: Vec<DocumentEvent>,
+    stop: Option<oneshot::Sender<()>>,
+    worker: Option<JoinHandle<WorkerSummary>>,
+}
+
+impl TestPipeline {
+    /// Sets up the stores and queues and starts a worker.
+    pub async fn start(test: &str) -> Self {
+        Self::start_with(test, |_| {}, |store| store).await
+    }
+
+    /// Like [`start`](Self::start), with the configuration adjusted by
+    /// `configure` and every store wrapped by `wrap`.
+    pub async fn start_with(
+        test: &str,
+        configure: impl FnOnce(&mut PipelineConfig),
+        wrap: impl Fn(Arc<dyn ChunkStore>) -> Arc<dyn ChunkStore>,
+    ) -> Self {
+        let scratch = tempfile::tempdir().expect("a scratch directory");
+        let mut config = unique_config(test, scratch.path());
+        configure(&mut config);
+        let components = assemble_with(&config, wrap)
+            .await
+            .expect("the pipeline assembles (run `make setup`, start Milvus)");
+        let broker = Broker::connect(&config.queue, &config.retry)
+            .await
+            .expect("RabbitMQ is reachable");
+        let events: Events = Box::pin(broker.subscribe_events().await.expect("event subscription"));
+        let publisher = broker.publisher().await.expect("a publisher");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let worker = Worker::new(components.indexer.clone(), &config);
+        let worker = tokio::spawn(async move {
+            worker
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Self {
+            config,
+            components,
+            broker,
+            publisher,
+            scratch,
+            events,
+            unclaimed: Vec::new(),
+            stop: Some(stop),
+            worker: Some(worker),
+        }
+    }
+
+    /// Publishes a file-sourced ingest request.
+    pub async fn publish_file(&self, tenant: &str, document: &str, path: &Path) {
+        let request = IngestRequest::for_file(
+            TenantId::new(tenant).unwrap(),
+            DocumentId::new(document).unwrap(),
+            file_uri(path),
+        );
+        self.publisher
+            .publish_ingest(&request, None)
+            .await
+            .expect("publish confirmed");
+    }
+
+    /// Waits for the next event about `document` of `tenant`; events about
+    /// other documents are kept for later calls.
+    pub async fn event_for(&mut self, tenant: &str, document: &str) -> DocumentEvent {
+        let is_about = |event: &DocumentEvent| {
+            let (of, about) = event.subject();
+            of.map(TenantId::as_str) == Some(tenant)
+                && about.map(DocumentId::as_str) == Some(document)
+        };
+        if let Some(position) = self.unclaimed.iter().position(is_about) {
+            return self.unclaimed.remove(position);
+        }
+        let (events, unclaimed) = (&mut self.events, &mut self.unclaimed);
+        tokio::time::timeout(EVENT_TIMEOUT, async {
+            loop {
+                let event = events.next().await.expect("the event stream stays open");
+                if is_about(&event) {
+                    return event;
+                }
+                unclaimed.push(event);
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no event for {tenant}/{document} within {EVENT_TIMEOUT:?}"))
+    }
+
+    /// Waits for `count` events, whatever they are about, oldest first.
+    pub async fn events(&mut self, count: usize) -> Vec<DocumentEvent> {
+        let later = self.unclaimed.split_off(count.min(self.unclaimed.len()));
+        let unclaimed = std::mem::replace(&mut self.unclaimed, later);
+        let missing = count - unclaimed.len();
+        let events = &mut self.events;
+        tokio::time::timeout(EVENT_TIMEOUT, async move {
+            let mut all = unclaimed;
+            all.extend(events.take(missing).collect::<Vec<_>>().await);
+            all
+        })
+        .await
+        .unwrap_or_else(|_| panic!("fewer than {count} events within {EVENT_TIMEOUT:?}"))
+    }
+
+    /// The document's chunk ids, sorted; Milvus and tantivy must agree on them.
+    pub async fn stored_chunk_ids(&self, tenant: &str, document: &str) -> Vec<ChunkId> {
+        let tenant = TenantId::new(tenant).unwrap();
+        let document = DocumentId::new(document).unwrap();
+        let mut in_milvus = self
+            .components
+            .milvus
+            .chunk_ids(&tenant, &document)
+            .await
+            .unwrap();
+        let mut in_tantivy = self
+            .components
+            .bm25
+            .chunk_ids(&tenant, &document)
+            .await
+            .unwrap();
+        in_milvus.sort();
+        in_tantivy.sort();
+        assert_eq!(
+            in_milvus, in_tantivy,
+            "Milvus and tantivy disagree on {document}'s chunks"
+        );
+        in_milvus
+    }
+
+    /// Checks that each `(error code, body)` case was dead-lettered exactly
+    /// once, permanently, on its first delivery, with its body kept byte for
+    /// byte (which is how a letter is matched to its case); returns the
+    /// letters in case order for further checks.
+    pub async fn assert_dead_lettered(&self, cases: &[(&str, String)]) -> Vec<DeadLetter> {
+        let letters = self.broker.dead_letters(usize::MAX).await.unwrap();
+        assert_eq!(letters.len(), cases.len(), "one dead letter per case");
+        cases
+            .iter()
+            .map(|(code, body)| {
+                let letter = letters
+                    .iter()
+                    .find(|letter| letter.body == body.as_bytes())
+                    .unwrap_or_else(|| panic!("no dead letter for {body}"));
+                assert_eq!(
+                    letter.error_code, *code,
+                    "{body}\n  reason: {}",
+                    letter.reason
+                );
+                assert_eq!(letter.error_class, "permanent");
+                assert!(!letter.reason.is_empty());
+                assert_eq!(
+                    letter.history.attempts, 1,
+                    "permanent failures are not retried"
+                );
+                letter.clone()
+            })
+            .collect()
+    }
+
+    /// Stops the worker gracefully and removes the test's queues,
+    /// exchanges and collection.
+    pub async fn shutdown(mut self) -> WorkerSummary {
+        let _ = self.stop.take().expect("not yet stopped").send(());
+        let summary = self
+            .worker
+            .take()
+            .unwrap()
+            .await
+            .expect("the worker task ends");
+        self.broker
+            .delete_topology()
+            .await
+            .expect("test topology deleted");
+        self.broker.close().await;
+        self.components
+            .milvus
+            .drop_collection()
+            .await
+            .expect("test collection dropped");
+        summary
+    }
+}
+
+/// The number of chunks an `Indexed` event reports; panics on any other event.
+pub fn indexed_chunks(event: &DocumentEvent) -> u32 {
+    match event {
+        DocumentEvent::Indexed { chunks, .. } => *chunks,
+        other => panic!("expected document.indexed, got {other:?}"),
+    }
+}
+
+/// Test double (fault injection): a real store whose first `failures`
+/// writes fail as if the store were unavailable. Used where a dependency
+/// must fail on cue for a set number of attempts, which a real outage
+/// cannot do precisely.
+pub struct FailingWrites {
+    inner: Arc<dyn ChunkStore>,
+    failures: AtomicU32,
+}
+
+impl FailingWrites {
+    /// Wraps `inner`, failing its next `failures` writes.
+    pub fn wrap(inner: Arc<dyn ChunkStore>, failures: u32) -> Arc<dyn ChunkStore> {
+        Arc::new(Self {
+            inner,
+            failures: AtomicU32::new(failures),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ChunkStore for FailingWrites {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn write_document(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+        chunks: &[IndexedChunk],
+        replacing: &[StoredChunk],
+    ) -> Result<(), StoreError> {
+        let failing = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if failing {
+            return Err(StoreError::Unavailable {
+                store: self.inner.name(),
+                message: "injected outage".into(),
+            });
+        }
+        self.inner
+            .write_document(tenant, document, chunks, replacing)
+            .await
+    }
+
+    async fn document_chunks(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<StoredChunk>, StoreError> {
+        self.inner.document_chunks(tenant, document).await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.inner.stats().await
+    }
+}
+
+/// The `docpipe` binary with `--pipeline pipeline` and info logging.
+pub fn docpipe(pipeline: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_docpipe"));
+    command
+        .arg("--pipeline")
+        .arg(pipeline)
+        .env("RUST_LOG", "info");
+    command
+}
+
+/// Writes `config` as a pipeline file in `dir`, for `docpipe` processes.
+pub fn write_pipeline(config: &PipelineConfig, dir: &Path) -> PathBuf {
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, config.to_toml()).expect("pipeline file written");
+    path
+}
+
+/// Removes a test's queues, exchanges and Milvus collection.
+pub async fn remove_resources(config: &PipelineConfig) {
+    let broker = Broker::connect(&config.queue, &config.retry).await.unwrap();
+    broker.delete_topology().await.unwrap();
+    broker.close().await;
+    let store =
+        docpipe_milvus::MilvusStore::connect(&config.milvus.url, &config.milvus.collection, 384)
+            .await
+            .unwrap();
+    store.drop_collection().await.unwrap();
+}
+
+/// A worker process that is stopped with SIGTERM however the test ends.
+pub struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    /// Starts `docpipe worker` with `pipeline`, logging to `log`.
+    pub fn start(pipeline: &Path, log: &Path) -> Self {
+        let log = std::fs::File::create(log).unwrap();
+        let child = docpipe(pipeline)
+            .arg("worker")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the worker starts");
+        Self(child)
+    }
+
+    /// Sends SIGTERM and returns whether the process exited successfully in time.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Kills the process with SIGKILL, as a crash or the OOM killer would.
+    pub fn kill(&mut self) {
+        self.0.kill().expect("the worker can be killed");
+        self.0.wait().expect("the killed worker is reaped");
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}

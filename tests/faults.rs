@@ -1,0 +1,299 @@
+//! Fault tests against the real services: a worker killed with SIGKILL
+//! again and again, Milvus stopped mid-run, the broker closing the worker's
+//! connection. Each ends with every document indexed exactly once.
+//!
+//! They stop shared services, so they are ignored by a plain `cargo test`
+//! and run one at a time by `make test-faults` (which `make test` runs).
+
+mod common;
+
+use common::{WorkerProcess, write_pipeline};
+use docpipe_bm25::Bm25Store;
+use docpipe_chunk::Chunker;
+use docpipe_core::{
+    ChunkId, ChunkStore, DocumentId, IngestRequest, PipelineConfig, StoreStats, TenantId,
+};
+use docpipe_embed::ModelDir;
+use docpipe_milvus::MilvusStore;
+use docpipe_parse::DocumentParser;
+use docpipe_queue::Broker;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const TENANT: &str = "faults";
+
+/// `count` small, distinct HTML documents in `dir`, by document id.
+fn write_corpus(dir: &Path, count: usize) -> BTreeMap<String, PathBuf> {
+    const WORDS: [&str; 16] = [
+        "harbour", "lantern", "granite", "meadow", "copper", "falcon", "orchard", "glacier",
+        "timber", "saffron", "quarry", "beacon", "willow", "cobalt", "thistle", "ember",
+    ];
+    std::fs::create_dir_all(dir).unwrap();
+    (0..count)
+        .map(|index| {
+            let word = |offset: usize| WORDS[(index * 7 + offset * 3) % WORDS.len()];
+            let paragraphs: String = (0..3 + index % 4)
+                .map(|paragraph| {
+                    format!(
+                        "<h2>{} {paragraph}</h2><p>Record {index} describes the {} near the {} and the {} in detail. {}</p>",
+                        word(paragraph),
+                        word(paragraph + 1),
+                        word(paragraph + 2),
+                        word(paragraph + 3),
+                        "It keeps going with more sentences so that chunks have substance. ".repeat(6)
+                    )
+                })
+                .collect();
+            let id = format!("doc-{index:04}");
+            let path = dir.join(format!("{id}.html"));
+            std::fs::write(&path, format!("<html><title>Record {index}</title><body>{paragraphs}</body></html>")).unwrap();
+            (id, path)
+        })
+        .collect()
+}
+
+/// The chunk ids each document must end up with, computed independently
+/// of any worker: parse and chunk with the same pipeline definition.
+fn expected_chunks(
+    config: &PipelineConfig,
+    corpus: &BTreeMap<String, PathBuf>,
+) -> BTreeMap<String, Vec<ChunkId>> {
+    let model = ModelDir::open(&config.model.dir).unwrap();
+    let version = docpipe_pipeline::pipeline_version(config, &model).unwrap();
+    let chunker = Chunker::new(model.tokenizer().unwrap(), &config.chunking, 10_000).unwrap();
+    let parser = DocumentParser::new(config.limits.max_pdf_pages, config.limits.max_html_depth);
+    let tenant = TenantId::new(TENANT).unwrap();
+    corpus
+        .iter()
+        .map(|(id, path)| {
+            let parsed = parser.parse(&std::fs::read(path).unwrap(), None).unwrap();
+            let document = DocumentId::new(id.clone()).unwrap();
+            let mut ids: Vec<ChunkId> = chunker
+                .chunk(&parsed, &tenant, &document, &version)
+                .unwrap()
+                .into_iter()
+                .map(|chunk| chunk.id)
+                .collect();
+            ids.sort();
+            (id.clone(), ids)
+        })
+        .collect()
+}
+
+/// Everything a fault test needs: a unique pipeline file, the corpus, and
+/// read access to both stores.
+struct Scenario {
+    config: PipelineConfig,
+    pipeline: PathBuf,
+    scratch: tempfile::TempDir,
+    corpus: BTreeMap<String, PathBuf>,
+    milvus: MilvusStore,
+    bm25: Bm25Store,
+}
+
+impl Scenario {
+    async fn new(
+        name: &str,
+        documents: usize,
+        configure: impl FnOnce(&mut PipelineConfig),
+    ) -> Self {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut config = common::unique_config(name, scratch.path());
+        configure(&mut config);
+        let pipeline = write_pipeline(&config, scratch.path());
+        let corpus = write_corpus(&scratch.path().join("docs"), documents);
+        let milvus = MilvusStore::connect(&config.milvus.url, &config.milvus.collection, 384)
+            .await
+            .unwrap();
+        let bm25 = Bm25Store::open(&config.bm25.index_dir).unwrap();
+        Self {
+            config,
+            pipeline,
+            scratch,
+            corpus,
+            milvus,
+            bm25,
+        }
+    }
+
+    fn worker(&self, run: usize) -> WorkerProcess {
+        WorkerProcess::start(
+            &self.pipeline,
+            &self.scratch.path().join(format!("worker-{run}.log")),
+        )
+    }
+
+    async fn publish_all(&self) {
+        let broker = Broker::connect(&self.config.queue, &self.config.retry)
+            .await
+            .unwrap();
+        let publisher = broker.publisher().await.unwrap();
+        for (id, path) in &self.corpus {
+            let request = IngestRequest::for_file(
+                TenantId::new(TENANT).unwrap(),
+                DocumentId::new(id.clone()).unwrap(),
+                common::file_uri(path),
+            );
+            publisher.publish_ingest(&request, None).await.unwrap();
+        }
+        broker.close().await;
+    }
+
+    /// Documents in each store, if the query answers (Milvus may be down).
+    async fn documents(&self) -> Option<(u64, u64)> {
+        let milvus = self.milvus.stats().await.ok()?;
+        let bm25 = self.bm25.stats().await.ok()?;
+        Some((milvus.documents, bm25.documents))
+    }
+
+    async fn wait_until_all_indexed(&self, limit: Duration) {
+        let wanted = self.corpus.len() as u64;
+        let started = Instant::now();
+        while self.documents().await != Some((wanted, wanted)) {
+            assert!(
+                started.elapsed() < limit,
+                "not all {wanted} documents indexed within {limit:?}: {:?}",
+                self.documents().await
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Every document indexed exactly once: both stores hold exactly the
+    /// expected chunks, no more, no fewer, and nothing is left in the queues.
+    async fn assert_exactly_once(&self) {
+        let expected = expected_chunks(&self.config, &self.corpus);
+        let tenant = TenantId::new(TENANT).unwrap();
+        let total: usize = expected.values().map(Vec::len).sum();
+        for (id, chunks) in &expected {
+            let document = DocumentId::new(id.clone()).unwrap();
+            for store in [&self.milvus as &dyn ChunkStore, &self.bm25] {
+                let mut stored = store.chunk_ids(&tenant, &document).await.unwrap();
+                stored.sort();
+                let unique: HashSet<&ChunkId> = stored.iter().collect();
+                assert_eq!(
+                    unique.len(),
+                    stored.len(),
+                    "{} holds duplicate chunks of {id}",
+                    store.name()
+                );
+                assert_eq!(
+                    &stored,
+                    chunks,
+                    "{} holds the wrong chunks for {id}",
+                    store.name()
+                );
+            }
+        }
+        let wanted = StoreStats {
+            documents: expected.len() as u64,
+            chunks: total as u64,
+        };
+        assert_eq!(
+            self.milvus.stats().await.unwrap(),
+            wanted,
+            "Milvus: no orphans, no duplicates"
+        );
+        assert_eq!(
+            self.bm25.stats().await.unwrap(),
+            wanted,
+            "tantivy: no orphans, no duplicates"
+        );
+        let broker = Broker::connect(&self.config.queue, &self.config.retry)
+            .await
+            .unwrap();
+        let depths = broker.queue_depths().await.unwrap();
+        assert_eq!(
+            (depths.ingest, depths.dead),
+            (0, 0),
+            "nothing left behind or dead-lettered"
+        );
+        broker.close().await;
+    }
+
+    async fn remove(self) {
+        common::remove_resources(&self.config).await;
+    }
+}
+
+fn milvus_script(command: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/milvus.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .arg(command)
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/milvus.sh {command} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault test: stops shared processes; run by `make test-faults`"]
+async fn a_worker_killed_again_and_again_loses_and_duplicates_nothing() {
+    let scenario = Scenario::new("kill9", 200, |_| {}).await;
+    scenario.publish_all().await;
+    // Kill the worker at varying points mid-run, five times.
+    for (run, lifetime_ms) in [2_500u64, 4_000, 3_000, 5_000, 3_500]
+        .into_iter()
+        .enumerate()
+    {
+        let mut worker = scenario.worker(run);
+        tokio::time::sleep(Duration::from_millis(lifetime_ms)).await;
+        worker.kill();
+    }
+    let mut worker = scenario.worker(99);
+    scenario
+        .wait_until_all_indexed(Duration::from_secs(600))
+        .await;
+    assert!(worker.terminate(), "the last worker exits cleanly");
+    scenario.assert_exactly_once().await;
+    scenario.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault test: stops shared processes; run by `make test-faults`"]
+async fn milvus_stopped_for_twenty_seconds_mid_run_loses_nothing() {
+    // Enough delivery attempts (delays 1, 2, 4, ... s) to outlast the outage.
+    let scenario = Scenario::new("milvus_down", 60, |config| config.retry.max_attempts = 10).await;
+    let mut worker = scenario.worker(0);
+    scenario.publish_all().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    milvus_script("stop");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    milvus_script("start");
+    scenario
+        .wait_until_all_indexed(Duration::from_secs(600))
+        .await;
+    assert!(worker.terminate());
+    scenario.assert_exactly_once().await;
+    scenario.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault test: stops shared processes; run by `make test-faults`"]
+async fn the_worker_reconnects_when_the_broker_closes_its_connection() {
+    let scenario = Scenario::new("broker_close", 60, |_| {}).await;
+    let log = scenario.scratch.path().join("worker-0.log");
+    let mut worker = scenario.worker(0);
+    scenario.publish_all().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let closed = std::process::Command::new("rabbitmqctl")
+        .args([
+            "close_all_connections",
+            "docpipe fault test: broker-side close",
+        ])
+        .status()
+        .expect("rabbitmqctl is installed with the broker");
+    assert!(closed.success());
+    scenario
+        .wait_until_all_indexed(Duration::from_secs(600))
+        .await;
+    assert!(worker.terminate());
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(
+        log.contains("reconnecting"),
+        "the worker noticed and reconnected:\n{log}"
+    );
+    scenario.assert_exactly_once().await;
+    scenario.remove().await;
+}

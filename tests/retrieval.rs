@@ -1,0 +1,82 @@
+//! Retrieval quality on the fixtures gold set: the whole corpus goes
+//! through the real pipeline, then `fixtures/queries.jsonl` is evaluated in
+//! every mode against stated minimums.
+//!
+//! With eight documents, Recall@10 is nearly free, so Recall@1 carries the
+//! signal; the minimums sit a little below what this pipeline measures
+//! (see the README) so that they catch regressions, not noise.
+
+mod common;
+
+use common::{TestPipeline, indexed_chunks};
+use docpipe_core::TenantId;
+use docpipe_search::{Mode, Searcher, evaluate, read_gold_set};
+use std::path::Path;
+use std::sync::Arc;
+
+/// (mode, minimum Recall@10, minimum Recall@1).
+const MINIMUMS: [(Mode, f64, f64); 3] = [
+    (Mode::Hybrid, 0.95, 0.85),
+    (Mode::Dense, 0.95, 0.85),
+    (Mode::Bm25, 0.90, 0.55),
+];
+
+fn corpus_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            corpus_files(&path, found);
+        } else {
+            found.push(path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fixtures_gold_set_meets_its_minimum_recall_in_every_mode() {
+    let mut pipeline = TestPipeline::start("gold").await;
+    let corpus = common::fixtures().join("corpus");
+    let mut files = Vec::new();
+    corpus_files(&corpus, &mut files);
+    for file in &files {
+        let relative = file.strip_prefix(&corpus).unwrap().with_extension("");
+        pipeline
+            .publish_file("gold", relative.to_str().unwrap(), file)
+            .await;
+    }
+    for event in pipeline.events(files.len()).await {
+        indexed_chunks(&event);
+    }
+
+    let model = docpipe_embed::ModelDir::open(&pipeline.config.model.dir).unwrap();
+    let embedder = Arc::new(docpipe_embed::OnnxEmbedder::load(&model, 1, 1).unwrap());
+    let searcher = Searcher::new(
+        embedder,
+        pipeline.components.milvus.clone(),
+        pipeline.components.bm25.clone(),
+    );
+    let gold = read_gold_set(&common::fixtures().join("queries.jsonl")).unwrap();
+    let tenant = TenantId::new("gold").unwrap();
+    let reports = evaluate(&searcher, &tenant, &gold, 10, &Mode::ALL)
+        .await
+        .unwrap();
+    for (mode, min_recall_at_10, min_recall_at_1) in MINIMUMS {
+        let report = reports.iter().find(|report| report.mode == mode).unwrap();
+        println!(
+            "{mode:?}: Recall@1 {:.3} Recall@10 {:.3} MRR@10 {:.3}",
+            report.recall_at_1, report.recall_at_k, report.mrr_at_k
+        );
+        assert!(
+            report.recall_at_k >= min_recall_at_10,
+            "{mode:?} Recall@10 {} < {min_recall_at_10}; missed {:?}",
+            report.recall_at_k,
+            report.misses
+        );
+        assert!(
+            report.recall_at_1 >= min_recall_at_1,
+            "{mode:?} Recall@1 {} < {min_recall_at_1}",
+            report.recall_at_1
+        );
+    }
+    pipeline.shutdown().await;
+}

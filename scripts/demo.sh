@@ -50,6 +50,9 @@ heading "docpipe eval fixtures/queries.jsonl"
 heading "docpipe status"
 "$docpipe" status
 
+heading "docpipe generations"
+"$docpipe" generations
+
 stop_worker
 trap - EXIT
 printf '\n'

@@ -30,9 +30,23 @@ pub enum Command {
     /// Publish ingest requests for files, as an upload service would (with
     /// publisher confirms).
     Publish(PublishArgs),
-    /// Publish every PDF/HTML file under a directory; document id = path
-    /// relative to DIR without its final extension.
+    /// Publish every new or changed PDF/HTML file under a directory as bulk
+    /// work (behind uploads), and remove documents whose file is gone;
+    /// document id = path relative to DIR without its final extension.
+    /// Re-running it after an interruption publishes only the remainder.
     Backfill(BackfillArgs),
+    /// Build a new generation of the index with this pipeline file (new
+    /// chunking or model) from the live one, while searches keep reading the
+    /// live one and uploads go to both; verify it, then switch to it.
+    /// Re-running it resumes an interrupted build.
+    Reindex(ReindexArgs),
+    /// List the index's generations (live, building, previous, retired) with counts.
+    Generations(GenerationsArgs),
+    /// Switch back to the previous generation.
+    Rollback,
+    /// Drop previous and retired generations (their Milvus collections,
+    /// tantivy indexes and unused parsed copies). Rollback is impossible after.
+    Gc(GcArgs),
     /// Search indexed documents.
     Search(SearchArgs),
     /// Evaluate retrieval on a gold set: Recall@1, Recall@k, MRR@k and latency per mode.
@@ -115,9 +129,46 @@ pub struct BackfillArgs {
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 600, requires = "wait")]
     pub timeout_secs: u64,
+    /// Publish at most this many documents per second, so a large backfill
+    /// does not fill the queues (uploads are served first either way).
+    #[arg(long)]
+    pub max_rate: Option<f64>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `docpipe reindex`.
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Give up waiting for workers after this many seconds (re-run to resume).
+    #[arg(long, default_value_t = 3600)]
+    pub timeout_secs: u64,
+    /// Publish at most this many documents per second.
+    #[arg(long)]
+    pub max_rate: Option<f64>,
+    /// Build and verify, but do not switch (switch later by re-running).
+    #[arg(long)]
+    pub no_switch: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `docpipe generations`.
+#[derive(Debug, Args)]
+pub struct GenerationsArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `docpipe gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Also drop an unfinished build.
+    #[arg(long)]
+    pub building: bool,
 }
 
 /// How to search.

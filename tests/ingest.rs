@@ -6,16 +6,9 @@ mod common;
 use common::{TestPipeline, indexed_chunks};
 use docpipe_core::{ChunkStore, DocumentEvent, DocumentId, TenantId};
 use docpipe_search::{Mode, Searcher};
-use std::sync::Arc;
 
 async fn searcher(pipeline: &TestPipeline) -> Searcher {
-    let model = docpipe_embed::ModelDir::open(&pipeline.config.model.dir).unwrap();
-    let embedder = Arc::new(docpipe_embed::OnnxEmbedder::load(&model, 4, 1).unwrap());
-    Searcher::new(
-        embedder,
-        pipeline.components.milvus.clone(),
-        pipeline.components.bm25.clone(),
-    )
+    Searcher::open(&pipeline.config).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,6 @@ use common::{TestPipeline, indexed_chunks};
 use docpipe_core::TenantId;
 use docpipe_search::{Mode, Searcher, evaluate, read_gold_set};
 use std::path::Path;
-use std::sync::Arc;
 
 /// (mode, minimum Recall@10, minimum Recall@1).
 const MINIMUMS: [(Mode, f64, f64); 3] = [
@@ -48,13 +47,7 @@ async fn the_fixtures_gold_set_meets_its_minimum_recall_in_every_mode() {
         indexed_chunks(&event);
     }
 
-    let model = docpipe_embed::ModelDir::open(&pipeline.config.model.dir).unwrap();
-    let embedder = Arc::new(docpipe_embed::OnnxEmbedder::load(&model, 1, 1).unwrap());
-    let searcher = Searcher::new(
-        embedder,
-        pipeline.components.milvus.clone(),
-        pipeline.components.bm25.clone(),
-    );
+    let searcher = Searcher::open(&pipeline.config).await.unwrap();
     let gold = read_gold_set(&common::fixtures().join("queries.jsonl")).unwrap();
     let tenant = TenantId::new("gold").unwrap();
     let reports = evaluate(&searcher, &tenant, &gold, 10, &Mode::ALL)

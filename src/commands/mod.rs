@@ -2,6 +2,7 @@
 
 mod bench;
 mod dlq;
+mod generations;
 mod publish;
 mod search;
 mod status;
@@ -20,6 +21,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker => worker::run(&config).await,
         Command::Publish(args) => publish::publish(&config, args).await,
         Command::Backfill(args) => publish::backfill(&config, args).await,
+        Command::Reindex(args) => generations::reindex(&config, args).await,
+        Command::Generations(args) => generations::list(&config, args).await,
+        Command::Rollback => generations::rollback(&config).await,
+        Command::Gc(args) => generations::gc(&config, args).await,
         Command::Search(args) => search::search(&config, args).await,
         Command::Eval(args) => search::eval(&config, args).await,
         Command::Status(args) => status::run(&config, args).await,

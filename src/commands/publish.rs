@@ -3,9 +3,14 @@
 use super::{print_json, tenant};
 use crate::cli::{BackfillArgs, PublishArgs};
 use anyhow::{Context as _, bail};
-use docpipe_core::{DocumentEvent, DocumentId, IngestRequest, PipelineConfig, TenantId};
+use docpipe_bm25::Bm25Store;
+use docpipe_catalog::Catalog;
+use docpipe_core::{
+    ContentHash, DocumentEvent, DocumentId, IngestRequest, PipelineConfig, Request, StoredDocument,
+    TenantId,
+};
 use docpipe_queue::{Broker, Publisher};
-use futures::StreamExt as _;
+use futures::{Stream, StreamExt as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -51,6 +56,7 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
     if documents.is_empty() {
         bail!("no PDF or HTML files under {}", root.display());
     }
+    let plan = plan_backfill(config, &tenant, &root, &documents).await?;
     let broker = Broker::connect(&config.queue, &config.retry).await?;
     // Subscribe before publishing, so no event can be missed.
     let events = match args.wait {
@@ -58,91 +64,230 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
         false => None,
     };
     let publisher = broker.publisher().await?;
-    let bar = progress_bar(documents.len(), "publishing");
-    for (id, path) in &documents {
-        publish_file(&publisher, &tenant, id, path).await?;
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let requests: Vec<Request> = plan
+        .publish
+        .iter()
+        .map(|(id, path)| file_request(&tenant, id, path).map(Request::Index))
+        .chain(
+            plan.remove
+                .iter()
+                .map(|id| Ok(Request::remove(tenant.clone(), id.clone()))),
+        )
+        .collect::<anyhow::Result<_>>()?;
+    publish_bulk(&publisher, &requests, args.max_rate, "publishing").await?;
     eprintln!(
-        "published {} documents from {} (tenant {tenant})",
-        documents.len(),
-        root.display()
+        "published {} documents and {} removals from {} (tenant {tenant}); {} already indexed",
+        plan.publish.len(),
+        plan.remove.len(),
+        root.display(),
+        plan.skipped
     );
-    let Some(events) = events else {
-        broker.close().await;
-        return Ok(ExitCode::SUCCESS);
+    let mut summary = Tally {
+        published: plan.publish.len() as u64,
+        skipped: plan.skipped,
+        ..Tally::default()
     };
-
-    let mut pending: HashSet<DocumentId> = documents.keys().cloned().collect();
-    let mut summary = BackfillSummary::default();
-    let bar = progress_bar(documents.len(), "indexing");
-    let waiting = async {
-        futures::pin_mut!(events);
-        while let Some(event) = events.next().await {
-            match event {
-                DocumentEvent::Indexed {
-                    document_id,
-                    tenant: of,
-                    chunks,
-                    ..
-                } if of == tenant && pending.remove(&document_id) => {
-                    summary.indexed += 1;
-                    summary.chunks += u64::from(chunks);
-                }
-                DocumentEvent::Failed {
-                    document_id: Some(document_id),
-                    tenant: Some(of),
-                    reason,
-                    ..
-                } if of == tenant && pending.remove(&document_id) => {
-                    summary.failed.insert(document_id.to_string(), reason);
-                }
-                _ => continue,
-            }
-            bar.inc(1);
-            if pending.is_empty() {
-                break;
-            }
+    if let Some(events) = events {
+        let pending = requests
+            .iter()
+            .map(|request| (request.tenant().clone(), request.document_id().clone()))
+            .collect();
+        let finished = summary
+            .wait(events, pending, |_| true, args.timeout_secs)
+            .await;
+        if !finished {
+            eprintln!(
+                "gave up waiting after {} s; is a worker running?",
+                args.timeout_secs
+            );
         }
-    };
-    let finished = tokio::time::timeout(Duration::from_secs(args.timeout_secs), waiting).await;
-    bar.finish_and_clear();
-    broker.close().await;
-    summary.pending = pending.iter().map(ToString::to_string).collect();
-    summary.pending.sort();
-    if finished.is_err() {
-        eprintln!(
-            "gave up waiting after {} s; is a worker running?",
-            args.timeout_secs
-        );
     }
+    broker.close().await;
     if args.json {
         print_json(&summary);
     } else {
         summary.print();
     }
-    Ok(if summary.failed.is_empty() && summary.pending.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(summary.exit_code())
 }
 
+/// What a backfill publishes.
+struct BackfillPlan {
+    /// New or changed documents.
+    publish: Vec<(DocumentId, PathBuf)>,
+    /// Documents indexed from under the directory whose file is gone.
+    remove: Vec<DocumentId>,
+    /// Documents already indexed with the same content and pipeline version.
+    skipped: u64,
+}
+
+/// Compares the directory with what the live generation holds of the
+/// tenant: files whose content hash and pipeline version are already there
+/// are skipped (which is what makes an interrupted backfill resumable), and
+/// documents indexed from under `root` whose file is gone are removed.
+/// Documents from other sources are never touched.
+async fn plan_backfill(
+    config: &PipelineConfig,
+    tenant: &TenantId,
+    root: &Path,
+    documents: &BTreeMap<DocumentId, PathBuf>,
+) -> anyhow::Result<BackfillPlan> {
+    let catalog = Catalog::new(&config.bm25.index_dir);
+    let indexed: BTreeMap<DocumentId, StoredDocument> = match catalog.read()?.live() {
+        Some(live) => Bm25Store::open(&live.index_dir(&config.bm25.index_dir))?
+            .documents(Some(tenant))
+            .await?
+            .into_iter()
+            .map(|document| (document.document_id.clone(), document))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let mut plan = BackfillPlan {
+        publish: Vec::new(),
+        remove: Vec::new(),
+        skipped: 0,
+    };
+    let bar = progress_bar(documents.len(), "checking");
+    for (id, path) in documents {
+        let current = indexed.get(id).is_some_and(|stored| {
+            // The worker stamps the live generation's version; a file read
+            // here is current if its bytes hash to what was indexed.
+            std::fs::read(path)
+                .map(|bytes| ContentHash::of(&bytes) == stored.content_hash)
+                .unwrap_or(false)
+        });
+        if current {
+            plan.skipped += 1;
+        } else {
+            plan.publish.push((id.clone(), path.clone()));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let scope = format!(
+        "{}/",
+        url::Url::from_file_path(root)
+            .map_err(|()| anyhow::anyhow!("{} is not an absolute path", root.display()))?
+    );
+    plan.remove = indexed
+        .into_values()
+        .filter(|stored| {
+            stored.source.starts_with(&scope) && !documents.contains_key(&stored.document_id)
+        })
+        .map(|stored| stored.document_id)
+        .collect();
+    Ok(plan)
+}
+
+/// Publishes bulk requests with a progress bar, at most `max_rate` per second.
+pub(super) async fn publish_bulk(
+    publisher: &Publisher,
+    requests: &[Request],
+    max_rate: Option<f64>,
+    message: &'static str,
+) -> anyhow::Result<()> {
+    let interval = match max_rate {
+        Some(rate) if rate > 0.0 => Some(Duration::from_secs_f64(1.0 / rate)),
+        Some(rate) => bail!("--max-rate must be positive, not {rate}"),
+        None => None,
+    };
+    let mut ticks = interval.map(tokio::time::interval);
+    let bar = progress_bar(requests.len(), message);
+    for request in requests {
+        if let Some(ticks) = ticks.as_mut() {
+            ticks.tick().await;
+        }
+        publisher
+            .publish_bulk(request, None)
+            .await
+            .with_context(|| format!("cannot publish {}", request.document_id()))?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Outcomes of bulk work, counted from document events.
 #[derive(Debug, Default, serde::Serialize)]
-struct BackfillSummary {
-    indexed: u64,
-    unchanged: u64,
-    chunks: u64,
-    failed: BTreeMap<String, String>,
-    pending: Vec<String>,
+pub(super) struct Tally {
+    /// Requests published.
+    pub published: u64,
+    /// Documents not published because they were already current.
+    pub skipped: u64,
+    /// Documents indexed.
+    pub indexed: u64,
+    /// Documents found unchanged by the worker.
+    pub unchanged: u64,
+    /// Documents removed.
+    pub removed: u64,
+    /// Chunks of the documents indexed or unchanged.
+    pub chunks: u64,
+    /// Failed documents and why.
+    pub failed: BTreeMap<String, String>,
+    /// Documents with no outcome yet when waiting ended.
+    pub pending: Vec<String>,
 }
 
-impl BackfillSummary {
-    fn print(&self) {
+type DocumentKey = (TenantId, DocumentId);
+
+impl Tally {
+    /// Counts the events about `pending` documents that `accept` lets
+    /// through, with a progress bar, until all arrived or `timeout_secs`
+    /// passed; returns whether all arrived.
+    pub async fn wait(
+        &mut self,
+        events: impl Stream<Item = DocumentEvent>,
+        mut pending: HashSet<DocumentKey>,
+        accept: impl Fn(&DocumentEvent) -> bool,
+        timeout_secs: u64,
+    ) -> bool {
+        let bar = progress_bar(pending.len(), "waiting");
+        let waiting = async {
+            futures::pin_mut!(events);
+            while !pending.is_empty() {
+                let Some(event) = events.next().await else {
+                    break;
+                };
+                let (Some(tenant), Some(document)) = event.subject() else {
+                    continue;
+                };
+                if !accept(&event) || !pending.remove(&(tenant.clone(), document.clone())) {
+                    continue;
+                }
+                match &event {
+                    DocumentEvent::Indexed { chunks, .. } => {
+                        self.indexed += 1;
+                        self.chunks += u64::from(*chunks);
+                    }
+                    DocumentEvent::Unchanged { chunks, .. } => {
+                        self.unchanged += 1;
+                        self.chunks += u64::from(*chunks);
+                    }
+                    DocumentEvent::Removed { .. } => self.removed += 1,
+                    DocumentEvent::Failed { reason, .. } => {
+                        self.failed.insert(document.to_string(), reason.clone());
+                    }
+                }
+                bar.inc(1);
+            }
+        };
+        let finished = tokio::time::timeout(Duration::from_secs(timeout_secs), waiting)
+            .await
+            .is_ok();
+        bar.finish_and_clear();
+        self.pending = pending
+            .into_iter()
+            .map(|(_, document)| document.to_string())
+            .collect();
+        self.pending.sort();
+        finished && self.pending.is_empty()
+    }
+
+    /// Prints the tally for people.
+    pub fn print(&self) {
         println!(
-            "indexed {} documents ({} chunks)",
-            self.indexed, self.chunks
+            "published {}, already current {}; indexed {} and unchanged {} ({} chunks), removed {}",
+            self.published, self.skipped, self.indexed, self.unchanged, self.chunks, self.removed
         );
         if !self.failed.is_empty() {
             println!("failed {}:", self.failed.len());
@@ -158,6 +303,25 @@ impl BackfillSummary {
             );
         }
     }
+
+    /// Failure if any document failed or is still pending.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.failed.is_empty() && self.pending.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn file_request(tenant: &TenantId, id: &DocumentId, path: &Path) -> anyhow::Result<IngestRequest> {
+    let uri = url::Url::from_file_path(path)
+        .map_err(|()| anyhow::anyhow!("{} is not an absolute path", path.display()))?;
+    Ok(IngestRequest::for_file(
+        tenant.clone(),
+        id.clone(),
+        uri.to_string(),
+    ))
 }
 
 async fn publish_file(
@@ -166,9 +330,7 @@ async fn publish_file(
     id: &DocumentId,
     path: &Path,
 ) -> anyhow::Result<()> {
-    let uri = url::Url::from_file_path(path)
-        .map_err(|()| anyhow::anyhow!("{} is not an absolute path", path.display()))?;
-    let request = IngestRequest::for_file(tenant.clone(), id.clone(), uri.to_string());
+    let request = file_request(tenant, id, path)?;
     publisher
         .publish_ingest(&request, None)
         .await

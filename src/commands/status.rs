@@ -1,17 +1,17 @@
 //! `docpipe status`.
 
+use super::generations::Stores;
 use super::print_json;
 use crate::cli::StatusArgs;
-use docpipe_bm25::Bm25Store;
-use docpipe_core::{ChunkStore, PipelineConfig, StoreStats};
-use docpipe_embed::ModelDir;
-use docpipe_milvus::MilvusStore;
+use docpipe_catalog::Catalog;
+use docpipe_core::{PipelineConfig, StoreStats};
 use docpipe_queue::{Broker, QueueDepths};
 use std::process::ExitCode;
 
 #[derive(serde::Serialize)]
 struct Status {
     queues: QueueDepths,
+    live_generation: Option<String>,
     milvus: StoreStats,
     tantivy: StoreStats,
 }
@@ -20,22 +20,31 @@ pub async fn run(config: &PipelineConfig, args: StatusArgs) -> anyhow::Result<Ex
     let broker = Broker::connect(&config.queue, &config.retry).await?;
     let queues = broker.queue_depths().await?;
     broker.close().await;
-    // Only the manifest's dimension is needed: no model is loaded to count.
-    let dimension = ModelDir::open(&config.model.dir)?.manifest().dimension;
-    let milvus =
-        MilvusStore::connect(&config.milvus.url, &config.milvus.collection, dimension).await?;
+    let live = Catalog::new(&config.bm25.index_dir).read()?.live().cloned();
+    let (milvus, tantivy) = match &live {
+        Some(live) => Stores::open(config, live).await?.stats().await?,
+        None => Default::default(),
+    };
     let status = Status {
         queues,
-        milvus: milvus.stats().await?,
-        tantivy: Bm25Store::open(&config.bm25.index_dir)?.stats().await?,
+        live_generation: live.map(|live| live.version.to_string()),
+        milvus,
+        tantivy,
     };
     if args.json {
         print_json(&status);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "queues   ingest {:>6} ready   dead {:>6}",
-        status.queues.ingest, status.queues.dead
+        "queues   uploads {:>6} ready   bulk {:>6} ready   dead {:>6}",
+        status.queues.ingest, status.queues.bulk, status.queues.dead
+    );
+    println!(
+        "live     {}",
+        status
+            .live_generation
+            .as_deref()
+            .unwrap_or("(nothing indexed yet)")
     );
     for (name, stats) in [("milvus", status.milvus), ("tantivy", status.tantivy)] {
         println!(

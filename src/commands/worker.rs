@@ -1,29 +1,35 @@
 //! `docpipe worker`.
 
 use docpipe_core::PipelineConfig;
-use docpipe_pipeline::{Worker, assemble};
+use docpipe_pipeline::{Generations, Worker, no_wrapping};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 pub async fn run(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
-    let components = assemble(config).await?;
-    let worker = Worker::new(components.indexer.clone(), config);
+    let generations = Arc::new(Generations::open(config, no_wrapping()).await?);
+    let live = generations.live().await?;
     tracing::info!(
         queue = %config.queue.ingest_queue,
-        collection = %config.milvus.collection,
+        bulk_queue = %config.queue.bulk_queue(),
+        collection = %live.milvus.collection(),
         index = %config.bm25.index_dir.display(),
-        pipeline_version = %components.indexer.version(),
+        live_generation = %live.generation.version,
         isa = docpipe_embed::cpu_isa(),
         "worker ready"
     );
+    let worker = Worker::new(generations.clone(), config);
     let summary = worker.run(shutdown_signal()).await;
     // Flush policy: seal Milvus segments on the way out (acknowledged
     // writes are already durable in Milvus' log; this only speeds recovery).
-    if let Err(error) = components.milvus.flush().await {
-        tracing::warn!(%error, "cannot flush Milvus on shutdown");
+    for generation in generations.written().await.unwrap_or_default() {
+        if let Err(error) = generation.milvus.flush().await {
+            tracing::warn!(%error, "cannot flush Milvus on shutdown");
+        }
     }
     tracing::info!(
         indexed = summary.indexed,
         unchanged = summary.unchanged,
+        removed = summary.removed,
         retried = summary.retried,
         dead_lettered = summary.dead_lettered,
         requeued = summary.requeued,

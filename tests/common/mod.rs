@@ -6,7 +6,7 @@
 
 use docpipe_core::{ChunkId, ChunkStore, IndexedChunk, StoreError, StoreStats, StoredChunk};
 use docpipe_core::{DocumentEvent, DocumentId, IngestRequest, PipelineConfig, TenantId};
-use docpipe_pipeline::{Components, Worker, WorkerSummary, assemble_with};
+use docpipe_pipeline::{Components, Generations, Worker, WorkerSummary, remove_family};
 use docpipe_queue::{Broker, DeadLetter};
 use futures::{Stream, StreamExt};
 use std::path::{Path, PathBuf};
@@ -70,7 +70,10 @@ type Events = Pin<Box<dyn Stream<Item = DocumentEvent> + Send>>;
 /// A running pipeline.
 pub struct TestPipeline {
     pub config: PipelineConfig,
-    pub components: Components,
+    /// Every generation the worker writes.
+    pub generations: Arc<Generations>,
+    /// The live generation when the pipeline started.
+    pub components: Arc<Components>,
     pub broker: Broker,
     pub publisher: docpipe_queue::Publisher,
     /// Files the test writes, inside the allowed roots.
@@ -94,21 +97,24 @@ impl TestPipeline {
     pub async fn start_with(
         test: &str,
         configure: impl FnOnce(&mut PipelineConfig),
-        wrap: impl Fn(Arc<dyn ChunkStore>) -> Arc<dyn ChunkStore>,
+        wrap: impl Fn(Arc<dyn ChunkStore>) -> Arc<dyn ChunkStore> + Send + Sync + 'static,
     ) -> Self {
         let scratch = tempfile::tempdir().expect("a scratch directory");
         let mut config = unique_config(test, scratch.path());
         configure(&mut config);
-        let components = assemble_with(&config, wrap)
-            .await
-            .expect("the pipeline assembles (run `make setup`, start Milvus)");
+        let generations = Arc::new(
+            Generations::open(&config, Arc::new(wrap))
+                .await
+                .expect("the pipeline assembles (run `make setup`, start Milvus)"),
+        );
+        let components = generations.live().await.expect("a live generation");
         let broker = Broker::connect(&config.queue, &config.retry)
             .await
             .expect("RabbitMQ is reachable");
         let events: Events = Box::pin(broker.subscribe_events().await.expect("event subscription"));
         let publisher = broker.publisher().await.expect("a publisher");
         let (stop, stopped) = oneshot::channel::<()>();
-        let worker = Worker::new(components.indexer.clone(), &config);
+        let worker = Worker::new(generations.clone(), &config);
         let worker = tokio::spawn(async move {
             worker
                 .run(async {
@@ -118,6 +124,7 @@ impl TestPipeline {
         });
         Self {
             config,
+            generations,
             components,
             broker,
             publisher,
@@ -252,11 +259,9 @@ impl TestPipeline {
             .await
             .expect("test topology deleted");
         self.broker.close().await;
-        self.components
-            .milvus
-            .drop_collection()
+        remove_family(&self.config)
             .await
-            .expect("test collection dropped");
+            .expect("test collections dropped");
         summary
     }
 }
@@ -348,16 +353,12 @@ pub fn write_pipeline(config: &PipelineConfig, dir: &Path) -> PathBuf {
     path
 }
 
-/// Removes a test's queues, exchanges and Milvus collection.
+/// Removes a test's queues, exchanges, Milvus collections and indexes.
 pub async fn remove_resources(config: &PipelineConfig) {
     let broker = Broker::connect(&config.queue, &config.retry).await.unwrap();
     broker.delete_topology().await.unwrap();
     broker.close().await;
-    let store =
-        docpipe_milvus::MilvusStore::connect(&config.milvus.url, &config.milvus.collection, 384)
-            .await
-            .unwrap();
-    store.drop_collection().await.unwrap();
+    remove_family(config).await.unwrap();
 }
 
 /// A worker process that is stopped with SIGTERM however the test ends.

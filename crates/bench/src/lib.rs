@@ -16,10 +16,11 @@ use docpipe_core::{
 use docpipe_embed::{Embedder, ModelDir, OnnxEmbedder};
 use docpipe_milvus::MilvusStore;
 use docpipe_parse::DocumentParser;
-use docpipe_pipeline::{Worker, assemble, pipeline_version};
+use docpipe_pipeline::{Generations, Worker, no_wrapping, pipeline_version, remove_family};
 use docpipe_queue::Broker;
 use futures::StreamExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What to measure.
@@ -297,6 +298,7 @@ fn with_vectors(
                     chunk,
                     vector: vectors.next().unwrap_or_default(),
                     pipeline_version: version.clone(),
+                    source: "inline".into(),
                 })
                 .collect()
         })
@@ -341,9 +343,11 @@ async fn end_to_end(
     config: &PipelineConfig,
     paths: &[PathBuf],
 ) -> Result<(f64, Option<f64>), BenchError> {
-    let components = assemble(config)
-        .await
-        .map_err(failed("assembling the pipeline"))?;
+    let generations = Arc::new(
+        Generations::open(config, no_wrapping())
+            .await
+            .map_err(failed("assembling the pipeline"))?,
+    );
     let broker = Broker::connect(&config.queue, &config.retry)
         .await
         .map_err(failed("connecting to RabbitMQ"))?;
@@ -357,7 +361,7 @@ async fn end_to_end(
         .map_err(failed("opening a publisher"))?;
     reset_peak_rss();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = Worker::new(components.indexer.clone(), config);
+    let worker = Worker::new(generations, config);
     let running = tokio::spawn(async move {
         worker
             .run(async {
@@ -397,9 +401,7 @@ async fn end_to_end(
         .await
         .map_err(failed("removing bench queues"))?;
     broker.close().await;
-    components
-        .milvus
-        .drop_collection()
+    remove_family(config)
         .await
         .map_err(failed("dropping the bench collection"))?;
     waited

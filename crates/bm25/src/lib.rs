@@ -1,6 +1,6 @@
 //! The tantivy BM25 store for chunks.
 //!
-//! One index directory per pipeline. Ids (chunk, document, tenant) are raw
+//! One index directory per generation (pipeline version). Ids (chunk, document, tenant) are raw
 //! indexed strings for exact filters and deletes; `body` (the text the
 //! embedder sees: title and heading path, then the chunk) is analysed with
 //! the English stemmer for BM25; the original chunk text is stored for
@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
     ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
-    StoredChunk, TenantId,
+    StoredChunk, StoredDocument, TenantId,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,7 @@ struct Fields {
     text: Field,
     pipeline_version: Field,
     content_hash: Field,
+    source: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -58,6 +59,7 @@ fn schema() -> (Schema, Fields) {
         text: builder.add_text_field("text", STORED),
         pipeline_version: builder.add_text_field("pipeline_version", STRING | STORED),
         content_hash: builder.add_text_field("content_hash", STRING | STORED),
+        source: builder.add_text_field("source", STRING | STORED),
     };
     (builder.build(), fields)
 }
@@ -121,6 +123,18 @@ impl Bm25Store {
         let query = query.to_owned();
         blocking(move || inner.search(&tenant, &query, limit)).await
     }
+
+    /// Every document in the index (of `tenant` only, if given), read from
+    /// its first chunk. tantivy has no result window, unlike Milvus, so
+    /// this is how backfills and re-indexes enumerate what is indexed.
+    pub async fn documents(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<StoredDocument>, StoreError> {
+        let inner = self.inner.clone();
+        let tenant = tenant.cloned();
+        blocking(move || inner.documents(tenant.as_ref())).await
+    }
 }
 
 impl Inner {
@@ -168,6 +182,7 @@ impl Inner {
                     fields.text => chunk.chunk.text.as_str(),
                     fields.pipeline_version => chunk.pipeline_version.as_str(),
                     fields.content_hash => chunk.content_hash.as_str(),
+                    fields.source => chunk.source.as_str(),
                 );
                 if let Some(page) = chunk.chunk.page {
                     document.add_u64(fields.page, u64::from(page));
@@ -220,9 +235,55 @@ impl Inner {
                         self.text_of(&stored, self.fields.content_hash),
                     ),
                     pipeline_version: self.text_of(&stored, self.fields.pipeline_version),
+                    source: self.text_of(&stored, self.fields.source),
                 })
             })
             .collect()
+    }
+
+    fn documents(&self, tenant: Option<&TenantId>) -> Result<Vec<StoredDocument>, StoreError> {
+        self.reader
+            .reload()
+            .map_err(|error| unavailable(error.to_string()))?;
+        let searcher = self.reader.searcher();
+        let mut clauses = vec![(Occur::Must, self.first_chunks())];
+        if let Some(tenant) = tenant {
+            clauses.push((Occur::Must, term_query(self.fields.tenant, tenant.as_str())));
+        }
+        let limit = searcher.num_docs().max(1) as usize;
+        let addresses = searcher
+            .search(
+                &BooleanQuery::new(clauses),
+                &TopDocs::with_limit(limit).order_by_score(),
+            )
+            .map_err(|error| unavailable(error.to_string()))?;
+        addresses
+            .into_iter()
+            .map(|(_, address)| {
+                let stored: TantivyDocument = searcher
+                    .doc(address)
+                    .map_err(|error| unavailable(error.to_string()))?;
+                let text = |field| self.text_of(&stored, field);
+                Ok(StoredDocument {
+                    tenant: TenantId::new(text(self.fields.tenant))
+                        .map_err(|error| rejected(format!("stored tenant is invalid: {error}")))?,
+                    document_id: DocumentId::new(text(self.fields.document_id)).map_err(
+                        |error| rejected(format!("stored document id is invalid: {error}")),
+                    )?,
+                    content_hash: ContentHash::from_stored(text(self.fields.content_hash)),
+                    pipeline_version: text(self.fields.pipeline_version),
+                    source: text(self.fields.source),
+                })
+            })
+            .collect()
+    }
+
+    /// Every document has exactly one chunk with ordinal 0.
+    fn first_chunks(&self) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_u64(self.fields.ordinal, 0),
+            IndexRecordOption::Basic,
+        ))
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -230,13 +291,8 @@ impl Inner {
             .reload()
             .map_err(|error| unavailable(error.to_string()))?;
         let searcher = self.reader.searcher();
-        // Every document has exactly one chunk with ordinal 0.
-        let first_chunks = TermQuery::new(
-            Term::from_field_u64(self.fields.ordinal, 0),
-            IndexRecordOption::Basic,
-        );
         let documents = searcher
-            .search(&first_chunks, &Count)
+            .search(&self.first_chunks(), &Count)
             .map_err(|error| unavailable(error.to_string()))?;
         Ok(StoreStats {
             documents: documents as u64,

@@ -58,7 +58,7 @@ pub struct PipelineConfig {
 }
 
 /// Chunking settings. Changing any of them changes the pipeline version.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChunkingConfig {
     /// Largest chunk, in model tokens.
@@ -70,7 +70,7 @@ pub struct ChunkingConfig {
 }
 
 /// Embedding model settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// A directory holding `model.onnx`, `tokenizer.json` and `docpipe-model.toml`.
@@ -146,6 +146,12 @@ impl QueueConfig {
     /// The direct exchange routing failed deliveries to their retry queue.
     pub fn retry_exchange(&self) -> String {
         format!("{}.retry", self.ingest_exchange)
+    }
+
+    /// The queue of bulk work (backfills, re-indexes): workers take uploads
+    /// from `ingest_queue` first and bulk work only when no upload waits.
+    pub fn bulk_queue(&self) -> String {
+        format!("{}.bulk", self.ingest_queue)
     }
 
     /// The delay queue holding deliveries before attempt `attempt + 1`.

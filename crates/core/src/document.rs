@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 /// A document reduced to clean text plus the structure needed to explain
-/// where each piece of text came from.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// where each piece of text came from. Serializable, so that a re-index can
+/// re-chunk it without the source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ParsedDocument {
     /// The document title (PDF metadata or first heading; HTML `<title>` or `<h1>`).
     pub title: Option<String>,
@@ -19,7 +20,7 @@ pub struct ParsedDocument {
 }
 
 /// A contiguous part of [`ParsedDocument::text`] with one page and heading path.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Block {
     /// Byte range in [`ParsedDocument::text`].
     pub range: Range<usize>,
@@ -106,4 +107,6 @@ pub struct IndexedChunk {
     pub pipeline_version: PipelineVersion,
     /// The hash of the source document's bytes.
     pub content_hash: ContentHash,
+    /// Where the document came from: its `file://` URI, or `inline`.
+    pub source: String,
 }

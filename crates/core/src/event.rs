@@ -37,6 +37,18 @@ pub enum DocumentEvent {
         /// Milliseconds since the Unix epoch.
         at_unix_ms: u64,
     },
+    /// The document was removed from every generation of the index.
+    #[serde(rename = "document.removed")]
+    Removed {
+        /// The document.
+        document_id: DocumentId,
+        /// Its tenant.
+        tenant: TenantId,
+        /// How many chunks it had.
+        chunks: u32,
+        /// Milliseconds since the Unix epoch.
+        at_unix_ms: u64,
+    },
     /// The document could not be indexed and was dead-lettered.
     #[serde(rename = "document.failed")]
     Failed {
@@ -61,6 +73,7 @@ impl DocumentEvent {
         match self {
             Self::Indexed { .. } => "document.indexed",
             Self::Unchanged { .. } => "document.unchanged",
+            Self::Removed { .. } => "document.removed",
             Self::Failed { .. } => "document.failed",
         }
     }
@@ -75,6 +88,11 @@ impl DocumentEvent {
                 ..
             }
             | Self::Unchanged {
+                tenant,
+                document_id,
+                ..
+            }
+            | Self::Removed {
                 tenant,
                 document_id,
                 ..

@@ -128,6 +128,19 @@ impl PipelineVersion {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The hash part, e.g. `3fa2b1c9d0e1`: it names the version's Milvus
+    /// collection and tantivy directory.
+    pub fn digest(&self) -> &str {
+        self.0
+            .rsplit_once('@')
+            .map_or(&self.0, |(_, digest)| digest)
+    }
+
+    /// Wraps a version read back from a store, the catalog or a message.
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
 }
 
 /// SHA-256 of a document's raw bytes, hex encoded.

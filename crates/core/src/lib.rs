@@ -21,5 +21,5 @@ pub use document::{Block, Chunk, IndexedChunk, ParsedDocument};
 pub use error::{Classify, ErrorClass};
 pub use event::DocumentEvent;
 pub use ids::{ChunkId, ContentHash, DocumentId, PipelineVersion, TenantId};
-pub use message::{DocumentFormat, IngestRequest, Source};
-pub use store::{ChunkHit, ChunkStore, StoreError, StoreStats, StoredChunk};
+pub use message::{DocumentFormat, IngestRequest, ReindexRequest, RemoveRequest, Request, Source};
+pub use store::{ChunkHit, ChunkStore, StoreError, StoreStats, StoredChunk, StoredDocument};

@@ -16,9 +16,15 @@
 //! documents. `content_type` is optional (the worker sniffs `%PDF-` / HTML);
 //! `metadata` is free JSON, carried along untouched. Unknown top-level fields
 //! are rejected so that a misspelt field never goes unnoticed.
+//!
+//! Two more actions share the queue ([`Request`]): `"action": "remove"`
+//! (tenant and document id only) deletes a document from the index, and
+//! `"action": "reindex"` (plus `"generation"`) rebuilds one live document in
+//! a generation being built by `docpipe reindex`. A message without
+//! `action` is an ingest request.
 
 use crate::error::{Classify, ErrorClass};
-use crate::ids::{DocumentId, TenantId};
+use crate::ids::{DocumentId, PipelineVersion, TenantId};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +67,157 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// How stores record where a document came from: the file URI, or `inline`.
+    pub fn stored_form(&self) -> String {
+        match self {
+            Self::File { uri } => uri.clone(),
+            Self::Inline { .. } => "inline".to_owned(),
+        }
+    }
+}
+
+/// Any message on the ingest queues, told apart by its `action` field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Index (or re-index) a document from its source (no `action`, or `"index"`).
+    Index(IngestRequest),
+    /// Remove a document from the index (`"action": "remove"`).
+    Remove(RemoveRequest),
+    /// Rebuild a live document in a generation being built (`"action": "reindex"`).
+    Reindex(ReindexRequest),
+}
+
+/// A request to remove one document from every generation of the index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveRequest {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The document to remove.
+    pub document_id: DocumentId,
+    /// Its tenant.
+    pub tenant: TenantId,
+}
+
+/// A request to rebuild one document of the live generation in another
+/// generation, from the parsed copy kept when it was indexed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReindexRequest {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The document to rebuild.
+    pub document_id: DocumentId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// The generation (pipeline version) to rebuild it in.
+    pub generation: PipelineVersion,
+}
+
+impl Request {
+    /// A remove request.
+    pub fn remove(tenant: TenantId, document_id: DocumentId) -> Self {
+        Self::Remove(RemoveRequest {
+            schema_version: SCHEMA_VERSION,
+            document_id,
+            tenant,
+        })
+    }
+
+    /// A reindex request.
+    pub fn reindex(tenant: TenantId, document_id: DocumentId, generation: PipelineVersion) -> Self {
+        Self::Reindex(ReindexRequest {
+            schema_version: SCHEMA_VERSION,
+            document_id,
+            tenant,
+            generation,
+        })
+    }
+
+    /// The tenant the request is about.
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            Self::Index(request) => &request.tenant,
+            Self::Remove(request) => &request.tenant,
+            Self::Reindex(request) => &request.tenant,
+        }
+    }
+
+    /// The document the request is about.
+    pub fn document_id(&self) -> &DocumentId {
+        match self {
+            Self::Index(request) => &request.document_id,
+            Self::Remove(request) => &request.document_id,
+            Self::Reindex(request) => &request.document_id,
+        }
+    }
+
+    /// Decodes and validates a message body of any action.
+    pub fn decode(body: &[u8]) -> Result<Self, MessageError> {
+        let mut object = versioned_object(body)?;
+        let action = match object.remove("action") {
+            None => "index".to_owned(),
+            Some(serde_json::Value::String(action)) => action,
+            Some(other) => {
+                return Err(MessageError::InvalidField(format!(
+                    "`action` must be a string, not {other}"
+                )));
+            }
+        };
+        let fields = |error: serde_json::Error| MessageError::InvalidField(error.to_string());
+        let value = serde_json::Value::Object(object);
+        match action.as_str() {
+            "index" => IngestRequest::validate(serde_json::from_value(value).map_err(fields)?)
+                .map(Self::Index),
+            "remove" => Ok(Self::Remove(serde_json::from_value(value).map_err(fields)?)),
+            "reindex" => Ok(Self::Reindex(
+                serde_json::from_value(value).map_err(fields)?,
+            )),
+            other => Err(MessageError::InvalidField(format!(
+                "unknown action {other:?}; expected \"index\", \"remove\" or \"reindex\""
+            ))),
+        }
+    }
+
+    /// Encodes the request as its JSON wire form.
+    pub fn encode(&self) -> Vec<u8> {
+        let (action, mut value) = match self {
+            Self::Index(request) => return request.encode(),
+            Self::Remove(request) => ("remove", serde_json::to_value(request)),
+            Self::Reindex(request) => ("reindex", serde_json::to_value(request)),
+        };
+        let value = value
+            .as_mut()
+            .expect("requests always serialize")
+            .as_object_mut()
+            .expect("requests serialize as objects");
+        value.insert("action".into(), action.into());
+        serde_json::to_vec(value).expect("requests always serialize")
+    }
+}
+
+/// The body as a JSON object with the schema version this build reads.
+/// The version is checked before anything else, so a request from a newer
+/// publisher is reported as such rather than as a confusing field error.
+fn versioned_object(
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, MessageError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|error| MessageError::MalformedJson(error.to_string()))?;
+    let serde_json::Value::Object(object) = value else {
+        return Err(MessageError::NotAnObject);
+    };
+    let version = object
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or(MessageError::MissingSchemaVersion)?;
+    if version != u64::from(SCHEMA_VERSION) {
+        return Err(MessageError::UnsupportedSchemaVersion(version));
+    }
+    Ok(object)
+}
+
 /// The two document formats docpipe parses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,7 +258,7 @@ pub enum MessageError {
     )]
     UnsupportedSchemaVersion(u64),
     /// A field is missing, misspelt, of the wrong type or invalid.
-    #[error("invalid ingest request: {0}")]
+    #[error("invalid request: {0}")]
     InvalidField(String),
     /// `content_type` names a media type docpipe does not parse.
     #[error("unsupported content_type {0:?}; docpipe parses application/pdf and text/html")]
@@ -163,22 +320,16 @@ impl IngestRequest {
         }
     }
 
-    /// Decodes and validates a message body. Checks the schema version first,
-    /// so a request from a newer publisher is reported as such rather than as
-    /// a confusing field error.
+    /// Decodes and validates an ingest request body (no `action` field).
     pub fn decode(body: &[u8]) -> Result<Self, MessageError> {
-        let value: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|error| MessageError::MalformedJson(error.to_string()))?;
-        let object = value.as_object().ok_or(MessageError::NotAnObject)?;
-        let version = object
-            .get("schema_version")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or(MessageError::MissingSchemaVersion)?;
-        if version != u64::from(SCHEMA_VERSION) {
-            return Err(MessageError::UnsupportedSchemaVersion(version));
-        }
-        let request: Self = serde_json::from_value(value)
+        let object = versioned_object(body)?;
+        let request: Self = serde_json::from_value(serde_json::Value::Object(object))
             .map_err(|error| MessageError::InvalidField(error.to_string()))?;
+        Self::validate(request)
+    }
+
+    /// Checks what serde cannot: the content type and the source's form.
+    fn validate(request: Self) -> Result<Self, MessageError> {
         request.declared_type()?;
         match &request.source {
             Source::File { uri } => {
@@ -359,6 +510,54 @@ mod tests {
             decode(word),
             Err(MessageError::UnsupportedContentType(_))
         ));
+    }
+
+    #[test]
+    fn every_action_round_trips_and_plain_requests_are_ingests() {
+        let (tenant, document) = (
+            TenantId::new("acme").unwrap(),
+            DocumentId::new("a/b").unwrap(),
+        );
+        let version = PipelineVersion::from_stored("small@3fa2b1c9d0e1".into());
+        for request in [
+            Request::Index(decode(valid()).unwrap()),
+            Request::remove(tenant.clone(), document.clone()),
+            Request::reindex(tenant, document, version),
+        ] {
+            assert_eq!(Request::decode(&request.encode()).unwrap(), request);
+        }
+        let plain = Request::decode(valid().to_string().as_bytes()).unwrap();
+        assert!(matches!(plain, Request::Index(_)));
+        let mut explicit = valid();
+        explicit["action"] = json!("index");
+        assert_eq!(
+            Request::decode(explicit.to_string().as_bytes()).unwrap(),
+            plain
+        );
+    }
+
+    #[test]
+    fn unknown_actions_and_stray_fields_are_named() {
+        let mut unknown = valid();
+        unknown["action"] = json!("purge");
+        let error = Request::decode(unknown.to_string().as_bytes()).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown action \"purge\""),
+            "{error}"
+        );
+
+        let mut remove_with_source = valid();
+        remove_with_source["action"] = json!("remove");
+        let error = Request::decode(remove_with_source.to_string().as_bytes()).unwrap_err();
+        assert!(error.to_string().contains("unknown field"), "{error}");
+
+        let reindex =
+            json!({"schema_version": 1, "action": "reindex", "tenant": "acme", "document_id": "x"});
+        let error = Request::decode(reindex.to_string().as_bytes()).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `generation`"),
+            "{error}"
+        );
     }
 
     #[test]

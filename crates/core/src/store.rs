@@ -70,6 +70,23 @@ pub struct StoredChunk {
     pub content_hash: ContentHash,
     /// The pipeline version that wrote it.
     pub pipeline_version: String,
+    /// Where the document came from: its `file://` URI, or `inline`.
+    pub source: String,
+}
+
+/// A document as a store holds it (read from its first chunk).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredDocument {
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// The document.
+    pub document_id: DocumentId,
+    /// The hash of the source bytes it was indexed from.
+    pub content_hash: ContentHash,
+    /// The pipeline version that indexed it.
+    pub pipeline_version: String,
+    /// Where it came from: its `file://` URI, or `inline`.
+    pub source: String,
 }
 
 /// Counts of what a store holds.

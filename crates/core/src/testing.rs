@@ -34,6 +34,7 @@ pub fn indexed_chunks(
                 vector,
                 pipeline_version: version.clone(),
                 content_hash: ContentHash::of(text.as_bytes()),
+                source: format!("file:///test/{document}.html"),
             }
         })
         .collect()

@@ -1,9 +1,11 @@
 //! The Milvus dense-vector store for chunks (milvus-sdk-rust `ClientV2`).
 //!
-//! One collection per pipeline: primary key `chunk_id` (varchar), the
-//! chunk's document, tenant, ordinal, page, text, pipeline version and
-//! content hash, and an L2-normalised float vector under an HNSW index with
-//! inner-product metric (= cosine).
+//! One collection per generation (pipeline version): primary key `chunk_id`
+//! (varchar), the chunk's document, tenant, ordinal, page, text, pipeline
+//! version, content hash and source, and an L2-normalised float vector under
+//! an HNSW index with inner-product metric (= cosine). An alias named after
+//! the family (`milvus.collection`) points at the live generation, for
+//! clients outside docpipe; docpipe itself reads the generation catalog.
 //!
 //! Durability policy: a write is acknowledged by Milvus once it is in its
 //! write-ahead log (rocksmq in standalone, Pulsar/Kafka in a cluster), which
@@ -50,6 +52,14 @@ impl MilvusStore {
         collection: &str,
         dimension: usize,
     ) -> Result<Self, StoreError> {
+        let store = Self::existing(url, collection).await?;
+        store.ensure_collection(dimension).await?;
+        Ok(store)
+    }
+
+    /// Connects to Milvus at `url` for a collection that may or may not
+    /// exist, without creating it (to drop it, say).
+    pub async fn existing(url: &str, collection: &str) -> Result<Self, StoreError> {
         let config = ConnectConfig::new()
             .uri(url)
             .connect_timeout(Duration::from_secs(10))
@@ -60,17 +70,74 @@ impl MilvusStore {
                 "cannot connect to {url} ({error}); is Milvus running? (`scripts/milvus.sh start`)"
             ),
         })?;
-        let store = Self {
+        Ok(Self {
             client: std::sync::Arc::new(client),
             collection: collection.to_owned(),
-        };
-        store.ensure_collection(dimension).await?;
-        Ok(store)
+        })
+    }
+
+    /// Drops `alias` if it exists (a collection with aliases cannot be dropped).
+    pub async fn drop_alias(&self, alias: &str) -> Result<(), StoreError> {
+        if self.aliased_collection(alias).await?.is_none() {
+            return Ok(());
+        }
+        self.client
+            .drop_alias(
+                sdk::request::alias::DropAliasRequest::builder()
+                    .alias(alias)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)
     }
 
     /// The collection's name.
     pub fn collection(&self) -> &str {
         &self.collection
+    }
+
+    /// Points `alias` at this collection, creating the alias if needed.
+    /// Milvus switches an alias atomically: a request through it reaches
+    /// either the old collection or this one.
+    pub async fn point_alias(&self, alias: &str) -> Result<(), StoreError> {
+        if self.aliased_collection(alias).await?.is_some() {
+            self.client
+                .alter_alias(
+                    sdk::request::alias::AlterAliasRequest::builder()
+                        .alias(alias)
+                        .collection_name(&self.collection)
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)
+        } else {
+            self.client
+                .create_alias(
+                    sdk::request::alias::CreateAliasRequest::builder()
+                        .alias(alias)
+                        .collection_name(&self.collection)
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)
+        }
+    }
+
+    /// The collection `alias` points at, if the alias exists.
+    pub async fn aliased_collection(&self, alias: &str) -> Result<Option<String>, StoreError> {
+        let request = sdk::request::alias::DescribeAliasRequest::builder()
+            .alias(alias)
+            .build()
+            .map_err(classify)?;
+        match self.client.describe_alias(request).await {
+            Ok(response) => Ok(Some(response.collection_name().to_owned())),
+            // Milvus reports an unknown alias as an error status.
+            Err(error) if error.to_string().contains("alias") => Ok(None),
+            Err(error) => Err(classify(error)),
+        }
     }
 
     async fn ensure_collection(&self, dimension: usize) -> Result<(), StoreError> {
@@ -153,6 +220,7 @@ impl MilvusStore {
             .add_field(varchar("text", 65_535))
             .add_field(varchar("pipeline_version", 256))
             .add_field(varchar("content_hash", 64))
+            .add_field(varchar("source", 65_535))
             .add_field(
                 sdk::FieldSchema::new()
                     .name(VECTOR)
@@ -205,8 +273,22 @@ impl MilvusStore {
             .map_err(classify)
     }
 
-    /// Drops the collection (tests and operators' clean-up).
+    /// Drops the collection if it exists (`docpipe gc`, tests' clean-up).
     pub async fn drop_collection(&self) -> Result<(), StoreError> {
+        let exists = self
+            .client
+            .has_collection(
+                HasCollectionRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?
+            .exists();
+        if !exists {
+            return Ok(());
+        }
         self.client
             .drop_collection(
                 DropCollectionRequest::builder()
@@ -270,6 +352,50 @@ impl MilvusStore {
                 })
             })
             .collect()
+    }
+
+    /// The content hash of each of `documents` of `tenant` that the
+    /// collection holds (read from its first chunk), in batches that stay
+    /// within Milvus' result window.
+    pub async fn content_hashes(
+        &self,
+        tenant: &TenantId,
+        documents: &[DocumentId],
+    ) -> Result<HashMap<DocumentId, ContentHash>, StoreError> {
+        let mut found = HashMap::new();
+        for batch in documents.chunks(1024) {
+            let quoted: Vec<String> = batch.iter().map(|id| format!("\"{id}\"")).collect();
+            let response = self
+                .client
+                .query(
+                    QueryRequest::builder()
+                        .collection_name(&self.collection)
+                        .filter(format!(
+                            "tenant == \"{tenant}\" && ordinal == 0 && document_id in [{}]",
+                            quoted.join(",")
+                        ))
+                        .output_fields(["document_id", "content_hash"])
+                        .limit(QUERY_WINDOW)
+                        .consistency_level(ConsistencyLevel::Strong)
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)?;
+            let results = response.results();
+            if results.get_row_count() == 0 {
+                continue;
+            }
+            let ids = varchar_column(results.get_output_field("document_id"), "document_id")?;
+            let hashes = varchar_column(results.get_output_field("content_hash"), "content_hash")?;
+            for (id, hash) in ids.iter().zip(hashes) {
+                let id = DocumentId::new(id.clone()).map_err(|error| {
+                    malformed(format!("stored document id is invalid: {error}"))
+                })?;
+                found.insert(id, ContentHash::from_stored(hash.clone()));
+            }
+        }
+        Ok(found)
     }
 
     async fn count(&self, filter: &str) -> Result<u64, StoreError> {
@@ -336,6 +462,7 @@ impl ChunkStore for MilvusStore {
                     column(|c| c.pipeline_version.to_string()),
                 ),
                 sdk::FieldData::varchar("content_hash", column(|c| c.content_hash.to_string())),
+                sdk::FieldData::varchar("source", column(|c| c.source.clone())),
                 sdk::FieldData::float_vector(
                     VECTOR,
                     chunks.iter().map(|c| c.vector.clone()).collect(),
@@ -374,7 +501,7 @@ impl ChunkStore for MilvusStore {
                     .filter(format!(
                         "tenant == \"{tenant}\" && document_id == \"{document}\""
                     ))
-                    .output_fields(["chunk_id", "content_hash", "pipeline_version"])
+                    .output_fields(["chunk_id", "content_hash", "pipeline_version", "source"])
                     .limit(QUERY_WINDOW)
                     .consistency_level(ConsistencyLevel::Strong)
                     .build()
@@ -393,11 +520,13 @@ impl ChunkStore for MilvusStore {
             results.get_output_field("pipeline_version"),
             "pipeline_version",
         )?;
+        let sources = varchar_column(results.get_output_field("source"), "source")?;
         Ok((0..ids.len())
             .map(|row| StoredChunk {
                 id: ChunkId::from_stored(ids[row].clone()),
                 content_hash: ContentHash::from_stored(hashes[row].clone()),
                 pipeline_version: versions[row].clone(),
+                source: sources[row].clone(),
             })
             .collect())
     }

@@ -2,13 +2,14 @@
 
 use crate::source::{SourceError, SourceReader};
 use backon::{BackoffBuilder, ExponentialBuilder};
+use docpipe_catalog::{Catalog, CatalogError};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::ChunkStore;
 use docpipe_core::config::{LimitsConfig, RetryConfig};
 use docpipe_core::message::MessageError;
 use docpipe_core::{
     ChunkId, Classify, ContentHash, DocumentId, ErrorClass, IndexedChunk, IngestRequest,
-    PipelineVersion, StoreError, StoredChunk, TenantId,
+    ParsedDocument, PipelineVersion, StoreError, StoredChunk, StoredDocument, TenantId,
 };
 use docpipe_embed::{EmbedError, Embedder};
 use docpipe_parse::{DocumentParser, ParseError};
@@ -57,6 +58,27 @@ pub enum IndexError {
     /// A stage's thread died unexpectedly.
     #[error("a pipeline task failed: {0}")]
     Task(String),
+    /// The parsed copy could not be kept or read.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A re-index found neither a parsed copy nor a readable source.
+    #[error(
+        "no parsed copy of {document_id} (content {content_hash}) and its source ({source_uri}) cannot be read again; re-publish the document"
+    )]
+    NoParsedCopy {
+        /// The document.
+        document_id: DocumentId,
+        /// The content the live generation holds.
+        content_hash: ContentHash,
+        /// Where it came from.
+        source_uri: String,
+    },
+    /// A generation's components could not be set up.
+    #[error("a generation is unavailable: {0}")]
+    Generation(String),
+    /// A re-index named a generation the catalog does not have.
+    #[error("generation {0} is not in the catalog (dropped by `docpipe gc`?); nothing to rebuild")]
+    UnknownGeneration(String),
 }
 
 impl Classify for IndexError {
@@ -69,7 +91,11 @@ impl Classify for IndexError {
             Self::Chunk(error) => error.class(),
             Self::Embed(error) => error.class(),
             Self::Store(error) => error.class(),
-            Self::Task(_) => ErrorClass::Transient,
+            Self::Task(_) | Self::Generation(_) => ErrorClass::Transient,
+            Self::Catalog(CatalogError::Io { .. }) => ErrorClass::Transient,
+            Self::Catalog(_) | Self::NoParsedCopy { .. } | Self::UnknownGeneration(_) => {
+                ErrorClass::Permanent
+            }
         }
     }
 
@@ -84,6 +110,10 @@ impl Classify for IndexError {
             Self::Embed(error) => error.code(),
             Self::Store(error) => error.code(),
             Self::Task(_) => "task_failed",
+            Self::Catalog(_) => "catalog_failed",
+            Self::NoParsedCopy { .. } => "no_parsed_copy",
+            Self::Generation(_) => "generation_unavailable",
+            Self::UnknownGeneration(_) => "unknown_generation",
         }
     }
 }
@@ -110,6 +140,15 @@ pub struct Indexer {
     max_text_bytes: usize,
     in_process_retries: usize,
     documents: DocumentLocks,
+    catalog: Catalog,
+}
+
+/// What identifies a document's content and where it came from.
+struct Provenance<'a> {
+    tenant: &'a TenantId,
+    document: &'a DocumentId,
+    content_hash: ContentHash,
+    source: String,
 }
 
 /// The chunk count if every store already holds the document with this
@@ -166,7 +205,9 @@ impl DocumentLocks {
 }
 
 impl Indexer {
-    /// Wires stages together. `stores` are all written for every document.
+    /// Wires stages together. `stores` are all written for every document;
+    /// parsed copies go to `catalog`.
+    #[allow(clippy::too_many_arguments)] // one per stage
     pub fn new(
         sources: SourceReader,
         limits: &LimitsConfig,
@@ -175,6 +216,7 @@ impl Indexer {
         embedder: Arc<dyn Embedder>,
         stores: Vec<Arc<dyn ChunkStore>>,
         version: PipelineVersion,
+        catalog: Catalog,
     ) -> Self {
         Self {
             sources,
@@ -187,6 +229,7 @@ impl Indexer {
             max_text_bytes: limits.max_text_bytes,
             in_process_retries: retry.in_process_retries,
             documents: DocumentLocks::default(),
+            catalog,
         }
     }
 
@@ -209,7 +252,9 @@ impl Indexer {
             .await?;
         let content_hash = ContentHash::of(&bytes);
         let byte_count = bytes.len();
-        let before = self.stored_chunks(request).await?;
+        let before = self
+            .stored_chunks(&request.tenant, &request.document_id)
+            .await?;
         if let Some(chunks) = unchanged_chunk_count(&before, &content_hash, &self.version) {
             tracing::info!(
                 document_id = %request.document_id,
@@ -238,11 +283,101 @@ impl Indexer {
                 limit: self.max_text_bytes,
             });
         }
+        // Kept before any store write: whatever is indexed can be re-indexed.
+        self.catalog.save_parsed(&content_hash, &parsed)?;
+        let provenance = Provenance {
+            tenant: &request.tenant,
+            document: &request.document_id,
+            content_hash,
+            source: request.source.stored_form(),
+        };
+        let chunks = self.write(&provenance, parsed, &before).await?;
+        tracing::info!(
+            document_id = %request.document_id,
+            tenant = %request.tenant,
+            bytes = byte_count,
+            chunks,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "document indexed"
+        );
+        Ok(Indexed {
+            chunks,
+            unchanged: false,
+        })
+    }
 
+    /// Rebuilds a document another generation holds (`live`) in this one,
+    /// from the parsed copy of its content; falls back to reading a `file://`
+    /// source again when no copy was kept.
+    pub async fn rebuild(&self, live: &StoredDocument) -> Result<Indexed, IndexError> {
+        let (tenant, document) = (&live.tenant, &live.document_id);
+        let parsed = self.catalog.load_parsed(&live.content_hash)?;
+        let Some(parsed) = parsed else {
+            if live.source.starts_with("file://") {
+                let request =
+                    IngestRequest::for_file(tenant.clone(), document.clone(), live.source.clone());
+                return self.index(&request).await;
+            }
+            return Err(IndexError::NoParsedCopy {
+                document_id: document.clone(),
+                content_hash: live.content_hash.clone(),
+                source_uri: live.source.clone(),
+            });
+        };
+        let lock = self.documents.lock_for(tenant, document);
+        let _only_version_in_flight = lock.lock().await;
+        let before = self.stored_chunks(tenant, document).await?;
+        if let Some(chunks) = unchanged_chunk_count(&before, &live.content_hash, &self.version) {
+            return Ok(Indexed {
+                chunks,
+                unchanged: true,
+            });
+        }
+        let provenance = Provenance {
+            tenant,
+            document,
+            content_hash: live.content_hash.clone(),
+            source: live.source.clone(),
+        };
+        let chunks = self.write(&provenance, parsed, &before).await?;
+        Ok(Indexed {
+            chunks,
+            unchanged: false,
+        })
+    }
+
+    /// Removes a document from every store; returns how many chunks it had.
+    pub async fn remove(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<u32, IndexError> {
+        let lock = self.documents.lock_for(tenant, document);
+        let _only_version_in_flight = lock.lock().await;
+        let before = self.stored_chunks(tenant, document).await?;
+        let removals = self.stores.iter().zip(&before).map(|(store, replacing)| {
+            self.retry_transient(store.name(), || {
+                store.write_document(tenant, document, &[], replacing)
+            })
+        });
+        for result in futures::future::join_all(removals).await {
+            result?;
+        }
+        Ok(before.iter().map(Vec::len).max().unwrap_or_default() as u32)
+    }
+
+    /// Chunks, embeds and writes a parsed document over what the stores
+    /// held of it (`before`); returns the chunk count.
+    async fn write(
+        &self,
+        provenance: &Provenance<'_>,
+        parsed: ParsedDocument,
+        before: &[Vec<StoredChunk>],
+    ) -> Result<u32, IndexError> {
         let chunker = self.chunker.clone();
         let (tenant, document, version) = (
-            request.tenant.clone(),
-            request.document_id.clone(),
+            provenance.tenant.clone(),
+            provenance.document.clone(),
             self.version.clone(),
         );
         let chunks = tokio::task::spawn_blocking(move || {
@@ -269,44 +404,33 @@ impl Indexer {
                 chunk,
                 vector,
                 pipeline_version: self.version.clone(),
-                content_hash: content_hash.clone(),
+                content_hash: provenance.content_hash.clone(),
+                source: provenance.source.clone(),
             })
             .collect();
         // The stores were read under this document's lock, so `before` is
         // still what each write replaces.
-        let writes = self.stores.iter().zip(&before).map(|(store, replacing)| {
+        let writes = self.stores.iter().zip(before).map(|(store, replacing)| {
             self.retry_transient(store.name(), || {
-                store.write_document(&request.tenant, &request.document_id, &indexed, replacing)
+                store.write_document(provenance.tenant, provenance.document, &indexed, replacing)
             })
         });
         for result in futures::future::join_all(writes).await {
             result?;
         }
-        tracing::info!(
-            document_id = %request.document_id,
-            tenant = %request.tenant,
-            bytes = byte_count,
-            chunks = indexed.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "document indexed"
-        );
-        Ok(Indexed {
-            chunks: indexed.len() as u32,
-            unchanged: false,
-        })
+        Ok(indexed.len() as u32)
     }
 
     /// What each store holds of the document, in store order.
     async fn stored_chunks(
         &self,
-        request: &IngestRequest,
+        tenant: &TenantId,
+        document: &DocumentId,
     ) -> Result<Vec<Vec<StoredChunk>>, IndexError> {
         let mut stored = Vec::with_capacity(self.stores.len());
         for store in &self.stores {
             let chunks = self
-                .retry_transient(store.name(), || {
-                    store.document_chunks(&request.tenant, &request.document_id)
-                })
+                .retry_transient(store.name(), || store.document_chunks(tenant, document))
                 .await?;
             stored.push(chunks);
         }
@@ -356,6 +480,7 @@ mod tests {
                 id: ChunkId::from_stored((*id).to_owned()),
                 content_hash: hash.clone(),
                 pipeline_version: version.to_string(),
+                source: "inline".into(),
             })
             .collect()
     }

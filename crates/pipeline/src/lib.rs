@@ -1,19 +1,23 @@
 //! The ingestion worker: message → document → chunks → vectors → stores →
 //! ack/event.
 //!
-//! [`Indexer`] runs one document through every stage; [`Worker`] feeds it
-//! from RabbitMQ and settles each delivery; [`assemble`] builds the real
-//! components from a pipeline definition.
+//! [`Indexer`] runs one document through every stage of one generation;
+//! [`Generations`] keeps one indexer per generation the catalog says to
+//! write; [`Worker`] feeds them from RabbitMQ and settles each delivery;
+//! [`assemble`] builds a generation's real components.
 
+mod generations;
 mod indexer;
 mod source;
 mod worker;
 
+pub use generations::{Generations, drop_generations, remove_family};
 pub use indexer::{IndexError, Indexed, Indexer};
 pub use source::{SourceError, SourceReader};
 pub use worker::{Worker, WorkerSummary};
 
 use docpipe_bm25::Bm25Store;
+use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::{ChunkStore, PipelineConfig, PipelineVersion, StoreError};
 use docpipe_embed::{EmbedError, ModelDir, OnnxEmbedder};
@@ -35,15 +39,44 @@ pub enum SetupError {
     /// The allowed source roots are unusable.
     #[error("{0}")]
     Sources(String),
+    /// The catalog has no live generation.
+    #[error(
+        "the catalog in {0} has no live generation; start a worker with a pipeline file to create one"
+    )]
+    NoLiveGeneration(std::path::PathBuf),
+    /// The generation catalog is unusable.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A generation's model files are not the ones it was built with.
+    #[error(
+        "the model files of generation {generation} changed on disk (they now make {now}); restore them, or build a new generation with `docpipe reindex`"
+    )]
+    ModelChanged {
+        /// The generation.
+        generation: PipelineVersion,
+        /// The version the files on disk make.
+        now: PipelineVersion,
+    },
 }
 
-/// The real components of a pipeline.
+/// Wraps each store on its way into an indexer (fault-injection tests
+/// wrap real stores this way); [`no_wrapping`] leaves them as they are.
+pub type StoreWrapper = Arc<dyn Fn(Arc<dyn ChunkStore>) -> Arc<dyn ChunkStore> + Send + Sync>;
+
+/// A [`StoreWrapper`] that changes nothing.
+pub fn no_wrapping() -> StoreWrapper {
+    Arc::new(|store| store)
+}
+
+/// The real components of one generation.
 pub struct Components {
+    /// The generation, as the catalog had it when it was assembled.
+    pub generation: Generation,
     /// The wired stages.
     pub indexer: Arc<Indexer>,
-    /// The Milvus store (also needed to flush on shutdown).
+    /// The generation's Milvus collection.
     pub milvus: MilvusStore,
-    /// The tantivy store.
+    /// The generation's tantivy index.
     pub bm25: Bm25Store,
 }
 
@@ -59,23 +92,25 @@ pub fn pipeline_version(
     ))
 }
 
-/// Loads the model, connects to Milvus, opens the tantivy index, and wires
-/// the stages. The pipeline version covers chunking settings and the model's
-/// manifest and weights.
-pub async fn assemble(config: &PipelineConfig) -> Result<Components, SetupError> {
-    assemble_with(config, |store| store).await
-}
-
-/// Like [`assemble`], with every store passed through `wrap` on its way
-/// into the indexer (fault-injection tests wrap real stores this way).
-pub async fn assemble_with(
-    config: &PipelineConfig,
-    wrap: impl Fn(Arc<dyn ChunkStore>) -> Arc<dyn ChunkStore>,
+/// Loads a generation's model, connects to its Milvus collection, opens its
+/// tantivy index, and wires the stages; `base` gives everything that is not
+/// the generation's own (limits, sources, queues, connection URLs).
+pub async fn assemble(
+    base: &PipelineConfig,
+    generation: &Generation,
+    wrap: &StoreWrapper,
 ) -> Result<Components, SetupError> {
+    let config = generation.pipeline(base);
     let sources =
         SourceReader::new(&config.sources, &config.limits).map_err(SetupError::Sources)?;
     let model_dir = ModelDir::open(&config.model.dir)?;
-    let version = pipeline_version(config, &model_dir)?;
+    let version = pipeline_version(&config, &model_dir)?;
+    if version != generation.version {
+        return Err(SetupError::ModelChanged {
+            generation: generation.version.clone(),
+            now: version,
+        });
+    }
     let embedder = Arc::new(OnnxEmbedder::load(
         &model_dir,
         config.model.batch_size,
@@ -103,8 +138,10 @@ pub async fn assemble_with(
         embedder,
         stores,
         version,
+        Catalog::new(&base.bm25.index_dir),
     );
     Ok(Components {
+        generation: generation.clone(),
         indexer: Arc::new(indexer),
         milvus,
         bm25,

@@ -7,11 +7,17 @@
 //! that publish fails, returned to the queue. A crash at any point leaves
 //! the delivery unacknowledged, and the broker redelivers it.
 
-use crate::indexer::Indexer;
+use crate::Components;
+use crate::generations::Generations;
+use crate::indexer::{IndexError, Indexed};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use docpipe_core::config::{PipelineConfig, QueueConfig, RetryConfig, WorkerConfig};
 use docpipe_core::event::now_unix_ms;
-use docpipe_core::{Classify, DocumentEvent, DocumentId, ErrorClass, IngestRequest, TenantId};
+use docpipe_core::message::{IngestRequest, ReindexRequest, RemoveRequest, Request};
+use docpipe_core::{
+    ChunkStore, Classify, DocumentEvent, DocumentId, ErrorClass, PipelineVersion, StoredDocument,
+    TenantId,
+};
 use docpipe_queue::{Broker, DeadLetter, IngestDelivery, Publisher, QueueError};
 use futures::FutureExt as _;
 use futures::future::Shared;
@@ -28,6 +34,8 @@ enum Outcome {
     Indexed,
     /// Already indexed with the same content; acknowledged without work.
     Unchanged,
+    /// Removed from the index and acknowledged.
+    Removed,
     /// Failed transiently; parked in a delay queue for another attempt.
     Retried,
     /// Published to the dead-letter queue and acknowledged.
@@ -43,6 +51,8 @@ pub struct WorkerSummary {
     pub indexed: u64,
     /// Documents found unchanged.
     pub unchanged: u64,
+    /// Documents removed.
+    pub removed: u64,
     /// Deliveries sent to a delay queue after a transient failure.
     pub retried: u64,
     /// Messages dead-lettered.
@@ -58,6 +68,7 @@ impl WorkerSummary {
         match outcome {
             Outcome::Indexed => self.indexed += 1,
             Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Removed => self.removed += 1,
             Outcome::Retried => self.retried += 1,
             Outcome::DeadLettered => self.dead_lettered += 1,
             Outcome::Requeued => self.requeued += 1,
@@ -70,17 +81,18 @@ type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send>>>;
 /// Consumes ingest requests and indexes them, reconnecting to the broker
 /// whenever it goes away.
 pub struct Worker {
-    indexer: Arc<Indexer>,
+    generations: Arc<Generations>,
     queue: QueueConfig,
     retry: RetryConfig,
     settings: WorkerConfig,
 }
 
 impl Worker {
-    /// A worker for the pipeline `config`, indexing with `indexer`.
-    pub fn new(indexer: Arc<Indexer>, config: &PipelineConfig) -> Self {
+    /// A worker for the pipeline `config`, writing every generation
+    /// `generations` says to write.
+    pub fn new(generations: Arc<Generations>, config: &PipelineConfig) -> Self {
         Self {
-            indexer,
+            generations,
             queue: config.queue.clone(),
             retry: config.retry.clone(),
             settings: config.worker.clone(),
@@ -167,12 +179,15 @@ impl Worker {
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                     summary.record(done.unwrap_or(Outcome::Requeued));
                 }
-                delivery = consumer.next() => match delivery {
+                // A free slot goes to an upload if one waits (see
+                // `IngestConsumer::next`); the limit keeps bulk deliveries
+                // buffered rather than started while uploads may arrive.
+                delivery = consumer.next(), if in_flight.len() < usize::from(self.queue.prefetch) => match delivery {
                     Some(Ok(delivery)) => {
-                        let (indexer, publisher) = (self.indexer.clone(), publisher.clone());
+                        let (generations, publisher) = (self.generations.clone(), publisher.clone());
                         let max_attempts = self.retry.max_attempts;
                         in_flight.spawn(async move {
-                            handle(&indexer, &publisher, delivery, max_attempts).await
+                            handle(&generations, &publisher, delivery, max_attempts).await
                         });
                     }
                     Some(Err(error)) => {
@@ -218,13 +233,13 @@ impl Worker {
 /// Handles one delivery to completion; see the module documentation for
 /// how every delivery is settled.
 async fn handle(
-    indexer: &Indexer,
+    generations: &Generations,
     publisher: &Publisher,
     delivery: IngestDelivery,
     max_attempts: u32,
 ) -> Outcome {
     let traceparent = delivery.traceparent();
-    let request = match IngestRequest::decode(delivery.body()) {
+    let request = match Request::decode(delivery.body()) {
         Ok(request) => request,
         Err(error) => {
             let (document_id, tenant) = identify(delivery.body());
@@ -237,39 +252,27 @@ async fn handle(
         }
     };
     let failure = Failure {
-        document_id: Some(request.document_id.clone()),
-        tenant: Some(request.tenant.clone()),
+        document_id: Some(request.document_id().clone()),
+        tenant: Some(request.tenant().clone()),
         traceparent: traceparent.clone(),
     };
-    match indexer.index(&request).await {
-        Ok(indexed) => {
-            let (document_id, tenant) = (request.document_id.clone(), request.tenant.clone());
-            let (chunks, pipeline_version, at_unix_ms) =
-                (indexed.chunks, indexer.version().to_string(), now_unix_ms());
-            let (event, outcome) = if indexed.unchanged {
-                let event = DocumentEvent::Unchanged {
-                    document_id,
-                    tenant,
-                    chunks,
-                    pipeline_version,
-                    at_unix_ms,
-                };
-                (event, Outcome::Unchanged)
-            } else {
-                let event = DocumentEvent::Indexed {
-                    document_id,
-                    tenant,
-                    chunks,
-                    pipeline_version,
-                    at_unix_ms,
-                };
-                (event, Outcome::Indexed)
+    let done = match &request {
+        Request::Index(request) => index(generations, request).await,
+        Request::Remove(request) => remove(generations, request).await,
+        Request::Reindex(request) => reindex(generations, request).await,
+    };
+    match done {
+        Ok(event) => {
+            let outcome = match event {
+                DocumentEvent::Indexed { .. } => Outcome::Indexed,
+                DocumentEvent::Unchanged { .. } => Outcome::Unchanged,
+                _ => Outcome::Removed,
             };
             if let Err(error) = publisher
                 .publish_event(&event, traceparent.as_deref())
                 .await
             {
-                tracing::warn!(%error, document_id = %request.document_id, "cannot publish event; requeueing");
+                tracing::warn!(%error, document_id = %request.document_id(), "cannot publish event; requeueing");
                 return requeue(&delivery).await;
             }
             settle(delivery.ack().await, outcome)
@@ -283,6 +286,154 @@ async fn handle(
                 .await
         }
     }
+}
+
+/// Indexes an upload into every written generation, live first (so a bad
+/// document fails before any other generation spends work on it). The event
+/// reports the live generation.
+async fn index(
+    generations: &Generations,
+    request: &IngestRequest,
+) -> Result<DocumentEvent, IndexError> {
+    let (mut reported, mut done) = (None, Vec::new());
+    loop {
+        let targets = still_to_write(generations, &done).await?;
+        if targets.is_empty() {
+            break;
+        }
+        for target in targets {
+            let indexed = target.indexer.index(request).await?;
+            reported.get_or_insert((indexed, target.indexer.version().to_string()));
+            done.push(target.generation.version.clone());
+        }
+    }
+    let (indexed, version) = reported.expect("a live generation is always written");
+    Ok(indexed_event(
+        request.tenant.clone(),
+        request.document_id.clone(),
+        indexed,
+        version,
+    ))
+}
+
+/// Removes a document from every written generation.
+async fn remove(
+    generations: &Generations,
+    request: &RemoveRequest,
+) -> Result<DocumentEvent, IndexError> {
+    let (mut chunks, mut done) = (0, Vec::new());
+    loop {
+        let targets = still_to_write(generations, &done).await?;
+        if targets.is_empty() {
+            break;
+        }
+        for target in targets {
+            let removed = target
+                .indexer
+                .remove(&request.tenant, &request.document_id)
+                .await?;
+            chunks = chunks.max(removed);
+            done.push(target.generation.version.clone());
+        }
+    }
+    Ok(DocumentEvent::Removed {
+        document_id: request.document_id.clone(),
+        tenant: request.tenant.clone(),
+        chunks,
+        at_unix_ms: now_unix_ms(),
+    })
+}
+
+/// Rebuilds a live document in the generation being built. A document no
+/// longer live was removed since the re-index listed it: it is removed from
+/// the new generation too.
+async fn reindex(
+    generations: &Generations,
+    request: &ReindexRequest,
+) -> Result<DocumentEvent, IndexError> {
+    let target = generations
+        .get(&request.generation)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| IndexError::UnknownGeneration(request.generation.to_string()))?;
+    let live = generations.live().await.map_err(unavailable)?;
+    let (tenant, document_id) = (&request.tenant, &request.document_id);
+    let live_chunks = live.bm25.document_chunks(tenant, document_id).await?;
+    let Some(first) = live_chunks.first() else {
+        let chunks = target
+            .indexer
+            .remove(&request.tenant, &request.document_id)
+            .await?;
+        return Ok(DocumentEvent::Removed {
+            document_id: request.document_id.clone(),
+            tenant: request.tenant.clone(),
+            chunks,
+            at_unix_ms: now_unix_ms(),
+        });
+    };
+    let stored = StoredDocument {
+        tenant: tenant.clone(),
+        document_id: document_id.clone(),
+        content_hash: first.content_hash.clone(),
+        pipeline_version: first.pipeline_version.clone(),
+        source: first.source.clone(),
+    };
+    let indexed = target.indexer.rebuild(&stored).await?;
+    Ok(indexed_event(
+        request.tenant.clone(),
+        request.document_id.clone(),
+        indexed,
+        target.indexer.version().to_string(),
+    ))
+}
+
+/// The generations still to write, live first, given those `done`. Callers
+/// call it again after writing until nothing is left: a generation added
+/// while a delivery is being written (a re-index starting) gets it too. So
+/// every write either lands in the new generation or finished before it was
+/// added, and then the re-index's listing of live documents, made after
+/// adding it, sees the write.
+async fn still_to_write(
+    generations: &Generations,
+    done: &[PipelineVersion],
+) -> Result<Vec<Arc<Components>>, IndexError> {
+    let written = generations.written().await.map_err(unavailable)?;
+    Ok(written
+        .into_iter()
+        .filter(|target| !done.contains(&target.generation.version))
+        .collect())
+}
+
+fn indexed_event(
+    tenant: TenantId,
+    document_id: DocumentId,
+    indexed: Indexed,
+    pipeline_version: String,
+) -> DocumentEvent {
+    let (chunks, at_unix_ms) = (indexed.chunks, now_unix_ms());
+    if indexed.unchanged {
+        DocumentEvent::Unchanged {
+            document_id,
+            tenant,
+            chunks,
+            pipeline_version,
+            at_unix_ms,
+        }
+    } else {
+        DocumentEvent::Indexed {
+            document_id,
+            tenant,
+            chunks,
+            pipeline_version,
+            at_unix_ms,
+        }
+    }
+}
+
+/// A generation that cannot be assembled now (Milvus down, say) is a
+/// transient failure of the delivery.
+fn unavailable(error: crate::SetupError) -> IndexError {
+    IndexError::Generation(error.to_string())
 }
 
 /// Who a failed delivery was about, for its dead letter and event.

@@ -3,7 +3,10 @@
 //!
 //! Topology (names from the pipeline file's `[queue]` table):
 //! - `ingest_exchange` (direct, durable) → `ingest_queue` (durable), routing
-//!   key [`INGEST_ROUTING_KEY`]. Messages are persistent.
+//!   key [`INGEST_ROUTING_KEY`], for uploads; and → `<ingest_queue>.bulk`,
+//!   routing key [`BULK_ROUTING_KEY`], for backfills and re-indexes. A worker
+//!   takes uploads first: bulk work never delays an upload by more than the
+//!   documents already in flight. Messages are persistent.
 //! - `dead_letter_exchange` (fanout, durable) → `dead_letter_queue`. The
 //!   worker publishes dead letters there itself, with the reason in headers;
 //!   the ingest queue also names it as its broker-level dead-letter exchange,
@@ -24,6 +27,7 @@
 mod headers;
 
 use docpipe_core::config::{QueueConfig, RetryConfig};
+use docpipe_core::message::Request;
 use docpipe_core::{Classify, DocumentEvent, ErrorClass, IngestRequest};
 use futures::{Stream, StreamExt};
 use lapin::options::{
@@ -36,8 +40,10 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 
 pub use headers::{DeadLetter, FailureHistory, TRACEPARENT};
 
-/// The routing key ingest requests are published with.
+/// The routing key uploads are published with.
 pub const INGEST_ROUTING_KEY: &str = "ingest";
+/// The routing key bulk work (backfills, re-indexes) is published with.
+pub const BULK_ROUTING_KEY: &str = "bulk";
 /// AMQP delivery mode for messages that survive a broker restart.
 const PERSISTENT: u8 = 2;
 
@@ -173,6 +179,12 @@ impl Broker {
                 config.ingest_queue.clone(),
                 config.ingest_exchange.clone(),
                 INGEST_ROUTING_KEY.to_owned(),
+                typed(&[("x-dead-letter-exchange", dead_letter_exchange.clone())]),
+            ),
+            (
+                config.bulk_queue(),
+                config.ingest_exchange.clone(),
+                BULK_ROUTING_KEY.to_owned(),
                 typed(&[("x-dead-letter-exchange", dead_letter_exchange)]),
             ),
             (
@@ -245,27 +257,41 @@ impl Broker {
         })
     }
 
-    /// Starts consuming ingest requests, holding at most `prefetch`
-    /// unacknowledged deliveries.
+    /// Starts consuming uploads and bulk work, holding at most `prefetch`
+    /// unacknowledged deliveries of each.
     pub async fn consume_ingest(&self, consumer_tag: &str) -> Result<IngestConsumer, QueueError> {
         let channel = self.channel().await?;
         channel
             .basic_qos(self.config.prefetch, BasicQosOptions::default())
             .await
             .map_err(operation("basic.qos"))?;
-        let consumer = channel
-            .basic_consume(
-                self.config.ingest_queue.as_str().into(),
-                consumer_tag.into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(operation("basic.consume"))?;
+        let tags = [
+            format!("{consumer_tag}.uploads"),
+            format!("{consumer_tag}.bulk"),
+        ];
+        let mut consumers = Vec::with_capacity(2);
+        for (queue, tag) in [self.config.ingest_queue.clone(), self.config.bulk_queue()]
+            .iter()
+            .zip(&tags)
+        {
+            let consumer = channel
+                .basic_consume(
+                    queue.as_str().into(),
+                    tag.as_str().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(operation("basic.consume"))?;
+            consumers.push(consumer);
+        }
+        let bulk = consumers.pop().expect("two consumers");
+        let uploads = consumers.pop().expect("two consumers");
         Ok(IngestConsumer {
             channel,
-            consumer,
-            consumer_tag: consumer_tag.to_owned(),
+            uploads,
+            bulk,
+            tags,
         })
     }
 
@@ -399,6 +425,7 @@ impl Broker {
         };
         let depths = QueueDepths {
             ingest: depth(&self.config.ingest_queue).await?,
+            bulk: depth(&self.config.bulk_queue()).await?,
             dead: depth(&self.config.dead_letter_queue).await?,
         };
         close_channel(&channel).await;
@@ -412,6 +439,7 @@ impl Broker {
         let config = &self.config;
         let mut queues = vec![
             config.ingest_queue.clone(),
+            config.bulk_queue(),
             config.dead_letter_queue.clone(),
         ];
         queues.extend((1..self.retry.max_attempts).map(|attempt| config.retry_queue(attempt)));
@@ -450,8 +478,10 @@ async fn close_channel(channel: &Channel) {
 /// Messages ready (not yet delivered) in docpipe's queues.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct QueueDepths {
-    /// Ingest requests waiting.
+    /// Uploads waiting.
     pub ingest: u32,
+    /// Bulk work (backfills, re-indexes) waiting.
+    pub bulk: u32,
     /// Dead letters waiting for an operator.
     pub dead: u32,
 }
@@ -471,6 +501,20 @@ impl Publisher {
         traceparent: Option<&str>,
     ) -> Result<(), QueueError> {
         self.publish_ingest_body(&request.encode(), traceparent)
+            .await
+    }
+
+    /// Publishes bulk work (a backfilled document, a removal, a re-index):
+    /// it waits behind uploads.
+    pub async fn publish_bulk(
+        &self,
+        request: &Request,
+        traceparent: Option<&str>,
+    ) -> Result<(), QueueError> {
+        let mut headers = FieldTable::default();
+        headers::put_optional(&mut headers, TRACEPARENT, traceparent);
+        let exchange = self.config.ingest_exchange.clone();
+        self.publish(&exchange, BULK_ROUTING_KEY, &request.encode(), headers)
             .await
     }
 
@@ -595,15 +639,22 @@ fn persistent(headers: FieldTable) -> BasicProperties {
 /// Ingest deliveries, acknowledged one by one.
 pub struct IngestConsumer {
     channel: Channel,
-    consumer: lapin::Consumer,
-    consumer_tag: String,
+    uploads: lapin::Consumer,
+    bulk: lapin::Consumer,
+    tags: [String; 2],
 }
 
 impl IngestConsumer {
-    /// The next delivery, or `None` once consuming was cancelled or the
-    /// channel closed.
+    /// The next delivery, an upload if one is waiting, or `None` once
+    /// consuming was cancelled or the channel closed.
     pub async fn next(&mut self) -> Option<Result<IngestDelivery, QueueError>> {
-        let delivery = self.consumer.next().await?;
+        // A pending `next` loses nothing when dropped, so the bulk branch
+        // can lose the race without losing its delivery.
+        let delivery = tokio::select! {
+            biased;
+            delivery = self.uploads.next() => delivery,
+            delivery = self.bulk.next() => delivery,
+        }?;
         Some(
             delivery
                 .map(|delivery| IngestDelivery { delivery })
@@ -614,13 +665,13 @@ impl IngestConsumer {
     /// Asks the broker to stop delivering; deliveries already received
     /// may still be processed and acknowledged.
     pub async fn cancel(&self) -> Result<(), QueueError> {
-        self.channel
-            .basic_cancel(
-                self.consumer_tag.as_str().into(),
-                BasicCancelOptions::default(),
-            )
-            .await
-            .map_err(operation("basic.cancel"))
+        for tag in &self.tags {
+            self.channel
+                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                .await
+                .map_err(operation("basic.cancel"))?;
+        }
+        Ok(())
     }
 
     /// Closes the channel; unacknowledged deliveries return to the queue.

@@ -2,6 +2,8 @@
 //! (Reciprocal Rank Fusion of the two) — and gold-set evaluation.
 //!
 //! Results are documents: each document's best chunk, shown as evidence.
+//! A [`Searcher`] reads the live generation of the generation catalog and
+//! follows it when an operator switches or rolls back, without a restart.
 
 mod eval;
 mod fusion;
@@ -10,7 +12,8 @@ pub use eval::{EvalError, GoldQuery, ModeReport, evaluate, read_gold_set};
 pub use fusion::{RRF_K, best_chunk_per_document, reciprocal_rank_fusion};
 
 use docpipe_bm25::Bm25Store;
-use docpipe_core::{ChunkHit, DocumentId, PipelineConfig, StoreError, TenantId};
+use docpipe_catalog::{Catalog, CatalogError, Generation};
+use docpipe_core::{ChunkHit, DocumentId, PipelineConfig, PipelineVersion, StoreError, TenantId};
 use docpipe_embed::{EmbedError, Embedder, ModelDir, OnnxEmbedder};
 use docpipe_milvus::MilvusStore;
 use std::sync::Arc;
@@ -61,28 +64,34 @@ pub enum SearchError {
     /// A store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The generation catalog is unreadable.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Nothing was ever indexed in this index family.
+    #[error(
+        "nothing is indexed under {0} yet (no live generation); start a worker (`docpipe worker`) and publish documents"
+    )]
+    NothingIndexed(std::path::PathBuf),
 }
 
-/// Searches a pipeline's stores.
+/// Searches the live generation of a pipeline's index family.
 pub struct Searcher {
+    base: PipelineConfig,
+    catalog: Catalog,
+    current: tokio::sync::Mutex<Option<Arc<GenerationSearcher>>>,
+}
+
+/// The model and stores of one generation.
+struct GenerationSearcher {
+    version: PipelineVersion,
     embedder: Arc<dyn Embedder>,
     milvus: MilvusStore,
     bm25: Bm25Store,
 }
 
-impl Searcher {
-    /// A searcher over the given stores, embedding queries with `embedder`
-    /// (which must be the model that indexed them).
-    pub fn new(embedder: Arc<dyn Embedder>, milvus: MilvusStore, bm25: Bm25Store) -> Self {
-        Self {
-            embedder,
-            milvus,
-            bm25,
-        }
-    }
-
-    /// Opens the model and stores named by a pipeline definition.
-    pub async fn open(config: &PipelineConfig) -> Result<Self, SearchError> {
+impl GenerationSearcher {
+    async fn open(base: &PipelineConfig, generation: &Generation) -> Result<Self, SearchError> {
+        let config = generation.pipeline(base);
         let model = ModelDir::open(&config.model.dir)?;
         let embedder = Arc::new(OnnxEmbedder::load(&model, 1, config.model.intra_threads)?);
         let milvus = MilvusStore::connect(
@@ -92,10 +101,52 @@ impl Searcher {
         )
         .await?;
         let bm25 = Bm25Store::open(&config.bm25.index_dir)?;
-        Ok(Self::new(embedder, milvus, bm25))
+        Ok(Self {
+            version: generation.version.clone(),
+            embedder,
+            milvus,
+            bm25,
+        })
+    }
+}
+
+impl Searcher {
+    /// A searcher of the index family named by a pipeline definition (its
+    /// `milvus.collection` and `bm25.index_dir`); the generation searched
+    /// is whichever the catalog says is live at each search.
+    pub async fn open(config: &PipelineConfig) -> Result<Self, SearchError> {
+        let searcher = Self {
+            base: config.clone(),
+            catalog: Catalog::new(&config.bm25.index_dir),
+            current: tokio::sync::Mutex::new(None),
+        };
+        searcher.live().await?;
+        Ok(searcher)
     }
 
-    /// The `top_k` best documents of `tenant` for `query`.
+    /// The version of the generation searches read now.
+    pub async fn live_version(&self) -> Result<PipelineVersion, SearchError> {
+        Ok(self.live().await?.version.clone())
+    }
+
+    async fn live(&self) -> Result<Arc<GenerationSearcher>, SearchError> {
+        let generations = self.catalog.read()?;
+        let live = generations
+            .live()
+            .ok_or_else(|| SearchError::NothingIndexed(self.catalog.root().to_owned()))?;
+        let mut current = self.current.lock().await;
+        if let Some(searcher) = current
+            .as_ref()
+            .filter(|searcher| searcher.version == live.version)
+        {
+            return Ok(searcher.clone());
+        }
+        let searcher = Arc::new(GenerationSearcher::open(&self.base, live).await?);
+        *current = Some(searcher.clone());
+        Ok(searcher)
+    }
+
+    /// The `top_k` best documents of `tenant` for `query`, in the live generation.
     pub async fn search(
         &self,
         tenant: &TenantId,
@@ -103,16 +154,17 @@ impl Searcher {
         mode: Mode,
         top_k: usize,
     ) -> Result<Vec<DocumentHit>, SearchError> {
+        let live = self.live().await?;
         // Several chunks of one document may lead a ranking; fetch enough
         // chunks that `top_k` distinct documents survive grouping.
         let candidates = (top_k * 5).max(50);
         let chunks = match mode {
-            Mode::Dense => scored(self.dense(tenant, query, candidates).await?),
-            Mode::Bm25 => scored(self.bm25.search(tenant, query, candidates).await?),
+            Mode::Dense => scored(live.dense(tenant, query, candidates).await?),
+            Mode::Bm25 => scored(live.bm25.search(tenant, query, candidates).await?),
             Mode::Hybrid => {
                 let (dense, keyword) = tokio::join!(
-                    self.dense(tenant, query, candidates),
-                    self.bm25.search(tenant, query, candidates)
+                    live.dense(tenant, query, candidates),
+                    live.bm25.search(tenant, query, candidates)
                 );
                 reciprocal_rank_fusion(&[dense?, keyword?], RRF_K)
             }
@@ -121,7 +173,9 @@ impl Searcher {
         documents.truncate(top_k);
         Ok(documents)
     }
+}
 
+impl GenerationSearcher {
     async fn dense(
         &self,
         tenant: &TenantId,

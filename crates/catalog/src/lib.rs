@@ -1,0 +1,629 @@
+//! The generation catalog: which index generation searchers read, which one
+//! a re-index is building, and the parsed copies a re-index starts from.
+//!
+//! A *generation* is everything one pipeline version wrote: a Milvus
+//! collection `<milvus.collection>_<digest>` and a tantivy index
+//! `<bm25.index_dir>/<digest>`, where `<digest>` is the hash part of the
+//! pipeline version. The catalog lives beside the tantivy indexes, in
+//! `<bm25.index_dir>/generations.json`, and says what each generation is:
+//!
+//! - **live**: what searchers read (exactly one, once anything is indexed);
+//! - **building**: what `docpipe reindex` is filling (at most one);
+//! - **previous**: the generation live before the last switch, kept up to
+//!   date so that `docpipe rollback` loses nothing;
+//! - **retired**: older generations, no longer written, dropped by `docpipe gc`.
+//!
+//! Workers write every live, building and previous generation (dual write),
+//! and re-read the catalog for every delivery; searchers re-read it for every
+//! search. Switching is one atomic rename of `generations.json`, so no
+//! process ever sees a half-switched catalog, and no restart is needed.
+//! Changes are serialised by an advisory lock on `generations.lock`.
+//!
+//! Parsed copies (`<bm25.index_dir>/parsed/<hash>.json`) hold each indexed
+//! content's parsed text and structure, keyed by content hash: a re-index
+//! after a chunking or model change re-chunks them instead of re-reading
+//! sources, which may have moved, changed or (for inline uploads) never
+//! been kept.
+
+use docpipe_core::config::{ChunkingConfig, ModelConfig};
+use docpipe_core::{ContentHash, ParsedDocument, PipelineConfig, PipelineVersion};
+use serde::{Deserialize, Serialize};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const CATALOG_FILE: &str = "generations.json";
+const LOCK_FILE: &str = "generations.lock";
+const PARSED_DIR: &str = "parsed";
+/// How long a parsed copy is safe from pruning after it was written.
+pub const PARSED_COPY_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Why the catalog could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A file of the catalog could not be read or written.
+    #[error("catalog I/O on {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file of the catalog is not what this version wrote.
+    #[error(
+        "{path} is corrupt ({message}); restore it from a backup or remove the index directory"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// The requested change does not fit the catalog's current state.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What a generation is for; see the crate documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerationState {
+    /// Being filled by a re-index; written by workers, not searched.
+    Building,
+    /// Searched, and written by workers.
+    Live,
+    /// Live before the last switch; still written, so a rollback loses nothing.
+    Previous,
+    /// No longer written or searched; dropped by `docpipe gc`.
+    Retired,
+}
+
+impl GenerationState {
+    /// Whether workers write this generation.
+    pub fn is_written(self) -> bool {
+        self != Self::Retired
+    }
+
+    /// The state's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Building => "building",
+            Self::Live => "live",
+            Self::Previous => "previous",
+            Self::Retired => "retired",
+        }
+    }
+}
+
+/// One generation: a pipeline version and the settings that produce it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// The pipeline version, e.g. `default@3fa2b1c9d0e1`.
+    pub version: PipelineVersion,
+    /// What the generation is for.
+    pub state: GenerationState,
+    /// The pipeline name the version was derived with.
+    pub name: String,
+    /// Chunking settings of this generation.
+    pub chunking: ChunkingConfig,
+    /// The model of this generation.
+    pub model: ModelConfig,
+    /// When it was added, in milliseconds since the Unix epoch.
+    pub created_at_unix_ms: u64,
+    /// When it last became live, if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_since_unix_ms: Option<u64>,
+}
+
+impl Generation {
+    /// A generation of `config`'s chunking and model, at `version`.
+    pub fn of(config: &PipelineConfig, version: PipelineVersion, state: GenerationState) -> Self {
+        Self {
+            version,
+            state,
+            name: config.name.clone(),
+            chunking: config.chunking.clone(),
+            model: config.model.clone(),
+            created_at_unix_ms: now_unix_ms(),
+            live_since_unix_ms: (state == GenerationState::Live).then(now_unix_ms),
+        }
+    }
+
+    /// Its Milvus collection, given the family's alias (`milvus.collection`).
+    pub fn collection(&self, alias: &str) -> String {
+        format!("{alias}_{}", self.version.digest())
+    }
+
+    /// Its tantivy directory, given the family's root (`bm25.index_dir`).
+    pub fn index_dir(&self, root: &Path) -> PathBuf {
+        root.join(self.version.digest())
+    }
+
+    /// `base` with this generation's name, chunking, model and stores.
+    pub fn pipeline(&self, base: &PipelineConfig) -> PipelineConfig {
+        let mut config = base.clone();
+        config.name = self.name.clone();
+        config.chunking = self.chunking.clone();
+        config.model = self.model.clone();
+        config.milvus.collection = self.collection(&base.milvus.collection);
+        config.bm25.index_dir = self.index_dir(&base.bm25.index_dir);
+        config
+    }
+}
+
+/// The catalog's content: every generation not yet dropped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Generations {
+    /// Oldest first.
+    pub generations: Vec<Generation>,
+}
+
+impl Generations {
+    /// The generation in `state`, if any (live and building are unique).
+    pub fn in_state(&self, state: GenerationState) -> Option<&Generation> {
+        self.generations
+            .iter()
+            .rev()
+            .find(|generation| generation.state == state)
+    }
+
+    /// The live generation.
+    pub fn live(&self) -> Option<&Generation> {
+        self.in_state(GenerationState::Live)
+    }
+
+    /// The generation being built.
+    pub fn building(&self) -> Option<&Generation> {
+        self.in_state(GenerationState::Building)
+    }
+
+    /// The generation of `version`.
+    pub fn get(&self, version: &PipelineVersion) -> Option<&Generation> {
+        self.generations
+            .iter()
+            .find(|generation| generation.version == *version)
+    }
+
+    /// The generations workers write: live first, then building and previous.
+    pub fn written(&self) -> Vec<&Generation> {
+        let mut written: Vec<&Generation> = self
+            .generations
+            .iter()
+            .filter(|generation| generation.state.is_written())
+            .collect();
+        written.sort_by_key(|generation| generation.state != GenerationState::Live);
+        written
+    }
+
+    /// Makes `generation` live if nothing is: the first worker or searcher
+    /// of a new index family does this. Returns whether it changed anything.
+    pub fn bootstrap(&mut self, generation: Generation) -> bool {
+        if self.live().is_some() {
+            return false;
+        }
+        self.generations
+            .retain(|existing| existing.version != generation.version);
+        self.generations.push(Generation {
+            state: GenerationState::Live,
+            live_since_unix_ms: Some(now_unix_ms()),
+            ..generation
+        });
+        true
+    }
+
+    /// Starts (or resumes) building `generation`. Refused if it is live or
+    /// if another generation is being built.
+    pub fn begin_building(&mut self, generation: Generation) -> Result<(), CatalogError> {
+        if let Some(building) = self.building() {
+            if building.version == generation.version {
+                return Ok(());
+            }
+            return Err(CatalogError::Refused(format!(
+                "generation {} is being built; finish it (re-run its `docpipe reindex`) or drop it with `docpipe gc --building` first",
+                building.version
+            )));
+        }
+        if self
+            .get(&generation.version)
+            .is_some_and(|existing| existing.state == GenerationState::Live)
+        {
+            return Err(CatalogError::Refused(format!(
+                "generation {} is already live; nothing to re-index",
+                generation.version
+            )));
+        }
+        // A previous or retired generation of the same version is rebuilt
+        // in place: documents already there are found unchanged.
+        self.generations
+            .retain(|existing| existing.version != generation.version);
+        self.generations.push(Generation {
+            state: GenerationState::Building,
+            ..generation
+        });
+        Ok(())
+    }
+
+    /// Makes the building generation `version` live; the live one becomes
+    /// previous and the previous one retired.
+    pub fn switch_to(&mut self, version: &PipelineVersion) -> Result<(), CatalogError> {
+        match self.get(version).map(|generation| generation.state) {
+            Some(GenerationState::Building) => {}
+            Some(state) => {
+                return Err(CatalogError::Refused(format!(
+                    "generation {version} is {}, not building",
+                    state.as_str()
+                )));
+            }
+            None => {
+                return Err(CatalogError::Refused(format!(
+                    "generation {version} is not in the catalog"
+                )));
+            }
+        }
+        self.demote(GenerationState::Previous, GenerationState::Retired);
+        self.demote(GenerationState::Live, GenerationState::Previous);
+        self.promote(version);
+        Ok(())
+    }
+
+    /// Makes the previous generation live again and the live one previous.
+    /// Returns the generation now live.
+    pub fn roll_back(&mut self) -> Result<PipelineVersion, CatalogError> {
+        let previous = self
+            .in_state(GenerationState::Previous)
+            .ok_or_else(|| {
+                CatalogError::Refused(
+                    "there is no previous generation to roll back to (none switched yet, or `docpipe gc` dropped it)"
+                        .into(),
+                )
+            })?
+            .version
+            .clone();
+        self.demote(GenerationState::Live, GenerationState::Previous);
+        self.promote(&previous);
+        Ok(previous)
+    }
+
+    /// Removes and returns the generations `docpipe gc` drops: previous and
+    /// retired ones, and with `building` also an unfinished build.
+    pub fn collect_garbage(&mut self, building: bool) -> Vec<Generation> {
+        let dropped = |generation: &Generation| match generation.state {
+            GenerationState::Previous | GenerationState::Retired => true,
+            GenerationState::Building => building,
+            GenerationState::Live => false,
+        };
+        let (gone, kept) = std::mem::take(&mut self.generations)
+            .into_iter()
+            .partition(dropped);
+        self.generations = kept;
+        gone
+    }
+
+    fn demote(&mut self, from: GenerationState, to: GenerationState) {
+        for generation in &mut self.generations {
+            if generation.state == from {
+                generation.state = to;
+            }
+        }
+    }
+
+    fn promote(&mut self, version: &PipelineVersion) {
+        for generation in &mut self.generations {
+            if generation.version == *version {
+                generation.state = GenerationState::Live;
+                generation.live_since_unix_ms = Some(now_unix_ms());
+            }
+        }
+    }
+}
+
+/// The catalog of one index family, rooted at its `bm25.index_dir`.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    root: PathBuf,
+}
+
+impl Catalog {
+    /// The catalog under `root` (created on first change).
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+        }
+    }
+
+    /// The family's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The current content (empty if nothing was ever indexed).
+    pub fn read(&self) -> Result<Generations, CatalogError> {
+        let path = self.root.join(CATALOG_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| CatalogError::Corrupt {
+                path,
+                message: error.to_string(),
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Generations::default())
+            }
+            Err(source) => Err(CatalogError::Io { path, source }),
+        }
+    }
+
+    /// Changes the catalog under its lock: `change` sees the current
+    /// content, and what it leaves is written atomically if it succeeds.
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Generations) -> Result<T, CatalogError>,
+    ) -> Result<T, CatalogError> {
+        std::fs::create_dir_all(&self.root).map_err(|source| CatalogError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
+        let lock_path = self.root.join(LOCK_FILE);
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| CatalogError::Io { path, source }
+        };
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let mut generations = self.read()?;
+        let before = generations.clone();
+        let result = change(&mut generations)?;
+        if generations != before {
+            let bytes = serde_json::to_vec_pretty(&generations).expect("the catalog serializes");
+            write_atomically(&self.root.join(CATALOG_FILE), &bytes)?;
+        }
+        Ok(result)
+    }
+
+    /// Keeps the parsed copy of the content with `hash` (idempotent).
+    pub fn save_parsed(
+        &self,
+        hash: &ContentHash,
+        parsed: &ParsedDocument,
+    ) -> Result<(), CatalogError> {
+        let path = self.parsed_path(hash);
+        if path.exists() {
+            return Ok(());
+        }
+        let directory = path.parent().expect("parsed copies sit in a directory");
+        std::fs::create_dir_all(directory).map_err(|source| CatalogError::Io {
+            path: directory.to_owned(),
+            source,
+        })?;
+        let bytes = serde_json::to_vec(parsed).expect("parsed documents serialize");
+        write_atomically(&path, &bytes)
+    }
+
+    /// The parsed copy of the content with `hash`, if one was kept.
+    pub fn load_parsed(&self, hash: &ContentHash) -> Result<Option<ParsedDocument>, CatalogError> {
+        let path = self.parsed_path(hash);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|error| CatalogError::Corrupt {
+                        path,
+                        message: error.to_string(),
+                    })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(CatalogError::Io { path, source }),
+        }
+    }
+
+    /// Removes parsed copies whose content hash `keep` rejects; returns how
+    /// many were removed. Copies younger than [`PARSED_COPY_GRACE`] stay: a
+    /// worker may be writing their document right now.
+    pub fn prune_parsed(&self, keep: impl Fn(&str) -> bool) -> Result<usize, CatalogError> {
+        let directory = self.root.join(PARSED_DIR);
+        let entries = match std::fs::read_dir(&directory) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => {
+                return Err(CatalogError::Io {
+                    path: directory,
+                    source,
+                });
+            }
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(hash) = path.file_stem().and_then(|stem| stem.to_str()) else {
+                continue;
+            };
+            let young = entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age < PARSED_COPY_GRACE));
+            if !keep(hash) && !young {
+                std::fs::remove_file(&path).map_err(|source| CatalogError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn parsed_path(&self, hash: &ContentHash) -> PathBuf {
+        self.root
+            .join(PARSED_DIR)
+            .join(format!("{}.json", hash.as_str()))
+    }
+}
+
+/// Writes `bytes` to a temporary file, syncs it and renames it over `path`:
+/// readers see the old content or the new, never a mix.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| CatalogError::Io { path, source }
+    };
+    let mut file = std::fs::File::create(&temporary).map_err(io(&temporary))?;
+    file.write_all(bytes).map_err(io(&temporary))?;
+    file.sync_all().map_err(io(&temporary))?;
+    std::fs::rename(&temporary, path).map_err(io(path))?;
+    if let Some(directory) = path.parent() {
+        // The rename is durable once the directory entry is.
+        std::fs::File::open(directory)
+            .and_then(|directory| directory.sync_all())
+            .map_err(io(directory))?;
+    }
+    Ok(())
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> PipelineConfig {
+        PipelineConfig::from_toml(include_str!("../../../pipelines/default.toml")).unwrap()
+    }
+
+    fn generation(digest: &str) -> Generation {
+        Generation::of(
+            &config(),
+            PipelineVersion::from_stored(format!("default@{digest}")),
+            GenerationState::Building,
+        )
+    }
+
+    fn states(generations: &Generations) -> Vec<(String, &'static str)> {
+        generations
+            .generations
+            .iter()
+            .map(|generation| {
+                (
+                    generation.version.digest().to_owned(),
+                    generation.state.as_str(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reindex_switches_then_rolls_back_without_losing_a_generation() {
+        let mut catalog = Generations::default();
+        assert!(catalog.bootstrap(generation("aaa")));
+        assert!(!catalog.bootstrap(generation("bbb")), "one live generation");
+
+        catalog.begin_building(generation("bbb")).unwrap();
+        assert_eq!(
+            states(&catalog),
+            [("aaa".into(), "live"), ("bbb".into(), "building")]
+        );
+        assert_eq!(catalog.written().len(), 2, "dual write while building");
+        assert_eq!(catalog.written()[0].version.digest(), "aaa", "live first");
+
+        catalog.switch_to(&generation("bbb").version).unwrap();
+        assert_eq!(
+            states(&catalog),
+            [("aaa".into(), "previous"), ("bbb".into(), "live")]
+        );
+
+        assert_eq!(catalog.roll_back().unwrap().digest(), "aaa");
+        assert_eq!(
+            states(&catalog),
+            [("aaa".into(), "live"), ("bbb".into(), "previous")]
+        );
+
+        let dropped = catalog.collect_garbage(false);
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(states(&catalog), [("aaa".into(), "live")]);
+        assert!(catalog.roll_back().is_err(), "nothing left to roll back to");
+    }
+
+    #[test]
+    fn only_one_generation_is_built_at_a_time_and_never_the_live_one() {
+        let mut catalog = Generations::default();
+        catalog.bootstrap(generation("aaa"));
+        let error = catalog.begin_building(generation("aaa")).unwrap_err();
+        assert!(error.to_string().contains("already live"), "{error}");
+
+        catalog.begin_building(generation("bbb")).unwrap();
+        catalog.begin_building(generation("bbb")).unwrap();
+        let error = catalog.begin_building(generation("ccc")).unwrap_err();
+        assert!(error.to_string().contains("being built"), "{error}");
+        assert!(catalog.switch_to(&generation("ccc").version).is_err());
+    }
+
+    #[test]
+    fn a_second_switch_retires_the_oldest_generation() {
+        let mut catalog = Generations::default();
+        catalog.bootstrap(generation("aaa"));
+        for next in ["bbb", "ccc"] {
+            catalog.begin_building(generation(next)).unwrap();
+            catalog.switch_to(&generation(next).version).unwrap();
+        }
+        assert_eq!(
+            states(&catalog),
+            [
+                ("aaa".into(), "retired"),
+                ("bbb".into(), "previous"),
+                ("ccc".into(), "live")
+            ]
+        );
+        assert_eq!(
+            catalog.written().len(),
+            2,
+            "retired generations are not written"
+        );
+    }
+
+    #[test]
+    fn changes_survive_a_reopen_and_parsed_copies_round_trip() {
+        let directory = tempfile::tempdir().unwrap();
+        let catalog = Catalog::new(directory.path());
+        assert_eq!(catalog.read().unwrap(), Generations::default());
+        catalog
+            .update(|generations| {
+                generations.bootstrap(generation("aaa"));
+                Ok(())
+            })
+            .unwrap();
+        let reopened = Catalog::new(directory.path()).read().unwrap();
+        assert_eq!(reopened.live().unwrap().version.digest(), "aaa");
+
+        let mut parsed = ParsedDocument::default();
+        parsed.push_block("Swarms in May", Some(2), &["Spring".into()], false);
+        let hash = ContentHash::of(b"bees");
+        assert_eq!(catalog.load_parsed(&hash).unwrap(), None);
+        catalog.save_parsed(&hash, &parsed).unwrap();
+        assert_eq!(catalog.load_parsed(&hash).unwrap(), Some(parsed));
+        assert_eq!(
+            catalog.prune_parsed(|_| false).unwrap(),
+            0,
+            "too young to prune"
+        );
+    }
+
+    #[test]
+    fn a_generation_names_its_own_collection_and_directory() {
+        let generation = generation("3fa2b1c9d0e1");
+        let pipeline = generation.pipeline(&config());
+        assert_eq!(pipeline.milvus.collection, "docpipe_chunks_3fa2b1c9d0e1");
+        assert!(
+            pipeline
+                .bm25
+                .index_dir
+                .ends_with("docpipe_chunks/3fa2b1c9d0e1")
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! `docpipe reindex`, `generations`, `rollback` and `gc`: the operator's
+//! view of index generations (see the `docpipe-catalog` crate).
+
+use super::print_json;
+use super::publish::{Tally, publish_bulk};
+use crate::cli::{GcArgs, GenerationsArgs, ReindexArgs};
+use anyhow::{Context as _, bail};
+use docpipe_bm25::Bm25Store;
+use docpipe_catalog::{Catalog, Generation, GenerationState};
+use docpipe_core::{
+    ChunkStore, ContentHash, DocumentEvent, DocumentId, PipelineConfig, PipelineVersion, Request,
+    StoreStats, TenantId,
+};
+use docpipe_embed::ModelDir;
+use docpipe_milvus::MilvusStore;
+use docpipe_pipeline::{drop_generations, pipeline_version};
+use docpipe_queue::Broker;
+use std::collections::{HashMap, HashSet};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// How many times `reindex` publishes what the new generation lacks before
+/// giving up (a document missing past the grace period after the first
+/// round means workers are failing).
+const MAX_ROUNDS: usize = 5;
+
+/// How long a live document may be missing from the new generation before
+/// `reindex` rebuilds it: an upload being written right now is written to
+/// the live generation first, then to the new one, a second or so later.
+const IN_FLIGHT_GRACE: Duration = Duration::from_secs(5);
+
+type DocumentKey = (TenantId, DocumentId);
+
+/// What the new generation lacks, by document: a `reindex` for each live
+/// document it does not hold with the same content hash in both stores, a
+/// `remove` for each document it holds that is no longer live. The first
+/// listing, made after the new generation was added to the catalog, covers
+/// every document written before; every later write goes to both
+/// generations, so what appears missing afterwards is being written right
+/// now, unless it stays missing past [`IN_FLIGHT_GRACE`].
+async fn differences(
+    live: &Stores,
+    new: &Stores,
+    version: &PipelineVersion,
+) -> anyhow::Result<HashMap<DocumentKey, Request>> {
+    let (live_documents, new_documents) = (live.documents().await?, new.documents().await?);
+    let mut by_tenant: HashMap<&TenantId, Vec<DocumentId>> = HashMap::new();
+    for (tenant, document) in live_documents.keys() {
+        by_tenant.entry(tenant).or_default().push(document.clone());
+    }
+    let mut in_milvus = HashMap::new();
+    for (tenant, documents) in by_tenant {
+        for (document, hash) in new.milvus.content_hashes(tenant, &documents).await? {
+            in_milvus.insert((tenant.clone(), document), hash);
+        }
+    }
+    let mut differences = HashMap::new();
+    for (key, hash) in &live_documents {
+        if new_documents.get(key) != Some(hash) || in_milvus.get(key) != Some(hash) {
+            let (tenant, document) = key.clone();
+            differences.insert(
+                key.clone(),
+                Request::reindex(tenant, document, version.clone()),
+            );
+        }
+    }
+    for key in new_documents.keys() {
+        if !live_documents.contains_key(key) {
+            let (tenant, document) = key.clone();
+            differences.insert(key.clone(), Request::remove(tenant, document));
+        }
+    }
+    Ok(differences)
+}
+
+/// A generation's stores, opened for reading.
+pub(super) struct Stores {
+    milvus: MilvusStore,
+    bm25: Bm25Store,
+}
+
+impl Stores {
+    pub(super) async fn open(
+        base: &PipelineConfig,
+        generation: &Generation,
+    ) -> anyhow::Result<Self> {
+        let config = generation.pipeline(base);
+        let dimension = ModelDir::open(&config.model.dir)?.manifest().dimension;
+        Ok(Self {
+            milvus: MilvusStore::connect(&config.milvus.url, &config.milvus.collection, dimension)
+                .await?,
+            bm25: Bm25Store::open(&config.bm25.index_dir)?,
+        })
+    }
+
+    pub(super) async fn stats(&self) -> anyhow::Result<(StoreStats, StoreStats)> {
+        Ok((self.milvus.stats().await?, self.bm25.stats().await?))
+    }
+
+    /// Every document, keyed by tenant and id, with its content hash.
+    async fn documents(&self) -> anyhow::Result<HashMap<DocumentKey, ContentHash>> {
+        Ok(self
+            .bm25
+            .documents(None)
+            .await?
+            .into_iter()
+            .map(|document| {
+                (
+                    (document.tenant, document.document_id),
+                    document.content_hash,
+                )
+            })
+            .collect())
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ReindexReport {
+    generation: String,
+    previous: String,
+    rounds: usize,
+    work: Tally,
+    documents: u64,
+    chunks_before: u64,
+    chunks_after: u64,
+    switched: bool,
+}
+
+pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::new(&config.bm25.index_dir);
+    let version = pipeline_version(config, &ModelDir::open(&config.model.dir)?)?;
+    let building = Generation::of(config, version.clone(), GenerationState::Building);
+    let live = catalog.read()?.live().cloned().with_context(|| {
+        format!(
+            "nothing to re-index: no live generation under {}",
+            config.bm25.index_dir.display()
+        )
+    })?;
+    catalog.update(|generations| generations.begin_building(building.clone()))?;
+    eprintln!(
+        "building generation {version} from live generation {} (workers now write both)",
+        live.version
+    );
+    let (old, new) = (
+        Stores::open(config, &live).await?,
+        Stores::open(config, &building).await?,
+    );
+    let broker = Broker::connect(&config.queue, &config.retry).await?;
+    let publisher = broker.publisher().await?;
+    let mut work = Tally::default();
+    let mut rounds = 0;
+    let mut missing_since: HashMap<DocumentKey, Instant> = HashMap::new();
+    let mut settling: Option<Instant> = None;
+    // Compare, publish what is missing or extra, wait; again until nothing
+    // is missing but documents being written right now (see `differences`).
+    loop {
+        let differences = differences(&old, &new, &version).await?;
+        let now = Instant::now();
+        missing_since.retain(|key, _| differences.contains_key(key));
+        for key in differences.keys() {
+            missing_since.entry(key.clone()).or_insert(now);
+        }
+        let due: Vec<Request> = differences
+            .into_iter()
+            .filter(|(key, _)| {
+                rounds == 0 || now.duration_since(missing_since[key]) >= IN_FLIGHT_GRACE
+            })
+            .map(|(_, request)| request)
+            .collect();
+        if due.is_empty() {
+            // Watch for a grace period: what stays missing becomes due;
+            // what is still missing after it is being written right now,
+            // to both generations, and lands whatever is live by then.
+            let watching = *settling.get_or_insert(now);
+            if missing_since.is_empty() || now.duration_since(watching) >= IN_FLIGHT_GRACE {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        settling = None;
+        rounds += 1;
+        if rounds > MAX_ROUNDS {
+            bail!(
+                "generation {version} still lacks {} live documents after {MAX_ROUNDS} rounds; check the workers' logs and re-run",
+                due.len()
+            );
+        }
+        let events = broker.subscribe_events().await?;
+        publish_bulk(&publisher, &due, args.max_rate, "publishing").await?;
+        let pending: HashSet<_> = due
+            .iter()
+            .map(|request| (request.tenant().clone(), request.document_id().clone()))
+            .collect();
+        let about_new = |event: &DocumentEvent| match event {
+            DocumentEvent::Indexed {
+                pipeline_version, ..
+            }
+            | DocumentEvent::Unchanged {
+                pipeline_version, ..
+            } => *pipeline_version == version.as_str(),
+            _ => true,
+        };
+        work.published += due.len() as u64;
+        let finished = work
+            .wait(events, pending, about_new, args.timeout_secs)
+            .await;
+        if !work.failed.is_empty() {
+            work.print();
+            bail!(
+                "some documents could not be rebuilt; fix them and re-run `docpipe reindex` (nothing was switched)"
+            );
+        }
+        if !finished {
+            bail!(
+                "gave up waiting after {} s with {} documents pending; is a worker running? Re-run to resume",
+                args.timeout_secs,
+                work.pending.len()
+            );
+        }
+        missing_since.clear();
+    }
+    let verified = (old.stats().await?.1, new.stats().await?.1);
+    let (before, after) = verified;
+    let switched = !args.no_switch;
+    if switched {
+        catalog.update(|generations| generations.switch_to(&version))?;
+        new.milvus.point_alias(&config.milvus.collection).await?;
+    }
+    let report = ReindexReport {
+        generation: version.to_string(),
+        previous: live.version.to_string(),
+        rounds,
+        work,
+        documents: after.documents,
+        chunks_before: before.chunks,
+        chunks_after: after.chunks,
+        switched,
+    };
+    broker.close().await;
+    if args.json {
+        print_json(&report);
+    } else if switched {
+        println!(
+            "generation {} is live: {} documents, {} chunks (were {}); previous generation {} is kept up to date \
+             (`docpipe rollback` switches back, `docpipe gc` drops it)",
+            report.generation,
+            report.documents,
+            report.chunks_after,
+            report.chunks_before,
+            report.previous
+        );
+    } else {
+        println!(
+            "generation {} is built and verified ({} documents); re-run without --no-switch to switch",
+            report.generation, report.documents
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct GenerationRow {
+    version: String,
+    state: &'static str,
+    max_tokens: usize,
+    overlap_tokens: usize,
+    model: String,
+    milvus: Option<StoreStats>,
+    tantivy: Option<StoreStats>,
+}
+
+pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Result<ExitCode> {
+    let generations = Catalog::new(&config.bm25.index_dir).read()?;
+    let mut rows = Vec::new();
+    for generation in &generations.generations {
+        let stats = match Stores::open(config, generation).await {
+            Ok(stores) => Some(stores.stats().await?),
+            Err(error) => {
+                tracing::warn!(%error, generation = %generation.version, "cannot count");
+                None
+            }
+        };
+        rows.push(GenerationRow {
+            version: generation.version.to_string(),
+            state: generation.state.as_str(),
+            max_tokens: generation.chunking.max_tokens,
+            overlap_tokens: generation.chunking.overlap_tokens,
+            model: generation.model.dir.display().to_string(),
+            milvus: stats.map(|stats| stats.0),
+            tantivy: stats.map(|stats| stats.1),
+        });
+    }
+    if args.json {
+        print_json(&rows);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!(
+            "no generations under {} yet",
+            config.bm25.index_dir.display()
+        );
+    }
+    let count = |stats: Option<StoreStats>| {
+        stats.map_or("?".to_owned(), |stats| {
+            format!("{}/{}", stats.documents, stats.chunks)
+        })
+    };
+    for row in rows {
+        println!(
+            "{:<9} {:<28} chunks {:>4}/{:<3} milvus {:>12} tantivy {:>12}  {}",
+            row.state,
+            row.version,
+            row.max_tokens,
+            row.overlap_tokens,
+            count(row.milvus),
+            count(row.tantivy),
+            row.model
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn rollback(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::new(&config.bm25.index_dir);
+    let live = catalog.update(|generations| generations.roll_back())?;
+    let generations = catalog.read()?;
+    let generation = generations
+        .get(&live)
+        .expect("the generation just made live");
+    Stores::open(config, generation)
+        .await?
+        .milvus
+        .point_alias(&config.milvus.collection)
+        .await?;
+    println!("generation {live} is live again");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn gc(config: &PipelineConfig, args: GcArgs) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::new(&config.bm25.index_dir);
+    let dropped = catalog.update(|generations| Ok(generations.collect_garbage(args.building)))?;
+    drop_generations(config, &dropped).await?;
+    // Parsed copies still referenced by a remaining generation are kept.
+    let mut referenced = HashSet::new();
+    for generation in catalog.read()?.generations {
+        let stores = Bm25Store::open(&generation.index_dir(&config.bm25.index_dir))?;
+        for document in stores.documents(None).await? {
+            referenced.insert(document.content_hash.to_string());
+        }
+    }
+    let pruned = catalog.prune_parsed(|hash| referenced.contains(hash))?;
+    for generation in &dropped {
+        println!(
+            "dropped {} generation {}",
+            generation.state.as_str(),
+            generation.version
+        );
+    }
+    println!(
+        "dropped {} generations and {pruned} unused parsed copies",
+        dropped.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

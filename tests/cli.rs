@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{WorkerProcess, docpipe, remove_resources};
+use common::{WorkerProcess, docpipe, json, remove_resources};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -13,15 +13,6 @@ fn run(command: &mut Command) -> Output {
         eprintln!("stderr: {}", String::from_utf8_lossy(&output.stderr));
     }
     output
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "not JSON ({error}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

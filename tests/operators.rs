@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestPipeline, docpipe, write_pipeline};
+use common::{TestPipeline, docpipe, json, write_pipeline};
 use docpipe_core::{ChunkStore, DocumentId, IngestRequest, TenantId};
 use docpipe_milvus::MilvusStore;
 use docpipe_queue::Broker;
@@ -33,15 +33,6 @@ async fn run(mut command: Command) -> Output {
         eprintln!("stderr: {}", String::from_utf8_lossy(&output.stderr));
     }
     output
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "not JSON ({error}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
 }
 
 /// `docpipe backfill DIR --tenant T --wait --json`, which must succeed.

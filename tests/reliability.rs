@@ -5,6 +5,7 @@ mod common;
 
 use common::{FailingWrites, TestPipeline, indexed_chunks};
 use docpipe_core::{ChunkStore, DocumentEvent, PipelineConfig};
+use std::time::Duration;
 
 /// Fast retries for tests: no in-process retries, 200 ms then 400 ms delays.
 fn quick_retries(config: &mut PipelineConfig) {
@@ -29,6 +30,28 @@ async fn republishing_an_unchanged_document_is_acknowledged_without_reindexing()
     assert_eq!((stats.documents, stats.chunks), (1, u64::from(chunks)));
     let summary = pipeline.shutdown().await;
     assert_eq!((summary.indexed, summary.unchanged), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_an_in_flight_document_finish_and_acks_it() {
+    // Store writes take three seconds: the shutdown arrives mid-document.
+    let mut pipeline = TestPipeline::start_with(
+        "drain",
+        |_| {},
+        |store| FailingWrites::slow(store, Duration::from_secs(3)),
+    )
+    .await;
+    let page = common::fixtures().join("corpus/man-ls.1.html");
+    pipeline.publish_file("acme", "man-ls.1", &page).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let summary = pipeline.stop_worker().await;
+    assert_eq!(summary.indexed, 1, "the in-flight document finished");
+    indexed_chunks(&pipeline.event_for("acme", "man-ls.1").await);
+    let stored = pipeline.stored_chunk_ids("acme", "man-ls.1").await;
+    assert!(!stored.is_empty());
+    let depths = pipeline.broker.queue_depths().await.unwrap();
+    assert_eq!(depths.ingest, 0, "acknowledged, so not back in the queue");
+    pipeline.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

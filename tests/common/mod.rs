@@ -244,16 +244,24 @@ impl TestPipeline {
             .collect()
     }
 
-    /// Stops the worker gracefully and removes the test's queues,
-    /// exchanges and collection.
-    pub async fn shutdown(mut self) -> WorkerSummary {
+    /// Stops the worker gracefully, as SIGTERM does; the stores and queues
+    /// stay for inspection.
+    pub async fn stop_worker(&mut self) -> WorkerSummary {
         let _ = self.stop.take().expect("not yet stopped").send(());
-        let summary = self
-            .worker
+        self.worker
             .take()
             .unwrap()
             .await
-            .expect("the worker task ends");
+            .expect("the worker task ends")
+    }
+
+    /// Stops the worker gracefully (if still running) and removes the
+    /// test's queues, exchanges, collections and indexes.
+    pub async fn shutdown(mut self) -> WorkerSummary {
+        let summary = match self.worker.is_some() {
+            true => self.stop_worker().await,
+            false => WorkerSummary::default(),
+        };
         self.broker
             .delete_topology()
             .await
@@ -275,12 +283,13 @@ pub fn indexed_chunks(event: &DocumentEvent) -> u32 {
 }
 
 /// Test double (fault injection): a real store whose first `failures`
-/// writes fail as if the store were unavailable. Used where a dependency
-/// must fail on cue for a set number of attempts, which a real outage
-/// cannot do precisely.
+/// writes fail as if the store were unavailable, or whose writes take
+/// `delay` longer. Used where a dependency must fail or stall on cue, which
+/// a real outage cannot do precisely.
 pub struct FailingWrites {
     inner: Arc<dyn ChunkStore>,
     failures: AtomicU32,
+    delay: Duration,
 }
 
 impl FailingWrites {
@@ -289,6 +298,16 @@ impl FailingWrites {
         Arc::new(Self {
             inner,
             failures: AtomicU32::new(failures),
+            delay: Duration::ZERO,
+        })
+    }
+
+    /// Wraps `inner`, making each write take `delay` longer.
+    pub fn slow(inner: Arc<dyn ChunkStore>, delay: Duration) -> Arc<dyn ChunkStore> {
+        Arc::new(Self {
+            inner,
+            failures: AtomicU32::new(0),
+            delay,
         })
     }
 }
@@ -318,6 +337,7 @@ impl ChunkStore for FailingWrites {
                 message: "injected outage".into(),
             });
         }
+        tokio::time::sleep(self.delay).await;
         self.inner
             .write_document(tenant, document, chunks, replacing)
             .await
@@ -344,6 +364,16 @@ pub fn docpipe(pipeline: &Path) -> Command {
         .arg(pipeline)
         .env("RUST_LOG", "info");
     command
+}
+
+/// A command's stdout as JSON; panics with the output if it is not.
+pub fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "not JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
 }
 
 /// Writes `config` as a pipeline file in `dir`, for `docpipe` processes.

@@ -111,23 +111,31 @@ impl Worker {
         let mut summary = WorkerSummary::default();
         let mut delays = self.reconnect_delays();
         loop {
-            let session = async {
+            let connecting = async {
                 let broker = Broker::connect(&self.queue, &self.retry).await?;
                 let publisher = Arc::new(broker.publisher().await?);
-                delays = self.reconnect_delays();
-                let result = self
-                    .consume(&broker, publisher, shutdown.clone(), &mut summary)
-                    .await;
-                broker.close().await;
-                result
+                Ok::<_, QueueError>((broker, publisher))
             };
-            let error = tokio::select! {
+            // Shutdown interrupts connecting, but not consuming: `consume`
+            // watches it itself and lets in-flight documents finish.
+            let connected = tokio::select! {
                 biased;
                 () = shutdown.clone() => break,
-                result = session => match result {
-                    Ok(()) => break,
-                    Err(error) => error,
-                },
+                connected = connecting => connected,
+            };
+            let error = match connected {
+                Ok((broker, publisher)) => {
+                    delays = self.reconnect_delays();
+                    let result = self
+                        .consume(&broker, publisher, shutdown.clone(), &mut summary)
+                        .await;
+                    broker.close().await;
+                    match result {
+                        Ok(()) => break,
+                        Err(error) => error,
+                    }
+                }
+                Err(error) => error,
             };
             let delay = delays
                 .next()

@@ -217,26 +217,33 @@ impl Inner {
         tenant: &TenantId,
         document: &DocumentId,
     ) -> Result<Vec<StoredChunk>, StoreError> {
+        let chunks = self.every_match(&self.document_filter(tenant, document))?;
+        Ok(chunks
+            .iter()
+            .map(|stored| StoredChunk {
+                id: ChunkId::from_stored(self.text_of(stored, self.fields.chunk_id)),
+                content_hash: ContentHash::from_stored(
+                    self.text_of(stored, self.fields.content_hash),
+                ),
+                pipeline_version: self.text_of(stored, self.fields.pipeline_version),
+                source: self.text_of(stored, self.fields.source),
+            })
+            .collect())
+    }
+
+    /// Every stored chunk matching `query`, in no particular order.
+    fn every_match(&self, query: &dyn Query) -> Result<Vec<TantivyDocument>, StoreError> {
         let searcher = self.reader.searcher();
-        let filter = self.document_filter(tenant, document);
         let limit = searcher.num_docs().max(1) as usize;
         let addresses = searcher
-            .search(&filter, &TopDocs::with_limit(limit).order_by_score())
+            .search(query, &TopDocs::with_limit(limit).order_by_score())
             .map_err(|error| unavailable(error.to_string()))?;
         addresses
             .into_iter()
             .map(|(_, address)| {
-                let stored: TantivyDocument = searcher
+                searcher
                     .doc(address)
-                    .map_err(|error| unavailable(error.to_string()))?;
-                Ok(StoredChunk {
-                    id: ChunkId::from_stored(self.text_of(&stored, self.fields.chunk_id)),
-                    content_hash: ContentHash::from_stored(
-                        self.text_of(&stored, self.fields.content_hash),
-                    ),
-                    pipeline_version: self.text_of(&stored, self.fields.pipeline_version),
-                    source: self.text_of(&stored, self.fields.source),
-                })
+                    .map_err(|error| unavailable(error.to_string()))
             })
             .collect()
     }
@@ -245,25 +252,15 @@ impl Inner {
         self.reader
             .reload()
             .map_err(|error| unavailable(error.to_string()))?;
-        let searcher = self.reader.searcher();
         let mut clauses = vec![(Occur::Must, self.first_chunks())];
         if let Some(tenant) = tenant {
             clauses.push((Occur::Must, term_query(self.fields.tenant, tenant.as_str())));
         }
-        let limit = searcher.num_docs().max(1) as usize;
-        let addresses = searcher
-            .search(
-                &BooleanQuery::new(clauses),
-                &TopDocs::with_limit(limit).order_by_score(),
-            )
-            .map_err(|error| unavailable(error.to_string()))?;
-        addresses
-            .into_iter()
-            .map(|(_, address)| {
-                let stored: TantivyDocument = searcher
-                    .doc(address)
-                    .map_err(|error| unavailable(error.to_string()))?;
-                let text = |field| self.text_of(&stored, field);
+        let first_chunks = self.every_match(&BooleanQuery::new(clauses))?;
+        first_chunks
+            .iter()
+            .map(|stored| {
+                let text = |field| self.text_of(stored, field);
                 Ok(StoredDocument {
                     tenant: TenantId::new(text(self.fields.tenant))
                         .map_err(|error| rejected(format!("stored tenant is invalid: {error}")))?,

@@ -141,17 +141,7 @@ impl MilvusStore {
     }
 
     async fn ensure_collection(&self, dimension: usize) -> Result<(), StoreError> {
-        let exists = self
-            .client
-            .has_collection(
-                HasCollectionRequest::builder()
-                    .collection_name(&self.collection)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)?
-            .exists();
+        let exists = self.exists().await?;
         if exists {
             self.check_dimension(dimension).await?;
         } else {
@@ -166,6 +156,20 @@ impl MilvusStore {
             )
             .await
             .map_err(classify)
+    }
+
+    async fn exists(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .client
+            .has_collection(
+                HasCollectionRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?
+            .exists())
     }
 
     async fn check_dimension(&self, dimension: usize) -> Result<(), StoreError> {
@@ -275,17 +279,7 @@ impl MilvusStore {
 
     /// Drops the collection if it exists (`docpipe gc`, tests' clean-up).
     pub async fn drop_collection(&self) -> Result<(), StoreError> {
-        let exists = self
-            .client
-            .has_collection(
-                HasCollectionRequest::builder()
-                    .collection_name(&self.collection)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)?
-            .exists();
+        let exists = self.exists().await?;
         if !exists {
             return Ok(());
         }

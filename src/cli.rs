@@ -17,8 +17,37 @@ pub struct Cli {
     )]
     pub pipeline: PathBuf,
 
+    /// Log lines on stderr: `human` for terminals, `json` (one object per
+    /// line, with trace and span ids) for log collectors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormatArg::Human,
+        env = "DOCPIPE_LOG_FORMAT"
+    )]
+    pub log_format: LogFormatArg,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    /// Time, level, message and fields, for terminals.
+    Human,
+    /// One JSON object per line, with trace and span ids.
+    Json,
+}
+
+impl From<LogFormatArg> for docpipe_telemetry::LogFormat {
+    fn from(format: LogFormatArg) -> Self {
+        match format {
+            LogFormatArg::Human => Self::Human,
+            LogFormatArg::Json => Self::Json,
+        }
+    }
 }
 
 /// What to do.

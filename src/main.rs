@@ -11,7 +11,6 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.command.default_log_level());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -19,23 +18,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    // Logs go to stderr so stdout stays clean for results (and `--json`);
+    // `RUST_LOG` overrides the command's default level. The OTLP exporter
+    // is built inside the runtime, which its gRPC transport needs.
+    let telemetry = {
+        let _inside = runtime.enter();
+        docpipe_telemetry::init(
+            "docpipe",
+            cli.log_format.into(),
+            cli.command.default_log_level(),
+        )
+    };
+    let telemetry = match telemetry {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Logs go to stderr so stdout stays clean for results (and `--json`).
-/// `RUST_LOG` overrides the command's default level.
-fn init_logging(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    };
+    // Spans still buffered are exported before the process exits.
+    telemetry.shutdown();
+    code
 }

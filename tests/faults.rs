@@ -16,6 +16,7 @@ use docpipe_core::{
 use docpipe_embed::ModelDir;
 use docpipe_milvus::MilvusStore;
 use docpipe_parse::DocumentParser;
+use docpipe_pipeline::{Generations, no_wrapping};
 use docpipe_queue::Broker;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -103,10 +104,11 @@ impl Scenario {
         configure(&mut config);
         let pipeline = write_pipeline(&config, scratch.path());
         let corpus = write_corpus(&scratch.path().join("docs"), documents);
-        let milvus = MilvusStore::connect(&config.milvus.url, &config.milvus.collection, 384)
-            .await
-            .unwrap();
-        let bm25 = Bm25Store::open(&config.bm25.index_dir).unwrap();
+        // Makes the pipeline's generation live, as the first worker would,
+        // and reads its stores as the workers write them.
+        let generations = Generations::open(&config, no_wrapping()).await.unwrap();
+        let live = generations.live().await.unwrap();
+        let (milvus, bm25) = (live.milvus.clone(), live.bm25.clone());
         Self {
             config,
             pipeline,

@@ -197,8 +197,14 @@ pub(super) async fn publish_bulk(
         if let Some(ticks) = ticks.as_mut() {
             ticks.tick().await;
         }
+        let span = tracing::info_span!(
+            "docpipe.publish",
+            document.id = %request.document_id(),
+            tenant = %request.tenant()
+        );
+        let traceparent = docpipe_telemetry::propagation::traceparent_of(&span);
         publisher
-            .publish_bulk(request, None)
+            .publish_bulk(request, traceparent.as_deref())
             .await
             .with_context(|| format!("cannot publish {}", request.document_id()))?;
         bar.inc(1);
@@ -331,8 +337,11 @@ async fn publish_file(
     path: &Path,
 ) -> anyhow::Result<()> {
     let request = file_request(tenant, id, path)?;
+    // The worker's spans continue this one's trace (when tracing is on).
+    let span = tracing::info_span!("docpipe.publish", document.id = %id, tenant = %tenant);
+    let traceparent = docpipe_telemetry::propagation::traceparent_of(&span);
     publisher
-        .publish_ingest(&request, None)
+        .publish_ingest(&request, traceparent.as_deref())
         .await
         .with_context(|| format!("cannot publish {}", path.display()))
 }

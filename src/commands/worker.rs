@@ -1,9 +1,15 @@
 //! `docpipe worker`.
 
+use anyhow::Context as _;
 use docpipe_core::PipelineConfig;
 use docpipe_pipeline::{Generations, Worker, no_wrapping};
+use docpipe_telemetry::http::Readiness;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the worker checks that Milvus answers, for `/readyz`.
+const MILVUS_PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
 pub async fn run(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
     let generations = Arc::new(Generations::open(config, no_wrapping()).await?);
@@ -18,6 +24,20 @@ pub async fn run(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
         "worker ready"
     );
     let worker = Worker::new(generations.clone(), config);
+    if let Some(address) = config.worker.metrics_addr {
+        let readiness = worker.readiness();
+        let bound = docpipe_telemetry::http::serve(address, readiness.clone())
+            .await
+            .with_context(|| {
+                format!("cannot serve metrics on {address} (worker.metrics_addr); is another worker using it?")
+            })?;
+        tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
+        tokio::spawn(probe_milvus(
+            generations.clone(),
+            readiness,
+            config.milvus.collection.clone(),
+        ));
+    }
     let summary = worker.run(shutdown_signal()).await;
     // Flush policy: seal Milvus segments on the way out (acknowledged
     // writes are already durable in Milvus' log; this only speeds recovery).
@@ -37,6 +57,20 @@ pub async fn run(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
         "worker exited cleanly"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps `/readyz`'s Milvus flag current: Milvus is up if it can resolve
+/// the live generation's alias.
+async fn probe_milvus(generations: Arc<Generations>, readiness: Arc<Readiness>, alias: String) {
+    let mut probes = tokio::time::interval(MILVUS_PROBE_INTERVAL);
+    loop {
+        probes.tick().await;
+        let up = match generations.live().await {
+            Ok(live) => live.milvus.aliased_collection(&alias).await.is_ok(),
+            Err(_) => false,
+        };
+        readiness.set_milvus(up);
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

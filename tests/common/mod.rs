@@ -47,6 +47,7 @@ pub fn unique_config(test: &str, scratch: &Path) -> PipelineConfig {
     let home = std::env::var_os("DOCPIPE_HOME").expect("DOCPIPE_HOME is set by .cargo/config.toml");
     config.model.dir = PathBuf::from(home).join("models/all-MiniLM-L6-v2");
     config.model.intra_threads = 1;
+    config.worker.metrics_addr = Some(([127, 0, 0, 1], 0).into());
     if let Ok(url) = std::env::var("DOCPIPE_MILVUS_URL") {
         config.milvus.url = url;
     }
@@ -397,14 +398,17 @@ pub struct WorkerProcess(Child);
 impl WorkerProcess {
     /// Starts `docpipe worker` with `pipeline`, logging to `log`.
     pub fn start(pipeline: &Path, log: &Path) -> Self {
+        Self::start_with(pipeline, log, |_| {})
+    }
+
+    /// Like [`start`](Self::start), with the command adjusted by `configure`
+    /// (environment variables, say).
+    pub fn start_with(pipeline: &Path, log: &Path, configure: impl FnOnce(&mut Command)) -> Self {
         let log = std::fs::File::create(log).unwrap();
-        let child = docpipe(pipeline)
-            .arg("worker")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the worker starts");
-        Self(child)
+        let mut command = docpipe(pipeline);
+        command.arg("worker").stdout(Stdio::null()).stderr(log);
+        configure(&mut command);
+        Self(command.spawn().expect("the worker starts"))
     }
 
     /// Sends SIGTERM and returns whether the process exited successfully in time.

@@ -4,8 +4,8 @@
 //! limits) and where results go (collection and index names, queues).
 //! Connection URLs can be overridden from the environment so one file serves
 //! every deployment: `DOCPIPE_AMQP_URL`, `DOCPIPE_MILVUS_URL`,
-//! `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR` and `DOCPIPE_ALLOWED_ROOTS`
-//! (`:`-separated). Relative paths are relative to the working directory.
+//! `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR`, `DOCPIPE_ALLOWED_ROOTS`
+//! (`:`-separated) and `DOCPIPE_METRICS_ADDR`. Relative paths are relative to the working directory.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -191,6 +191,10 @@ pub struct WorkerConfig {
     pub shutdown_timeout_secs: u64,
     /// Longest wait between attempts to reconnect to the broker.
     pub reconnect_max_delay_secs: u64,
+    /// Address of `/metrics`, `/healthz` and `/readyz` (port 0 picks a free
+    /// port); absent: not served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Where documents may come from.
@@ -232,7 +236,12 @@ impl PipelineConfig {
             path: path.to_owned(),
             message,
         })?;
-        config.apply_env_overrides();
+        config
+            .apply_env_overrides()
+            .map_err(|message| ConfigError::Invalid {
+                path: path.to_owned(),
+                message,
+            })?;
         Ok(config)
     }
 
@@ -272,7 +281,7 @@ impl PipelineConfig {
         Ok(())
     }
 
-    fn apply_env_overrides(&mut self) {
+    fn apply_env_overrides(&mut self) -> Result<(), String> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         if let Some(url) = var("DOCPIPE_AMQP_URL") {
             self.queue.url = url;
@@ -289,6 +298,13 @@ impl PipelineConfig {
         if let Some(roots) = var("DOCPIPE_ALLOWED_ROOTS") {
             self.sources.allowed_roots = std::env::split_paths(&roots).collect();
         }
+        if let Some(address) = var("DOCPIPE_METRICS_ADDR") {
+            let address = address.parse().map_err(|error| {
+                format!("DOCPIPE_METRICS_ADDR is {address:?} ({error}); use host:port, e.g. 0.0.0.0:9464")
+            })?;
+            self.worker.metrics_addr = Some(address);
+        }
+        Ok(())
     }
 
     /// The definition as TOML (environment overrides included).

@@ -25,6 +25,9 @@ pub trait Embedder: Send + Sync {
     /// Length of every vector.
     fn dimension(&self) -> usize;
 
+    /// The model's name, for spans and logs.
+    fn model_name(&self) -> &str;
+
     /// Embeds texts to be indexed, in order, batching internally.
     fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
 

@@ -117,7 +117,7 @@ impl OnnxEmbedder {
             batch_size: batch_size.max(1),
             feeds_token_types,
         };
-        let probe = embedder.embed_batch(&["dimension probe"])?;
+        let (probe, _) = embedder.embed_batch(&["dimension probe"])?;
         if probe[0].len() != embedder.manifest.dimension {
             return Err(model_error(format!(
                 "the model produces {}-dimensional vectors but its manifest says {}",
@@ -133,7 +133,8 @@ impl OnnxEmbedder {
         &self.manifest
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    /// The texts' vectors and how many (unpadded) tokens they had.
+    fn embed_batch(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, u64), EmbedError> {
         let inference = |message: String| EmbedError::Inference(message);
         let encodings = self
             .tokenizer
@@ -148,6 +149,7 @@ impl OnnxEmbedder {
                 .collect()
         };
         let mask = column(tokenizers::Encoding::get_attention_mask);
+        let tokens = mask.iter().filter(|&&attended| attended == 1).count() as u64;
         let tensor = |values: Vec<i64>| {
             Tensor::from_array(([batch, sequence], values))
                 .map_err(|error| inference(error.to_string()))
@@ -179,13 +181,14 @@ impl OnnxEmbedder {
                 "expected a [batch, sequence, hidden] output, got shape {shape:?}"
             )));
         }
-        Ok((0..batch)
+        let vectors = (0..batch)
             .map(|row| {
-                let tokens = &values[row * sequence * hidden..(row + 1) * sequence * hidden];
+                let states = &values[row * sequence * hidden..(row + 1) * sequence * hidden];
                 let row_mask = &mask[row * sequence..(row + 1) * sequence];
-                normalised(pool(self.manifest.pooling, tokens, row_mask, hidden))
+                normalised(pool(self.manifest.pooling, states, row_mask, hidden))
             })
-            .collect())
+            .collect();
+        Ok((vectors, tokens))
     }
 
     fn embed_all(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -193,12 +196,23 @@ impl OnnxEmbedder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&index| texts[index].len());
         let mut vectors = vec![Vec::new(); texts.len()];
+        let mut tokens = 0;
         for batch in order.chunks(self.batch_size) {
             let batch_texts: Vec<&str> = batch.iter().map(|&index| texts[index]).collect();
-            for (&index, vector) in batch.iter().zip(self.embed_batch(&batch_texts)?) {
+            let (embedded, batch_tokens) = self.embed_batch(&batch_texts)?;
+            tokens += batch_tokens;
+            let metrics = docpipe_telemetry::metrics::metrics();
+            metrics.embed_batch_size.observe(batch.len() as f64);
+            metrics.tokens.inc_by(batch_tokens);
+            for (&index, vector) in batch.iter().zip(embedded) {
                 vectors[index] = vector;
             }
         }
+        // For the caller's `docpipe.embed` span, if it declares these fields.
+        let span = tracing::Span::current();
+        span.record("tokens", tokens);
+        span.record("batches", texts.len().div_ceil(self.batch_size));
+        span.record("batch_size", self.batch_size);
         Ok(vectors)
     }
 }
@@ -221,6 +235,10 @@ impl Embedder for OnnxEmbedder {
         self.manifest.dimension
     }
 
+    fn model_name(&self) -> &str {
+        &self.manifest.name
+    }
+
     fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if self.manifest.document_prefix.is_empty() {
             return self.embed_all(texts);
@@ -234,7 +252,7 @@ impl Embedder for OnnxEmbedder {
 
     fn embed_query(&self, query: &str) -> Result<Vec<f32>, EmbedError> {
         let text = format!("{}{query}", self.manifest.query_prefix);
-        Ok(self.embed_batch(&[&text])?.remove(0))
+        Ok(self.embed_batch(&[&text])?.0.remove(0))
     }
 }
 

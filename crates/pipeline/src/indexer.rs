@@ -13,11 +13,15 @@ use docpipe_core::{
 };
 use docpipe_embed::{EmbedError, Embedder};
 use docpipe_parse::{DocumentParser, ParseError};
+use docpipe_telemetry::metrics::metrics;
+use futures::FutureExt as _;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span, info_span};
 
 /// Why a document could not be indexed. [`Classify`] says whether to retry.
 #[derive(Debug, thiserror::Error)]
@@ -271,12 +275,31 @@ impl Indexer {
         // Parsing is CPU-bound third-party code fed untrusted bytes: it runs
         // on a blocking thread under a time limit (a runaway parse keeps its
         // thread until it ends, but the document fails on time).
+        let span = info_span!(
+            "docpipe.parse",
+            document.id = %request.document_id,
+            tenant = %request.tenant,
+            content_type = request.content_type.as_deref().unwrap_or("(sniffed)"),
+            bytes = byte_count,
+            pages = Empty,
+            blocks = Empty,
+            text_bytes = Empty,
+            pipeline.version = %self.version,
+        );
         let parser = self.parser.clone();
-        let parsing = tokio::task::spawn_blocking(move || parser.parse(&bytes, declared.as_ref()));
+        let parse_started = Instant::now();
+        let parsing = tokio::task::spawn_blocking({
+            let span = span.clone();
+            move || span.in_scope(|| parser.parse(&bytes, declared.as_ref()))
+        });
         let parsed = tokio::time::timeout(self.parse_timeout, parsing)
             .await
             .map_err(|_| IndexError::ParseTimeout(self.parse_timeout))?
             .map_err(|error| IndexError::Task(error.to_string()))??;
+        metrics().stage("parse", parse_started.elapsed());
+        span.record("pages", parsed.page_count.unwrap_or(0));
+        span.record("blocks", parsed.blocks.len());
+        span.record("text_bytes", parsed.text.len());
         if parsed.text.len() > self.max_text_bytes {
             return Err(IndexError::TextTooLarge {
                 size: parsed.text.len(),
@@ -380,22 +403,44 @@ impl Indexer {
             provenance.document.clone(),
             self.version.clone(),
         );
-        let chunks = tokio::task::spawn_blocking(move || {
+        let span = info_span!(
+            "docpipe.chunk",
+            document.id = %provenance.document,
+            tenant = %provenance.tenant,
+            chunks = Empty,
+            pipeline.version = %self.version,
+        );
+        let chunks = blocking_stage("chunk", &span, move || {
             chunker.chunk(&parsed, &tenant, &document, &version)
         })
-        .await
-        .map_err(|error| IndexError::Task(error.to_string()))??;
+        .await??;
+        span.record("chunks", chunks.len());
+        if docpipe_telemetry::record_chunk_text() {
+            for chunk in &chunks {
+                tracing::info!(parent: &span, ordinal = chunk.ordinal, text = %chunk.text, "chunk");
+            }
+        }
 
         let embedder = self.embedder.clone();
         let texts: Vec<String> = chunks
             .iter()
             .map(|chunk| chunk.embed_text.clone())
             .collect();
-        let vectors = tokio::task::spawn_blocking(move || {
+        let span = info_span!(
+            "docpipe.embed",
+            document.id = %provenance.document,
+            tenant = %provenance.tenant,
+            chunks = chunks.len(),
+            model = self.embedder.model_name(),
+            pipeline.version = %self.version,
+            tokens = Empty,
+            batches = Empty,
+            batch_size = Empty,
+        );
+        let vectors = blocking_stage("embed", &span, move || {
             embedder.embed_documents(&texts.iter().map(String::as_str).collect::<Vec<_>>())
         })
-        .await
-        .map_err(|error| IndexError::Task(error.to_string()))??;
+        .await??;
 
         let indexed: Vec<IndexedChunk> = chunks
             .into_iter()
@@ -411,13 +456,18 @@ impl Indexer {
         // The stores were read under this document's lock, so `before` is
         // still what each write replaces.
         let writes = self.stores.iter().zip(before).map(|(store, replacing)| {
+            let span = store_span(store.name(), provenance, indexed.len(), &self.version);
+            let started = Instant::now();
             self.retry_transient(store.name(), || {
                 store.write_document(provenance.tenant, provenance.document, &indexed, replacing)
             })
+            .instrument(span)
+            .inspect(move |_| metrics().stage(store_stage(store.name()), started.elapsed()))
         });
         for result in futures::future::join_all(writes).await {
             result?;
         }
+        metrics().chunks.inc_by(indexed.len() as u64);
         Ok(indexed.len() as u32)
     }
 
@@ -467,6 +517,54 @@ impl Indexer {
                 result => return result,
             }
         }
+    }
+}
+
+/// Runs `work` on a blocking thread inside `span`, timing it as `stage`.
+async fn blocking_stage<T: Send + 'static>(
+    stage: &'static str,
+    span: &Span,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, IndexError> {
+    let started = Instant::now();
+    let span = span.clone();
+    let result = tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(|error| IndexError::Task(error.to_string()));
+    metrics().stage(stage, started.elapsed());
+    result
+}
+
+/// The metrics stage of a store, e.g. `store.milvus`.
+fn store_stage(store: &str) -> &'static str {
+    match store {
+        "milvus" => "store.milvus",
+        _ => "store.bm25",
+    }
+}
+
+/// The span of one store's write (span names must be static).
+fn store_span(
+    store: &str,
+    provenance: &Provenance<'_>,
+    chunks: usize,
+    version: &PipelineVersion,
+) -> Span {
+    match store {
+        "milvus" => info_span!(
+            "docpipe.store.milvus",
+            document.id = %provenance.document,
+            tenant = %provenance.tenant,
+            chunks,
+            pipeline.version = %version,
+        ),
+        _ => info_span!(
+            "docpipe.store.bm25",
+            document.id = %provenance.document,
+            tenant = %provenance.tenant,
+            chunks,
+            pipeline.version = %version,
+        ),
     }
 }
 

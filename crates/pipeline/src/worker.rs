@@ -19,6 +19,9 @@ use docpipe_core::{
     TenantId,
 };
 use docpipe_queue::{Broker, DeadLetter, IngestDelivery, Publisher, QueueError};
+use docpipe_telemetry::http::Readiness;
+use docpipe_telemetry::metrics::{QueueLabels, metrics};
+use docpipe_telemetry::propagation;
 use futures::FutureExt as _;
 use futures::future::Shared;
 use std::future::Future;
@@ -26,6 +29,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span, info_span};
 
 /// What happened to one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +68,22 @@ pub struct WorkerSummary {
     pub reconnections: u64,
 }
 
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Indexed => "indexed",
+            Self::Unchanged => "unchanged",
+            Self::Removed => "removed",
+            Self::Retried => "retried",
+            Self::DeadLettered => "dead_lettered",
+            Self::Requeued => "requeued",
+        }
+    }
+}
+
 impl WorkerSummary {
     fn record(&mut self, outcome: Outcome) {
+        metrics().outcome(outcome.as_str());
         match outcome {
             Outcome::Indexed => self.indexed += 1,
             Outcome::Unchanged => self.unchanged += 1,
@@ -82,6 +101,7 @@ type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send>>>;
 /// whenever it goes away.
 pub struct Worker {
     generations: Arc<Generations>,
+    readiness: Arc<Readiness>,
     queue: QueueConfig,
     retry: RetryConfig,
     settings: WorkerConfig,
@@ -93,10 +113,17 @@ impl Worker {
     pub fn new(generations: Arc<Generations>, config: &PipelineConfig) -> Self {
         Self {
             generations,
+            readiness: Arc::default(),
             queue: config.queue.clone(),
             retry: config.retry.clone(),
             settings: config.worker.clone(),
         }
+    }
+
+    /// What `/readyz` reports of this worker: the broker flag is up while it
+    /// consumes (whoever probes Milvus sets the other).
+    pub fn readiness(&self) -> Arc<Readiness> {
+        self.readiness.clone()
     }
 
     /// Consumes until `shutdown` completes. If the broker goes away, the
@@ -175,6 +202,8 @@ impl Worker {
         let tag = format!("docpipe-worker-{}", uuid::Uuid::new_v4());
         let mut consumer = broker.consume_ingest(&tag).await?;
         tracing::info!(queue = %self.queue.ingest_queue, "consuming");
+        self.readiness.set_broker(true);
+        let mut depth_samples = tokio::time::interval(QUEUE_DEPTH_INTERVAL);
         let mut in_flight = JoinSet::new();
         let mut broker_error = None;
         loop {
@@ -187,6 +216,7 @@ impl Worker {
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                     summary.record(done.unwrap_or(Outcome::Requeued));
                 }
+                _ = depth_samples.tick() => sample_queue_depths(broker).await,
                 // A free slot goes to an upload if one waits (see
                 // `IngestConsumer::next`); the limit keeps bulk deliveries
                 // buffered rather than started while uploads may arrive.
@@ -194,8 +224,14 @@ impl Worker {
                     Some(Ok(delivery)) => {
                         let (generations, publisher) = (self.generations.clone(), publisher.clone());
                         let max_attempts = self.retry.max_attempts;
+                        let span = consume_span(&delivery);
                         in_flight.spawn(async move {
-                            handle(&generations, &publisher, delivery, max_attempts).await
+                            metrics().in_flight.inc();
+                            let outcome = handle(&generations, &publisher, delivery, max_attempts)
+                                .instrument(span)
+                                .await;
+                            metrics().in_flight.dec();
+                            outcome
                         });
                     }
                     Some(Err(error)) => {
@@ -212,6 +248,7 @@ impl Worker {
                 },
             }
         }
+        self.readiness.set_broker(false);
         if broker_error.is_none() {
             let _ = consumer.cancel().await;
         }
@@ -240,7 +277,82 @@ impl Worker {
 
 /// Handles one delivery to completion; see the module documentation for
 /// how every delivery is settled.
+/// How often the worker samples queue depths for `docpipe_queue_depth`.
+const QUEUE_DEPTH_INTERVAL: Duration = Duration::from_secs(10);
+
+async fn sample_queue_depths(broker: &Broker) {
+    match broker.queue_depths().await {
+        Ok(depths) => {
+            for (queue, depth) in [
+                ("uploads", depths.ingest),
+                ("bulk", depths.bulk),
+                ("dead", depths.dead),
+            ] {
+                metrics()
+                    .queue_depth
+                    .get_or_create(&QueueLabels {
+                        queue: queue.to_owned(),
+                    })
+                    .set(i64::from(depth));
+            }
+        }
+        Err(error) => tracing::debug!(%error, "cannot sample queue depths"),
+    }
+}
+
+/// The root span of a delivery's work: a child of the publisher's span
+/// (`traceparent`), linked to the previous attempt's span for a retry.
+fn consume_span(delivery: &IngestDelivery) -> Span {
+    let span = info_span!(
+        "docpipe.consume",
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        action = Empty,
+        document.id = Empty,
+        tenant = Empty,
+        attempt = delivery.history().attempts + 1,
+        queue.wait_ms = Empty,
+        outcome = Empty,
+        error.class = Empty,
+        error.code = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    );
+    propagation::set_remote_parent(&span, delivery.traceparent().as_deref());
+    if let Some(previous) = delivery.previous_attempt() {
+        propagation::link_to(&span, &previous);
+    }
+    // Time spent in the queue (or in a delay queue, for a retry), apart
+    // from the time spent working on the document.
+    if let Some(published) = delivery.published_at_unix_ms() {
+        let waited = now_unix_ms().saturating_sub(published);
+        span.record("queue.wait_ms", waited);
+        metrics().queue_wait_seconds.observe(waited as f64 / 1000.0);
+    }
+    span
+}
+
+/// Marks the current (consume) span as failed with `error`'s class and code.
+fn record_failure(error: &(impl Classify + std::fmt::Display)) {
+    let span = Span::current();
+    span.record("error.class", error.class().as_str());
+    span.record("error.code", error.code());
+    span.record("otel.status_code", "ERROR");
+    span.record("otel.status_description", error.to_string());
+}
+
 async fn handle(
+    generations: &Generations,
+    publisher: &Publisher,
+    delivery: IngestDelivery,
+    max_attempts: u32,
+) -> Outcome {
+    let outcome = settle_delivery(generations, publisher, delivery, max_attempts).await;
+    Span::current().record("outcome", outcome.as_str());
+    outcome
+}
+
+async fn settle_delivery(
     generations: &Generations,
     publisher: &Publisher,
     delivery: IngestDelivery,
@@ -264,6 +376,17 @@ async fn handle(
         tenant: Some(request.tenant().clone()),
         traceparent: traceparent.clone(),
     };
+    let span = Span::current();
+    span.record("document.id", request.document_id().as_str());
+    span.record("tenant", request.tenant().as_str());
+    span.record(
+        "action",
+        match &request {
+            Request::Index(_) => "index",
+            Request::Remove(_) => "remove",
+            Request::Reindex(_) => "reindex",
+        },
+    );
     let done = match &request {
         Request::Index(request) => index(generations, request).await,
         Request::Remove(request) => remove(generations, request).await,
@@ -276,14 +399,13 @@ async fn handle(
                 DocumentEvent::Unchanged { .. } => Outcome::Unchanged,
                 _ => Outcome::Removed,
             };
-            if let Err(error) = publisher
-                .publish_event(&event, traceparent.as_deref())
-                .await
-            {
+            // Event consumers continue the trace from the worker's span.
+            let context = propagation::traceparent_of(&span).or(traceparent);
+            if let Err(error) = publisher.publish_event(&event, context.as_deref()).await {
                 tracing::warn!(%error, document_id = %request.document_id(), "cannot publish event; requeueing");
                 return requeue(&delivery).await;
             }
-            settle(delivery.ack().await, outcome)
+            ack(&delivery, outcome).await
         }
         Err(error) if error.class() == ErrorClass::Permanent => {
             failure.dead_letter(publisher, &delivery, &error).await
@@ -465,6 +587,15 @@ impl Failure {
         if history.attempts >= max_attempts {
             return self.dead_letter(publisher, delivery, error).await;
         }
+        record_failure(error);
+        metrics().failure(false, error.class().as_str(), error.code());
+        let attempt_span = Span::current();
+        let span = info_span!(
+            "docpipe.retry",
+            error.class = error.class().as_str(),
+            error.code = error.code(),
+            attempt = history.attempts,
+        );
         tracing::warn!(
             %error,
             code = error.code(),
@@ -472,11 +603,17 @@ impl Failure {
             document_id = ?self.document_id.as_ref().map(DocumentId::as_str),
             "transient failure; retrying later"
         );
-        match publisher
-            .publish_retry(delivery.body(), &history, self.traceparent.as_deref())
-            .await
-        {
-            Ok(()) => settle(delivery.ack().await, Outcome::Retried),
+        let parked = publisher
+            .publish_retry(
+                delivery.body(),
+                &history,
+                self.traceparent.as_deref(),
+                propagation::traceparent_of(&attempt_span).as_deref(),
+            )
+            .instrument(span)
+            .await;
+        match parked {
+            Ok(()) => ack(delivery, Outcome::Retried).await,
             Err(error) => {
                 tracing::warn!(%error, "cannot park delivery for a retry; requeueing");
                 requeue(delivery).await
@@ -492,6 +629,15 @@ impl Failure {
         error: &(impl Classify + std::fmt::Display),
     ) -> Outcome {
         tracing::warn!(%error, code = error.code(), document_id = ?self.document_id.as_ref().map(DocumentId::as_str), "dead-lettering message");
+        record_failure(error);
+        metrics().failure(true, error.class().as_str(), error.code());
+        let span = info_span!(
+            "docpipe.dead_letter",
+            error.class = error.class().as_str(),
+            error.code = error.code(),
+            reason = %error,
+            otel.status_code = "ERROR",
+        );
         let mut letter = DeadLetter::new(delivery.body(), error, delivery.history().after(error));
         letter.document_id = self.document_id.clone();
         letter.tenant = self.tenant.clone();
@@ -505,7 +651,10 @@ impl Failure {
             at_unix_ms: letter.failed_at_unix_ms,
         };
         // The dead letter must be safely stored before the original is acked.
-        let published = publisher.publish_dead_letter(&letter).await;
+        let published = publisher
+            .publish_dead_letter(&letter)
+            .instrument(span)
+            .await;
         let announced = match published {
             Ok(()) => {
                 publisher
@@ -518,8 +667,19 @@ impl Failure {
             tracing::warn!(%error, "cannot publish dead letter or event; requeueing");
             return requeue(delivery).await;
         }
-        settle(delivery.ack().await, Outcome::DeadLettered)
+        ack(delivery, Outcome::DeadLettered).await
     }
+}
+
+/// Acknowledges a delivery settled as `outcome`.
+async fn ack(delivery: &IngestDelivery, outcome: Outcome) -> Outcome {
+    let started = std::time::Instant::now();
+    let acked = delivery
+        .ack()
+        .instrument(info_span!("docpipe.ack", outcome = outcome.as_str()))
+        .await;
+    metrics().stage("ack", started.elapsed());
+    settle(acked, outcome)
 }
 
 async fn requeue(delivery: &IngestDelivery) -> Outcome {

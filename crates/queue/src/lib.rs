@@ -44,6 +44,10 @@ pub use headers::{DeadLetter, FailureHistory, TRACEPARENT};
 pub const INGEST_ROUTING_KEY: &str = "ingest";
 /// The routing key bulk work (backfills, re-indexes) is published with.
 pub const BULK_ROUTING_KEY: &str = "bulk";
+/// Header: when a message was published, in ms since the Unix epoch.
+const PUBLISHED_AT: &str = "x-docpipe-published-at-ms";
+/// Header: the `traceparent` of a retried delivery's previous attempt.
+const PREVIOUS_ATTEMPT: &str = "x-docpipe-previous-attempt";
 /// AMQP delivery mode for messages that survive a broker restart.
 const PERSISTENT: u8 = 2;
 
@@ -511,9 +515,8 @@ impl Publisher {
         request: &Request,
         traceparent: Option<&str>,
     ) -> Result<(), QueueError> {
-        let mut headers = FieldTable::default();
-        headers::put_optional(&mut headers, TRACEPARENT, traceparent);
         let exchange = self.config.ingest_exchange.clone();
+        let headers = work_headers(traceparent);
         self.publish(&exchange, BULK_ROUTING_KEY, &request.encode(), headers)
             .await
     }
@@ -525,9 +528,8 @@ impl Publisher {
         body: &[u8],
         traceparent: Option<&str>,
     ) -> Result<(), QueueError> {
-        let mut headers = FieldTable::default();
-        headers::put_optional(&mut headers, TRACEPARENT, traceparent);
         let exchange = self.config.ingest_exchange.clone();
+        let headers = work_headers(traceparent);
         self.publish(&exchange, INGEST_ROUTING_KEY, body, headers)
             .await
     }
@@ -562,16 +564,19 @@ impl Publisher {
     }
 
     /// Parks a copy of a failed delivery in the delay queue for its attempt;
-    /// it returns to the ingest queue when the delay expires.
+    /// it returns to the ingest queue when the delay expires. `previous_attempt`
+    /// is the `traceparent` of the failed attempt's span, which the next
+    /// attempt links to.
     pub async fn publish_retry(
         &self,
         body: &[u8],
         history: &FailureHistory,
         traceparent: Option<&str>,
+        previous_attempt: Option<&str>,
     ) -> Result<(), QueueError> {
-        let mut headers = FieldTable::default();
+        let mut headers = work_headers(traceparent);
         history.write(&mut headers);
-        headers::put_optional(&mut headers, TRACEPARENT, traceparent);
+        headers::put_optional(&mut headers, PREVIOUS_ATTEMPT, previous_attempt);
         let exchange = self.config.retry_exchange();
         self.publish(&exchange, &history.attempts.to_string(), body, headers)
             .await
@@ -627,6 +632,16 @@ impl Publisher {
         }
         Ok(())
     }
+}
+
+/// Headers of a message for the worker: the trace context and the publish
+/// time, from which the worker measures time spent waiting in the queue.
+fn work_headers(traceparent: Option<&str>) -> FieldTable {
+    let mut headers = FieldTable::default();
+    headers::put_optional(&mut headers, TRACEPARENT, traceparent);
+    let now = docpipe_core::event::now_unix_ms().to_string();
+    headers::put_optional(&mut headers, PUBLISHED_AT, Some(&now));
+    headers
 }
 
 fn persistent(headers: FieldTable) -> BasicProperties {
@@ -694,6 +709,24 @@ impl IngestDelivery {
     /// The publisher's W3C `traceparent` header, if any.
     pub fn traceparent(&self) -> Option<String> {
         headers::get_string(self.delivery.properties.headers().as_ref(), TRACEPARENT)
+    }
+
+    /// The `traceparent` of the failed attempt before this delivery, if any.
+    pub fn previous_attempt(&self) -> Option<String> {
+        headers::get_string(
+            self.delivery.properties.headers().as_ref(),
+            PREVIOUS_ATTEMPT,
+        )
+    }
+
+    /// When the message was published (or parked for a retry), in
+    /// milliseconds since the Unix epoch: docpipe's own header, else the
+    /// AMQP `timestamp` property (whole seconds) that other publishers set.
+    pub fn published_at_unix_ms(&self) -> Option<u64> {
+        let properties = &self.delivery.properties;
+        headers::get_string(properties.headers().as_ref(), PUBLISHED_AT)
+            .and_then(|text| text.parse().ok())
+            .or_else(|| properties.timestamp().map(|seconds| seconds * 1000))
     }
 
     /// The message's earlier failed deliveries, from its headers.

@@ -10,7 +10,7 @@ mod common;
 
 use common::{TestPipeline, indexed_chunks};
 use docpipe_core::TenantId;
-use docpipe_search::{Mode, Searcher, evaluate, read_gold_set};
+use docpipe_search::{Mode, ModeReport, Searcher, evaluate, read_gold_set};
 use std::path::Path;
 
 /// (mode, minimum Recall@10, minimum Recall@1).
@@ -31,9 +31,13 @@ fn corpus_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_fixtures_gold_set_meets_its_minimum_recall_in_every_mode() {
-    let mut pipeline = TestPipeline::start("gold").await;
+/// Indexes the fixtures corpus with the pipeline as `configure` leaves it
+/// and evaluates the gold set in every mode.
+async fn gold_set_reports(
+    name: &str,
+    configure: impl FnOnce(&mut docpipe_core::PipelineConfig),
+) -> Vec<ModeReport> {
+    let mut pipeline = TestPipeline::start_with(name, configure, |store| store).await;
     let corpus = common::fixtures().join("corpus");
     let mut files = Vec::new();
     corpus_files(&corpus, &mut files);
@@ -53,12 +57,21 @@ async fn the_fixtures_gold_set_meets_its_minimum_recall_in_every_mode() {
     let reports = evaluate(&searcher, &tenant, &gold, 10, &Mode::ALL)
         .await
         .unwrap();
+    pipeline.shutdown().await;
+    for report in &reports {
+        println!(
+            "{name} {:?}: Recall@1 {:.3} Recall@10 {:.3} MRR@10 {:.3}",
+            report.mode, report.recall_at_1, report.recall_at_k, report.mrr_at_k
+        );
+    }
+    reports
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fixtures_gold_set_meets_its_minimum_recall_in_every_mode() {
+    let reports = gold_set_reports("gold", |_| {}).await;
     for (mode, min_recall_at_10, min_recall_at_1) in MINIMUMS {
         let report = reports.iter().find(|report| report.mode == mode).unwrap();
-        println!(
-            "{mode:?}: Recall@1 {:.3} Recall@10 {:.3} MRR@10 {:.3}",
-            report.recall_at_1, report.recall_at_k, report.mrr_at_k
-        );
         assert!(
             report.recall_at_k >= min_recall_at_10,
             "{mode:?} Recall@10 {} < {min_recall_at_10}; missed {:?}",
@@ -71,5 +84,30 @@ async fn the_fixtures_gold_set_meets_its_minimum_recall_in_every_mode() {
             report.recall_at_1
         );
     }
-    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_int8_model_keeps_recall_at_10_within_a_point_of_fp32() {
+    let fp32 = gold_set_reports("gold_fp32", |_| {}).await;
+    let int8 = gold_set_reports("gold_int8", |config| {
+        let mut dir = config.model.dir.clone().into_os_string();
+        dir.push("-int8");
+        config.model.dir = dir.into();
+    })
+    .await;
+    for mode in [Mode::Dense, Mode::Hybrid] {
+        let recall = |reports: &[ModeReport]| {
+            reports
+                .iter()
+                .find(|report| report.mode == mode)
+                .unwrap()
+                .recall_at_k
+        };
+        assert!(
+            (recall(&int8) - recall(&fp32)).abs() <= 0.01,
+            "{mode:?} Recall@10: int8 {} vs fp32 {}",
+            recall(&int8),
+            recall(&fp32)
+        );
+    }
 }

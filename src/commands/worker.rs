@@ -6,13 +6,16 @@ use docpipe_pipeline::{Generations, Worker, no_wrapping};
 use docpipe_telemetry::http::Readiness;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the worker checks that Milvus answers, for `/readyz`.
 const MILVUS_PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
 pub async fn run(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
-    let generations = Arc::new(Generations::open(config, no_wrapping()).await?);
+    let Some(generations) = open_generations(config).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let generations = Arc::new(generations);
     let live = generations.live().await?;
     tracing::info!(
         queue = %config.queue.ingest_queue,
@@ -57,6 +60,31 @@ pub async fn run(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
         "worker exited cleanly"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the generations the worker writes, waiting (with growing delays)
+/// while a store is unavailable, for at most `worker.startup_timeout_secs`:
+/// a worker often starts beside Milvus, or while it restarts. `None` if a
+/// signal asked the worker to stop meanwhile.
+async fn open_generations(config: &PipelineConfig) -> anyhow::Result<Option<Generations>> {
+    let deadline = Instant::now() + Duration::from_secs(config.worker.startup_timeout_secs);
+    let mut delay = Duration::from_millis(500);
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        match Generations::open(config, no_wrapping()).await {
+            Ok(generations) => return Ok(Some(generations)),
+            Err(error) if error.is_transient() && Instant::now() + delay < deadline => {
+                tracing::warn!(%error, ?delay, "a store is unavailable; waiting for it before consuming");
+            }
+            Err(error) => return Err(error.into()),
+        }
+        tokio::select! {
+            () = &mut stop => return Ok(None),
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
 }
 
 /// Keeps `/readyz`'s Milvus flag current: Milvus is up if it can resolve

@@ -191,10 +191,18 @@ pub struct WorkerConfig {
     pub shutdown_timeout_secs: u64,
     /// Longest wait between attempts to reconnect to the broker.
     pub reconnect_max_delay_secs: u64,
+    /// How long a starting worker waits for Milvus to become available
+    /// (it often starts beside it) before it gives up with the error.
+    #[serde(default = "default_startup_timeout_secs")]
+    pub startup_timeout_secs: u64,
     /// Address of `/metrics`, `/healthz` and `/readyz` (port 0 picks a free
     /// port); absent: not served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+fn default_startup_timeout_secs() -> u64 {
+    120
 }
 
 /// Where documents may come from.

@@ -59,6 +59,15 @@ pub enum SetupError {
     },
 }
 
+impl SetupError {
+    /// Whether trying again later may succeed: a store that is unavailable
+    /// (not running yet, restarting), rather than a wrong setting.
+    pub fn is_transient(&self) -> bool {
+        use docpipe_core::{Classify as _, ErrorClass};
+        matches!(self, Self::Store(error) if error.class() == ErrorClass::Transient)
+    }
+}
+
 /// Wraps each store on its way into an indexer (fault-injection tests
 /// wrap real stores this way); [`no_wrapping`] leaves them as they are.
 pub type StoreWrapper = Arc<dyn Fn(Arc<dyn ChunkStore>) -> Arc<dyn ChunkStore> + Send + Sync>;

@@ -5,7 +5,7 @@
 //! embedder sees: title and heading path, then the chunk) is analysed with
 //! the English stemmer for BM25; the original chunk text is stored for
 //! display. Every write ends with a commit, so an acknowledged write is
-//! durable on disk.
+//! durable on disk; writes made side by side share one commit.
 
 use async_trait::async_trait;
 use docpipe_core::store::stale_ids;
@@ -14,7 +14,9 @@ use docpipe_core::{
     StoredChunk, StoredDocument, TenantId,
 };
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
@@ -25,8 +27,17 @@ use tantivy::schema::{
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
 const STORE: &str = "tantivy";
-/// Memory the writer may buffer before flushing a segment.
-const WRITER_MEMORY_BYTES: usize = 50_000_000;
+/// Memory the writer may buffer before flushing a segment. Its term table
+/// is sized from this and cleared at every commit, so more costs more per
+/// commit.
+const WRITER_MEMORY_BYTES: usize = 20_000_000;
+
+/// The index's last commit.
+struct LastCommit {
+    /// Its opstamp: greater than that of every operation it covers.
+    opstamp: u64,
+    at: Instant,
+}
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -76,13 +87,29 @@ struct Inner {
     reader: IndexReader,
     fields: Fields,
     // Opened on first write: readers (search, status) never take tantivy's
-    // single-writer lock, so they run beside a worker.
-    writer: Mutex<Option<IndexWriter>>,
+    // single-writer lock, so they run beside a worker. Shared for adds and
+    // deletes, exclusive for commits and rollbacks.
+    writer: RwLock<Option<IndexWriter>>,
+    /// The last commit; held by whoever commits.
+    committed: Mutex<LastCommit>,
+    /// The least time between two commits (see [`Bm25Store::open_for_writes`]).
+    commit_interval: Duration,
+    /// How many times uncommitted operations were rolled back.
+    rollbacks: AtomicU64,
 }
 
 impl Bm25Store {
-    /// Opens the index in `dir`, creating it (and the directory) if needed.
+    /// Opens the index in `dir`, creating it (and the directory) if needed;
+    /// each write commits at once.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_for_writes(dir, Duration::ZERO)
+    }
+
+    /// Like [`open`](Self::open), for a stream of writes: commits come at
+    /// most every `commit_interval`, each covering every write made since
+    /// the last (a write returns once a commit covers it). A commit costs
+    /// about the same for one document as for fifty.
+    pub fn open_for_writes(dir: &Path, commit_interval: Duration) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|error| rejected(format!("cannot create {}: {error}", dir.display())))?;
         let directory = MmapDirectory::open(dir)
@@ -105,7 +132,13 @@ impl Bm25Store {
                 index,
                 reader,
                 fields,
-                writer: Mutex::new(None),
+                writer: RwLock::new(None),
+                committed: Mutex::new(LastCommit {
+                    opstamp: 0,
+                    at: Instant::now(),
+                }),
+                commit_interval,
+                rollbacks: AtomicU64::new(0),
             }),
         })
     }
@@ -138,36 +171,68 @@ impl Bm25Store {
 }
 
 impl Inner {
-    fn with_writer<T>(
+    /// Runs `operation` with the writer shared: tantivy takes adds and
+    /// deletes through `&IndexWriter`, so documents are written side by side
+    /// while no commit runs. Returns the operation's result and the
+    /// rollback epoch it ran in.
+    fn with_shared_writer<T>(
         &self,
-        operation: impl FnOnce(&mut IndexWriter) -> tantivy::Result<T>,
-    ) -> Result<T, StoreError> {
-        let mut guard = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if guard.is_none() {
-            let writer = self.index.writer(WRITER_MEMORY_BYTES).map_err(|error| {
-                unavailable(format!(
-                    "cannot open the index writer for {} ({error}); is another worker using this index?",
-                    self.dir.display()
-                ))
-            })?;
-            *guard = Some(writer);
+        operation: impl FnOnce(&IndexWriter) -> tantivy::Result<T>,
+    ) -> Result<(T, u64), StoreError> {
+        loop {
+            {
+                let guard = self.writer.read().unwrap_or_else(PoisonError::into_inner);
+                if let Some(writer) = guard.as_ref() {
+                    // Rollbacks take the writer exclusively, so none can
+                    // happen between reading the epoch and the operation.
+                    let epoch = self.rollbacks.load(Ordering::SeqCst);
+                    return match operation(writer) {
+                        Ok(value) => Ok((value, epoch)),
+                        Err(error) => {
+                            drop(guard);
+                            Err(self.roll_back(format!(
+                                "write to {} failed: {error}",
+                                self.dir.display()
+                            )))
+                        }
+                    };
+                }
+            }
+            // Opened on first write, so readers never take the index lock.
+            let mut guard = self.writer.write().unwrap_or_else(PoisonError::into_inner);
+            if guard.is_none() {
+                // One indexing thread: chunks arrive a few at a time, and
+                // the cores are the embedder's.
+                let writer = self.index.writer_with_num_threads(1, WRITER_MEMORY_BYTES).map_err(|error| {
+                    unavailable(format!(
+                        "cannot open the index writer for {} ({error}); is another worker using this index?",
+                        self.dir.display()
+                    ))
+                })?;
+                *guard = Some(writer);
+            }
         }
-        let writer = guard.as_mut().expect("the writer was just opened");
-        operation(writer).map_err(|error| {
-            // A failed write leaves uncommitted operations behind: drop them
-            // so the next attempt starts clean.
+    }
+
+    /// Drops every uncommitted operation (a failed write leaves some
+    /// behind), so that writes in flight see their work was lost.
+    fn roll_back(&self, message: String) -> StoreError {
+        let mut guard = self.writer.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(writer) = guard.as_mut() {
             let _ = writer.rollback();
-            unavailable(format!("write to {} failed: {error}", self.dir.display()))
-        })
+        }
+        self.rollbacks.fetch_add(1, Ordering::SeqCst);
+        unavailable(message)
     }
 
     fn write(&self, chunks: &[IndexedChunk], replacing: &[StoredChunk]) -> Result<(), StoreError> {
         let stale = stale_ids(replacing, chunks);
         let fields = self.fields;
-        self.with_writer(|writer| {
+        // The document's adds and deletes happen under one shared hold of
+        // the writer, so no commit lands between them: searchers switch from
+        // the old chunks to the new ones at once.
+        let (last_operation, epoch) = self.with_shared_writer(|writer| {
+            let mut last = writer.commit_opstamp();
             for chunk in chunks {
                 writer.delete_term(Term::from_field_text(
                     fields.chunk_id,
@@ -187,16 +252,58 @@ impl Inner {
                 if let Some(page) = chunk.chunk.page {
                     document.add_u64(fields.page, u64::from(page));
                 }
-                writer.add_document(document)?;
+                last = writer.add_document(document)?;
             }
             for id in &stale {
-                writer.delete_term(Term::from_field_text(fields.chunk_id, id.as_str()));
+                last = writer.delete_term(Term::from_field_text(fields.chunk_id, id.as_str()));
             }
-            // Adds and deletes land in one commit: searchers switch from the
-            // old chunks to the new ones at once.
-            writer.commit()?;
-            Ok(())
+            Ok(last)
         })?;
+        self.commit_through(last_operation, epoch)
+    }
+
+    /// Makes every operation up to `operation` durable. Group commit: one
+    /// commit covers every document written before it, so documents written
+    /// side by side share a commit (and its fsync) instead of queueing for
+    /// one each.
+    fn commit_through(&self, operation: u64, epoch: u64) -> Result<(), StoreError> {
+        let mut last = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // tantivy's commit opstamp exceeds the stamp of every operation it covers.
+        if last.opstamp > operation {
+            return Ok(());
+        }
+        // Writers arriving meanwhile add their documents and queue on the
+        // lock; this commit covers them.
+        let wait = self.commit_interval.saturating_sub(last.at.elapsed());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        if self.rollbacks.load(Ordering::SeqCst) != epoch {
+            return Err(unavailable(
+                "a concurrent write to the index failed and its uncommitted operations were dropped; retry".into(),
+            ));
+        }
+        let commit = {
+            let mut guard = self.writer.write().unwrap_or_else(PoisonError::into_inner);
+            let writer = guard.as_mut().expect("the writer is open after a write");
+            writer.commit()
+        };
+        match commit {
+            Ok(opstamp) => {
+                *last = LastCommit {
+                    opstamp,
+                    at: Instant::now(),
+                }
+            }
+            Err(error) => {
+                return Err(
+                    self.roll_back(format!("commit to {} failed: {error}", self.dir.display()))
+                );
+            }
+        }
         self.reader
             .reload()
             .map_err(|error| unavailable(format!("cannot reload the reader: {error}")))

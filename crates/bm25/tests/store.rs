@@ -107,3 +107,36 @@ async fn commits_survive_reopening() {
     let reopened = Bm25Store::open(dir.path()).unwrap();
     assert_eq!(stored_ids(&reopened, "acme", "doc").await, ids(&written));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_side_by_side_share_commits_and_each_is_durable_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Bm25Store::open_for_writes(dir.path(), std::time::Duration::from_millis(200)).unwrap();
+    let tenant = TenantId::new("acme").unwrap();
+    let writes: Vec<_> = (0..20)
+        .map(|index| {
+            let (store, tenant, path) = (store.clone(), tenant.clone(), dir.path().to_owned());
+            tokio::spawn(async move {
+                let name = format!("doc-{index}");
+                let document = DocumentId::new(name.clone()).unwrap();
+                let written = chunks("acme", &name, &[&format!("tide table number {index}")]);
+                store
+                    .replace_document(&tenant, &document, &written)
+                    .await
+                    .unwrap();
+                // Returned: committed, so an index opened afresh from disk sees it.
+                let reopened = Bm25Store::open(&path).unwrap();
+                assert_eq!(
+                    reopened.chunk_ids(&tenant, &document).await.unwrap().len(),
+                    1
+                );
+            })
+        })
+        .collect();
+    for write in writes {
+        write.await.unwrap();
+    }
+    let stats = Bm25Store::open(dir.path()).unwrap().stats().await.unwrap();
+    assert_eq!((stats.documents, stats.chunks), (20, 20));
+}

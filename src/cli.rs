@@ -263,6 +263,14 @@ pub struct BenchArgs {
     /// pipeline's model directory with `-int8` appended, if present).
     #[arg(long)]
     pub int8_model: Option<PathBuf>,
+    /// Also ingest a corpus this many times larger end to end and compare
+    /// peak memory (0 or 1 skips it).
+    #[arg(long, default_value_t = 5)]
+    pub scale: usize,
+    /// Pages of the long PDF published before a dozen small documents, to
+    /// show it does not stall them (0 skips it).
+    #[arg(long, default_value_t = 300)]
+    pub long_pdf_pages: usize,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

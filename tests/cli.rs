@@ -116,7 +116,16 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
     let scratch = tempfile::tempdir().unwrap();
     let config = common::unique_config("bench", scratch.path());
     let pipeline = common::write_pipeline(&config, scratch.path());
-    let output = run(docpipe(&pipeline).args(["bench", "--documents", "6", "--json"]));
+    let output = run(docpipe(&pipeline).args([
+        "bench",
+        "--documents",
+        "6",
+        "--scale",
+        "2",
+        "--long-pdf-pages",
+        "20",
+        "--json",
+    ]));
     assert!(output.status.success());
     let report = json(&output);
     assert_eq!(report["documents"], 6, "{report}");
@@ -127,6 +136,7 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
         "tantivy_chunks_per_s",
         "end_to_end_chunks_per_s",
         "end_to_end_vs_embed_only",
+        "sustained_vs_embed_only",
     ] {
         assert!(
             report[rate].as_f64().is_some_and(|value| value > 0.0),
@@ -136,9 +146,18 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
     let embed = report["embed"].as_array().unwrap();
     assert_eq!(
         embed.len(),
-        4,
-        "fp32 and int8, one and all threads: {report}"
+        6,
+        "fp32 and int8: one thread, all threads in one session, one session per thread: {report}"
     );
+    assert!(report["rss"]["peak_mib"].as_f64().is_some(), "{report}");
+    assert_eq!(report["scaled_documents"], 12, "{report}");
+    assert!(
+        report["scaled_rss"]["peak_mib"].as_f64().is_some(),
+        "{report}"
+    );
+    let stall = &report["stall"];
+    assert_eq!(stall["long_pdf_pages"], 20, "{report}");
+    assert!(stall["beside_p95_s"].as_f64().is_some(), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,8 @@ pub async fn run(config: &PipelineConfig, args: BenchArgs) -> anyhow::Result<Exi
     let options = BenchOptions {
         documents: args.documents,
         int8_model: Some(int8_model),
+        scale: args.scale,
+        long_pdf_pages: args.long_pdf_pages,
     };
     let report = docpipe_bench::run(config, &options).await?;
     if args.json {

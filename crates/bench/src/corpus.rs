@@ -73,6 +73,24 @@ pub fn write(dir: &Path, count: usize) -> std::io::Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// Writes a PDF of `pages` pages, each a heading and two paragraphs, as
+/// `dir/long-report.pdf`; returns its path.
+pub fn write_long_pdf(dir: &Path, pages: usize) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("long-report.pdf");
+    let pages: Vec<Vec<String>> = (0..pages)
+        .map(|page| {
+            vec![
+                format!("Chapter {page}"),
+                paragraph(900_000 + page * 2),
+                paragraph(900_001 + page * 2),
+            ]
+        })
+        .collect();
+    std::fs::write(&path, text_pdf(&pages))?;
+    Ok(path)
+}
+
 /// A minimal PDF: one Helvetica text block per page, a line per entry,
 /// long lines wrapped at about 90 characters.
 pub fn text_pdf(pages: &[Vec<String>]) -> Vec<u8> {

@@ -9,17 +9,21 @@ pub use corpus::text_pdf;
 
 use docpipe_bm25::Bm25Store;
 use docpipe_chunk::Chunker;
+use docpipe_core::event::now_unix_ms;
 use docpipe_core::{
     Chunk, ChunkStore, DocumentEvent, DocumentId, IndexedChunk, IngestRequest, ParsedDocument,
     PipelineConfig, PipelineVersion, TenantId,
 };
-use docpipe_embed::{Embedder, ModelDir, OnnxEmbedder};
+use docpipe_embed::{BatchLimits, BatchingEmbedder, Embedder, ModelDir, OnnxEmbedder};
 use docpipe_milvus::MilvusStore;
 use docpipe_parse::DocumentParser;
-use docpipe_pipeline::{Generations, Worker, no_wrapping, pipeline_version, remove_family};
-use docpipe_queue::Broker;
-use futures::StreamExt as _;
+use docpipe_pipeline::{
+    Generations, Worker, WorkerSummary, no_wrapping, pipeline_version, remove_family,
+};
+use docpipe_queue::{Broker, Publisher};
+use futures::{Stream, StreamExt as _};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +34,12 @@ pub struct BenchOptions {
     pub documents: usize,
     /// The int8 model directory to compare with the pipeline's model, if any.
     pub int8_model: Option<PathBuf>,
+    /// Also ingest a corpus this many times larger end to end, to compare
+    /// peak memory (1 or less: skip).
+    pub scale: usize,
+    /// Pages of the long PDF published among small documents to measure
+    /// whether it stalls them (0: skip).
+    pub long_pdf_pages: usize,
 }
 
 /// Why the bench could not run.
@@ -52,12 +62,40 @@ fn failed<E: std::fmt::Display>(stage: &'static str) -> impl Fn(E) -> BenchError
 pub struct EmbedRun {
     /// `fp32` or `int8`.
     pub model: &'static str,
-    /// ONNX Runtime intra-op threads.
+    /// ONNX Runtime sessions, side by side.
+    pub sessions: usize,
+    /// ONNX Runtime intra-op threads per session.
     pub threads: usize,
     /// Chunks embedded per second.
     pub chunks_per_s: f64,
     /// Model tokens (with special tokens, truncated as embedded) per second.
     pub tokens_per_s: f64,
+    /// Share of the token positions computed that were padding.
+    pub padding: f64,
+}
+
+/// Counts model work between two points: tokens, and positions computed
+/// with padding (from the process's metrics).
+struct ModelWork {
+    tokens: u64,
+    padded: u64,
+}
+
+impl ModelWork {
+    fn now() -> Self {
+        let metrics = docpipe_telemetry::metrics::metrics();
+        Self {
+            tokens: metrics.tokens.get(),
+            padded: metrics.padded_tokens.get(),
+        }
+    }
+
+    /// The share of positions computed since `self` that were padding.
+    fn padding_since(&self) -> f64 {
+        let now = Self::now();
+        let padded = (now.padded - self.padded) as f64;
+        1.0 - (now.tokens - self.tokens) as f64 / padded.max(1.0)
+    }
 }
 
 /// Everything one bench run measured.
@@ -87,12 +125,23 @@ pub struct BenchReport {
     pub end_to_end_documents_per_s: f64,
     /// End to end through RabbitMQ: chunks per second.
     pub end_to_end_chunks_per_s: f64,
+    /// Share of the token positions the worker's model computed that were padding.
+    pub end_to_end_padding: f64,
     /// End-to-end chunks/s over embed-only chunks/s (pipeline model, all threads).
     pub end_to_end_vs_embed_only: f64,
+    /// The same, from the first tenth of the documents indexed to the last
+    /// tenth: without the pipeline filling up and draining.
+    pub sustained_vs_embed_only: f64,
     /// int8 over fp32 embed-only chunks/s (all threads), when int8 was measured.
     pub int8_vs_fp32: Option<f64>,
-    /// Peak resident memory of this process while ingesting end to end, MiB.
-    pub peak_rss_mib: Option<f64>,
+    /// This process's memory while ingesting end to end.
+    pub rss: Memory,
+    /// Documents in the larger corpus ingested to compare peak memory.
+    pub scaled_documents: Option<usize>,
+    /// This process's memory while ingesting the larger corpus.
+    pub scaled_rss: Option<Memory>,
+    /// Whether a long PDF stalls the small documents published after it.
+    pub stall: Option<StallReport>,
     /// What one document's stage spans cost with tracing as this process
     /// runs it (export off, spans below the log level), in microseconds.
     pub tracing_us_per_document: f64,
@@ -109,7 +158,8 @@ pub async fn run(
     let scratch = tempfile::tempdir().map_err(failed("creating a scratch directory"))?;
     let paths = corpus::write(&scratch.path().join("corpus"), options.documents)
         .map_err(failed("writing the corpus"))?;
-    let config = unique_config(config, scratch.path());
+    let base = config;
+    let config = unique_config(base, scratch.path());
 
     let (documents, corpus_bytes, parse_seconds) = parse_all(&config, &paths)?;
     let model = ModelDir::open(&config.model.dir).map_err(failed("opening the model"))?;
@@ -135,11 +185,23 @@ pub async fn run(
         .int8_model
         .clone()
         .filter(|dir| dir.join("model.onnx").is_file());
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    // One thread; then every thread in one session, and in one session per
+    // thread (the worker's default layout).
+    let mut layouts = vec![(1, 1), (1, cpus)];
+    if cpus > 1 {
+        layouts.push((cpus, 1));
+    }
     for (label, dir) in [("fp32", Some(config.model.dir.clone())), ("int8", int8)] {
         let Some(dir) = dir else { continue };
-        for threads in [1, 0] {
-            let (run, produced) = embed_only(&config, &dir, label, threads, &texts, tokens)?;
-            if label == "fp32" && threads == 0 {
+        for &(sessions, threads) in &layouts {
+            let shape = EmbedShape {
+                label,
+                sessions,
+                threads,
+            };
+            let (run, produced) = embed_only(&config, &dir, shape, &texts, tokens)?;
+            if label == "fp32" && sessions * threads == cpus {
                 vectors = produced;
             }
             embed.push(run);
@@ -148,14 +210,38 @@ pub async fn run(
     let indexed = with_vectors(&version, chunks, vectors);
     let (milvus_chunks_per_s, tantivy_chunks_per_s) =
         store_writes(&config, scratch.path(), &indexed).await?;
-    let (end_to_end_seconds, peak_rss_mib) = end_to_end(&config, &paths).await?;
+    let measured = end_to_end(base, scratch.path(), &paths).await?;
+    let end_to_end_seconds = measured.seconds;
+    let scaled = match options.scale {
+        0 | 1 => None,
+        scale => {
+            let documents = options.documents * scale;
+            let paths = corpus::write(&scratch.path().join("corpus-scaled"), documents)
+                .map_err(failed("writing the scaled corpus"))?;
+            Some((documents, end_to_end(base, scratch.path(), &paths).await?))
+        }
+    };
+    let stall = match options.long_pdf_pages {
+        0 => None,
+        pages => {
+            let small: Vec<PathBuf> = paths
+                .iter()
+                .filter(|path| path.extension().is_some_and(|ext| ext == "html"))
+                .take(12)
+                .cloned()
+                .collect();
+            Some(stall(base, scratch.path(), &small, pages).await?)
+        }
+    };
 
+    // The best embed-only rate on every thread, whatever the layout: the
+    // end-to-end target is measured against it.
     let all_threads = |label: &str| {
         embed
             .iter()
-            .filter(|run| run.model == label)
-            .max_by_key(|run| run.threads)
+            .filter(|run| run.model == label && run.sessions * run.threads == cpus)
             .map(|run| run.chunks_per_s)
+            .max_by(f64::total_cmp)
     };
     let fp32 = all_threads("fp32").unwrap_or(f64::NAN);
     let end_to_end_chunks_per_s = chunk_count as f64 / end_to_end_seconds;
@@ -164,7 +250,7 @@ pub async fn run(
         tracing.as_secs_f64() / (end_to_end_seconds / paths.len() as f64);
     Ok(BenchReport {
         isa: docpipe_embed::cpu_isa(),
-        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        cpus,
         documents: paths.len(),
         corpus_bytes,
         chunks: chunk_count,
@@ -176,8 +262,13 @@ pub async fn run(
         tantivy_chunks_per_s,
         end_to_end_documents_per_s: paths.len() as f64 / end_to_end_seconds,
         end_to_end_chunks_per_s,
+        end_to_end_padding: measured.padding,
         end_to_end_vs_embed_only: end_to_end_chunks_per_s / fp32,
-        peak_rss_mib,
+        sustained_vs_embed_only: measured.sustained_chunks_per_s / fp32,
+        rss: Memory::of(&measured),
+        scaled_documents: scaled.as_ref().map(|(documents, _)| *documents),
+        scaled_rss: scaled.as_ref().map(|(_, scaled)| Memory::of(scaled)),
+        stall,
         tracing_us_per_document: tracing.as_secs_f64() * 1e6,
         tracing_share_of_end_to_end,
     })
@@ -288,31 +379,46 @@ fn count_tokens(model: &ModelDir, texts: &[&str]) -> Result<usize, BenchError> {
     Ok(encodings.iter().map(|encoding| encoding.len()).sum())
 }
 
+/// The model and session layout of an embed-only run.
+#[derive(Clone, Copy)]
+struct EmbedShape {
+    label: &'static str,
+    sessions: usize,
+    threads: usize,
+}
+
 fn embed_only(
     config: &PipelineConfig,
     dir: &Path,
-    label: &'static str,
-    threads: usize,
+    shape: EmbedShape,
     texts: &[&str],
     tokens: usize,
 ) -> Result<(EmbedRun, Vec<Vec<f32>>), BenchError> {
     let model = ModelDir::open(dir).map_err(failed("opening a model"))?;
-    let embedder = OnnxEmbedder::load(&model, config.model.batch_size, threads)
+    let limits = BatchLimits::new(config.model.batch_size, config.model.batch_tokens);
+    let mut sessions = (0..shape.sessions)
+        .map(|_| OnnxEmbedder::load(&model, limits, shape.threads))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(failed("loading a model"))?;
-    let started = Instant::now();
-    let vectors = embedder
-        .embed_documents(texts)
-        .map_err(failed("embedding"))?;
+    let (started, work) = (Instant::now(), ModelWork::now());
+    let vectors = if sessions.len() == 1 {
+        sessions.remove(0).embed_documents(texts)
+    } else {
+        // One job of every text, no deadline: the lanes take batches side
+        // by side, as fast as they can.
+        BatchingEmbedder::start(sessions, 1, Duration::ZERO)
+            .and_then(|executor| executor.embed(texts))
+            .map(|embedded| embedded.vectors)
+    }
+    .map_err(failed("embedding"))?;
     let seconds = started.elapsed().as_secs_f64();
     let run = EmbedRun {
-        model: label,
-        threads: if threads == 0 {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        } else {
-            threads
-        },
+        model: shape.label,
+        sessions: shape.sessions,
+        threads: shape.threads,
         chunks_per_s: texts.len() as f64 / seconds,
         tokens_per_s: tokens as f64 / seconds,
+        padding: work.padding_since(),
     };
     tracing::info!(?run, "embed-only measured");
     Ok((run, vectors))
@@ -373,77 +479,327 @@ async fn store_writes(
     Ok((rates[0], rates[1]))
 }
 
-/// Publishes the corpus through RabbitMQ to an in-process worker and times
-/// it until the last document's event.
-async fn end_to_end(
-    config: &PipelineConfig,
-    paths: &[PathBuf],
-) -> Result<(f64, Option<f64>), BenchError> {
-    let generations = Arc::new(
-        Generations::open(config, no_wrapping())
+/// A worker running in this process, fed through RabbitMQ, on queues, a
+/// collection and an index of its own.
+struct Rig {
+    config: PipelineConfig,
+    broker: Broker,
+    publisher: Publisher,
+    events: Pin<Box<dyn Stream<Item = DocumentEvent> + Send>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<WorkerSummary>,
+}
+
+impl Rig {
+    /// Starts a worker for `base` on fresh resources named after `scratch`;
+    /// documents may come from anywhere under `root`.
+    async fn start(base: &PipelineConfig, scratch: &Path, root: &Path) -> Result<Self, BenchError> {
+        let mut config = unique_config(base, scratch);
+        config.sources.allowed_roots = vec![root.to_owned()];
+        let generations = Arc::new(
+            Generations::open(&config, no_wrapping())
+                .await
+                .map_err(failed("assembling the pipeline"))?,
+        );
+        let broker = Broker::connect(&config.queue, &config.retry)
             .await
-            .map_err(failed("assembling the pipeline"))?,
-    );
-    let broker = Broker::connect(&config.queue, &config.retry)
-        .await
-        .map_err(failed("connecting to RabbitMQ"))?;
-    let events = broker
-        .subscribe_events()
-        .await
-        .map_err(failed("subscribing to events"))?;
-    let publisher = broker
-        .publisher()
-        .await
-        .map_err(failed("opening a publisher"))?;
-    reset_peak_rss();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = Worker::new(generations, config);
-    let running = tokio::spawn(async move {
-        worker
-            .run(async {
-                let _ = stopped.await;
-            })
+            .map_err(failed("connecting to RabbitMQ"))?;
+        let events = Box::pin(
+            broker
+                .subscribe_events()
+                .await
+                .map_err(failed("subscribing to events"))?,
+        );
+        let publisher = broker
+            .publisher()
             .await
-    });
-    let started = Instant::now();
-    for (index, path) in paths.iter().enumerate() {
+            .map_err(failed("opening a publisher"))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = Worker::new(generations, &config);
+        let running = tokio::spawn(async move {
+            worker
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self {
+            config,
+            broker,
+            publisher,
+            events,
+            stop,
+            running,
+        })
+    }
+
+    /// Publishes an ingest request for the file at `path`, as `document`.
+    async fn publish(&self, document: DocumentId, path: &Path) -> Result<(), BenchError> {
         let uri = url::Url::from_file_path(path)
             .map_err(|()| failed("publishing")("not an absolute path"))?;
-        let request = IngestRequest::for_file(tenant(), document_id(index), uri.to_string());
-        publisher
+        let request = IngestRequest::for_file(tenant(), document, uri.to_string());
+        self.publisher
             .publish_ingest(&request, None)
             .await
-            .map_err(failed("publishing"))?;
+            .map_err(failed("publishing"))
     }
-    futures::pin_mut!(events);
-    let mut remaining = paths.len();
-    let waited = tokio::time::timeout(Duration::from_secs(3600), async {
-        while remaining > 0 {
-            match events.next().await {
-                Some(DocumentEvent::Failed { reason, .. }) => return Err(reason),
-                Some(_) => remaining -= 1,
-                None => return Err("the event stream closed".to_owned()),
+
+    /// The next indexed document, its chunk count and when the worker
+    /// indexed it (ms since the epoch); a failed document fails the bench.
+    async fn next_indexed(&mut self) -> Result<(DocumentId, u32, u64), BenchError> {
+        let event = tokio::time::timeout(Duration::from_secs(3600), self.events.next())
+            .await
+            .map_err(|_| failed("ingesting end to end")("no event for an hour"))?;
+        match event {
+            Some(
+                DocumentEvent::Indexed {
+                    document_id,
+                    chunks,
+                    at_unix_ms,
+                    ..
+                }
+                | DocumentEvent::Unchanged {
+                    document_id,
+                    chunks,
+                    at_unix_ms,
+                    ..
+                },
+            ) => Ok((document_id, chunks, at_unix_ms)),
+            Some(DocumentEvent::Failed { reason, .. }) => Err(failed("ingesting")(reason)),
+            Some(other) => Err(failed("ingesting")(format!("unexpected event {other:?}"))),
+            None => Err(failed("ingesting")("the event stream closed")),
+        }
+    }
+
+    /// Stops the worker and removes the queues, collection and index.
+    async fn remove(self) -> Result<(), BenchError> {
+        let Self {
+            config,
+            broker,
+            publisher,
+            events,
+            stop,
+            running,
+        } = self;
+        let _ = stop.send(());
+        let _ = running.await;
+        // Their channels close before the connection does.
+        drop((publisher, events));
+        broker
+            .delete_topology()
+            .await
+            .map_err(failed("removing bench queues"))?;
+        broker.close().await;
+        remove_family(&config)
+            .await
+            .map_err(failed("dropping the bench collection"))
+    }
+}
+
+/// Publishes `paths` through RabbitMQ to an in-process worker and times it
+/// until the last document's event.
+async fn end_to_end(
+    config: &PipelineConfig,
+    scratch: &Path,
+    paths: &[PathBuf],
+) -> Result<EndToEnd, BenchError> {
+    reset_peak_rss();
+    let mut rig = Rig::start(config, &scratch.join("end-to-end"), scratch).await?;
+    let rss_at_start_mib = rss_mib();
+    let (started, work) = (Instant::now(), ModelWork::now());
+    for (index, path) in paths.iter().enumerate() {
+        rig.publish(document_id(index), path).await?;
+    }
+    let (mut waited, mut indexed) = (Ok(()), Vec::with_capacity(paths.len()));
+    for _ in paths {
+        match rig.next_indexed().await {
+            Ok((_, chunks, at)) => indexed.push((at, chunks)),
+            Err(error) => {
+                waited = Err(error);
+                break;
             }
         }
-        Ok(())
-    })
+    }
+    let measured = EndToEnd {
+        seconds: started.elapsed().as_secs_f64(),
+        sustained_chunks_per_s: sustained_rate(&mut indexed),
+        peak_rss_mib: peak_rss_mib(),
+        rss_at_start_mib,
+        padding: work.padding_since(),
+    };
+    rig.remove().await?;
+    waited.map(|()| measured)
+}
+
+/// Resident memory of the bench process over an end-to-end run, MiB.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Memory {
+    /// With the worker started (models loaded), before the first document.
+    pub at_start_mib: Option<f64>,
+    /// The peak while ingesting.
+    pub peak_mib: Option<f64>,
+}
+
+impl Memory {
+    fn of(run: &EndToEnd) -> Self {
+        Self {
+            at_start_mib: run.rss_at_start_mib,
+            peak_mib: run.peak_rss_mib,
+        }
+    }
+}
+
+/// Chunks per second between the first and the last tenth of the
+/// documents to be indexed (by event time, in ms since the epoch), leaving
+/// out the pipeline filling up and draining.
+fn sustained_rate(indexed: &mut [(u64, u32)]) -> f64 {
+    indexed.sort_unstable();
+    let (first, last) = (indexed.len() / 10, indexed.len() * 9 / 10);
+    if last <= first + 1 {
+        return f64::NAN;
+    }
+    let chunks: u32 = indexed[first + 1..=last]
+        .iter()
+        .map(|(_, chunks)| chunks)
+        .sum();
+    let seconds = indexed[last].0.saturating_sub(indexed[first].0) as f64 / 1000.0;
+    f64::from(chunks) / seconds
+}
+
+/// One end-to-end run.
+struct EndToEnd {
+    seconds: f64,
+    /// Chunks per second once the pipeline is full (see [`sustained_rate`]).
+    sustained_chunks_per_s: f64,
+    peak_rss_mib: Option<f64>,
+    /// Resident memory with the worker started, before the first document.
+    rss_at_start_mib: Option<f64>,
+    /// Share of the token positions computed that were padding.
+    padding: f64,
+}
+
+/// Small documents' latency (publish to event) while a long PDF is being
+/// indexed, against their latency alone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StallReport {
+    /// Pages of the long PDF.
+    pub long_pdf_pages: usize,
+    /// Its chunks.
+    pub long_pdf_chunks: u32,
+    /// Seconds from its publish to its event.
+    pub long_pdf_seconds: f64,
+    /// Small documents published while it was indexed, and alone.
+    pub small_documents: usize,
+    /// Their latency alone: median and 95th percentile, seconds.
+    pub alone_p50_s: f64,
+    /// See `alone_p50_s`.
+    pub alone_p95_s: f64,
+    /// Their latency beside the long PDF: median and 95th percentile, seconds.
+    pub beside_p50_s: f64,
+    /// See `beside_p50_s`.
+    pub beside_p95_s: f64,
+    /// Small documents indexed before the long PDF was.
+    pub finished_before_long_pdf: usize,
+}
+
+/// Latencies of small documents, in seconds, and how the long PDF fared.
+#[derive(Default)]
+struct Latencies {
+    small: Vec<f64>,
+    finished_before_long: usize,
+    long: Option<(f64, u32)>,
+}
+
+/// Publishes `small` documents one by one, a quarter second apart (after
+/// `long_pdf`, if given), and measures each from publish to event.
+async fn latencies(
+    rig: &mut Rig,
+    label: &str,
+    small: &[PathBuf],
+    long_pdf: Option<&Path>,
+) -> Result<Latencies, BenchError> {
+    const SPACING: Duration = Duration::from_millis(250);
+    let long_id = DocumentId::new(format!("{label}-long")).expect("a valid id");
+    // Latencies run from publish to the worker's event time: events are
+    // read only after every document is published.
+    let started = now_unix_ms();
+    if let Some(pdf) = long_pdf {
+        rig.publish(long_id.clone(), pdf).await?;
+        // Let it reach the embedder before the small documents arrive.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let mut published = std::collections::HashMap::new();
+    for (index, path) in small.iter().enumerate() {
+        let id = DocumentId::new(format!("{label}-{index}")).expect("a valid id");
+        rig.publish(id.clone(), path).await?;
+        published.insert(id, now_unix_ms());
+        tokio::time::sleep(SPACING).await;
+    }
+    let mut measured = Latencies::default();
+    let expected = small.len() + usize::from(long_pdf.is_some());
+    let seconds_between = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1000.0;
+    let mut events = Vec::new();
+    for _ in 0..expected {
+        events.push(rig.next_indexed().await?);
+    }
+    // In the order the worker indexed them.
+    events.sort_by_key(|&(_, _, at)| at);
+    for (id, chunks, at) in events {
+        if id == long_id {
+            measured.long = Some((seconds_between(started, at), chunks));
+        } else if let Some(&published) = published.get(&id) {
+            measured.small.push(seconds_between(published, at));
+            measured.finished_before_long += usize::from(measured.long.is_none());
+        }
+    }
+    Ok(measured)
+}
+
+/// Whether a long PDF stalls the documents published after it.
+async fn stall(
+    config: &PipelineConfig,
+    scratch: &Path,
+    small: &[PathBuf],
+    pages: usize,
+) -> Result<StallReport, BenchError> {
+    let pdf = corpus::write_long_pdf(&scratch.join("long"), pages)
+        .map_err(failed("writing the long PDF"))?;
+    let mut rig = Rig::start(config, &scratch.join("stall"), scratch).await?;
+    let measured = async {
+        let alone = latencies(&mut rig, "alone", small, None).await?;
+        let beside = latencies(&mut rig, "beside", small, Some(&pdf)).await?;
+        Ok::<_, BenchError>((alone, beside))
+    }
     .await;
-    let seconds = started.elapsed().as_secs_f64();
-    let peak = peak_rss_mib();
-    let _ = stop.send(());
-    let _ = running.await;
-    broker
-        .delete_topology()
-        .await
-        .map_err(failed("removing bench queues"))?;
-    broker.close().await;
-    remove_family(config)
-        .await
-        .map_err(failed("dropping the bench collection"))?;
-    waited
-        .map_err(|_| failed("ingesting end to end")("timed out after an hour"))?
-        .map_err(failed("ingesting end to end"))?;
-    Ok((seconds, peak))
+    rig.remove().await?;
+    let (mut alone, mut beside) = measured?;
+    let (alone_p50_s, alone_p95_s) = percentiles(&mut alone.small);
+    let (beside_p50_s, beside_p95_s) = percentiles(&mut beside.small);
+    let (long_pdf_seconds, long_pdf_chunks) = beside.long.unwrap_or((f64::NAN, 0));
+    Ok(StallReport {
+        long_pdf_pages: pages,
+        long_pdf_chunks,
+        long_pdf_seconds,
+        small_documents: small.len(),
+        alone_p50_s,
+        alone_p95_s,
+        beside_p50_s,
+        beside_p95_s,
+        finished_before_long_pdf: beside.finished_before_long,
+    })
+}
+
+/// The median and 95th percentile of `values`.
+fn percentiles(values: &mut [f64]) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let at = |quantile: f64| {
+        let rank = (quantile * values.len() as f64).ceil() as usize;
+        values
+            .get(rank.saturating_sub(1).min(values.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    (at(0.5), at(0.95))
 }
 
 /// Resets the kernel's peak-RSS counter (VmHWM) for this process.
@@ -453,8 +809,17 @@ fn reset_peak_rss() {
 
 /// This process's peak resident memory since the last reset, in MiB.
 fn peak_rss_mib() -> Option<f64> {
+    memory_status("VmHWM:")
+}
+
+/// This process's resident memory now, in MiB.
+fn rss_mib() -> Option<f64> {
+    memory_status("VmRSS:")
+}
+
+fn memory_status(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -462,62 +827,119 @@ fn peak_rss_mib() -> Option<f64> {
 impl BenchReport {
     /// The report as a table for terminals.
     pub fn table(&self) -> String {
-        let mut out = format!(
-            "docpipe bench: {} documents ({:.1} MB, {} chunks), {} CPUs, {}\n\n",
-            self.documents,
-            self.corpus_bytes as f64 / 1e6,
-            self.chunks,
-            self.cpus,
-            self.isa
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let mut line = |label: &str, value: String| {
+            let _ = writeln!(out, "{label:<44} {value}");
+        };
+        line(
+            "docpipe bench:",
+            format!(
+                "{} documents ({:.1} MB, {} chunks), {} CPUs, {}",
+                self.documents,
+                self.corpus_bytes as f64 / 1e6,
+                self.chunks,
+                self.cpus,
+                self.isa
+            ),
         );
-        out.push_str(&format!("{:<34} {:>12}\n", "stage", "rate"));
-        out.push_str(&format!(
-            "{:<34} {:>9.2} MB/s\n",
-            "parse", self.parse_mb_per_s
-        ));
-        out.push_str(&format!(
-            "{:<34} {:>9.0} chunks/s\n",
-            "chunk", self.chunk_per_s
-        ));
+        line("", String::new());
+        line("parse", format!("{:>9.2} MB/s", self.parse_mb_per_s));
+        line("chunk", format!("{:>9.0} chunks/s", self.chunk_per_s));
         for run in &self.embed {
-            out.push_str(&format!(
-                "{:<34} {:>9.1} chunks/s  {:>8.0} tokens/s\n",
-                format!("embed only, {}, {} thread(s)", run.model, run.threads),
-                run.chunks_per_s,
-                run.tokens_per_s
-            ));
+            let layout = match run.sessions {
+                1 => format!("{} thread(s)", run.threads),
+                sessions => format!("{sessions} sessions x {} thread(s)", run.threads),
+            };
+            line(
+                &format!("embed only, {}, {layout}", run.model),
+                format!(
+                    "{:>9.1} chunks/s {:>8.0} tokens/s {:>5.1} % padding",
+                    run.chunks_per_s,
+                    run.tokens_per_s,
+                    run.padding * 100.0
+                ),
+            );
         }
-        out.push_str(&format!(
-            "{:<34} {:>9.0} chunks/s\n",
-            "write Milvus", self.milvus_chunks_per_s
-        ));
-        out.push_str(&format!(
-            "{:<34} {:>9.0} chunks/s\n",
-            "write tantivy", self.tantivy_chunks_per_s
-        ));
-        out.push_str(&format!(
-            "{:<34} {:>9.1} chunks/s  {:>8.2} documents/s\n",
+        line(
+            "write Milvus",
+            format!("{:>9.0} chunks/s", self.milvus_chunks_per_s),
+        );
+        line(
+            "write tantivy",
+            format!("{:>9.0} chunks/s", self.tantivy_chunks_per_s),
+        );
+        line(
             "end to end through RabbitMQ",
-            self.end_to_end_chunks_per_s,
-            self.end_to_end_documents_per_s
-        ));
-        out.push_str(&format!(
-            "\nratio end-to-end / embed-only (fp32, all threads): {:.2}  (target >= 0.90)\n",
-            self.end_to_end_vs_embed_only
-        ));
+            format!(
+                "{:>9.1} chunks/s {:>8.2} docs/s   {:>5.1} % padding",
+                self.end_to_end_chunks_per_s,
+                self.end_to_end_documents_per_s,
+                self.end_to_end_padding * 100.0
+            ),
+        );
+        line("", String::new());
+        line(
+            "end to end / embed only (fp32, all threads)",
+            format!(
+                "{:.2}  (target >= 0.90; {:.2} once the pipeline is full)",
+                self.end_to_end_vs_embed_only, self.sustained_vs_embed_only
+            ),
+        );
         if let Some(ratio) = self.int8_vs_fp32 {
-            out.push_str(&format!(
-                "ratio int8 / fp32 embed-only (all threads):        {ratio:.2}  (target >= 1.40)\n"
-            ));
+            line(
+                "int8 / fp32 embed only (all threads)",
+                format!("{ratio:.2}  (target >= 1.40)"),
+            );
         }
-        if let Some(peak) = self.peak_rss_mib {
-            out.push_str(&format!("peak RSS while ingesting end to end:               {peak:.0} MiB  (target < 1024)\n"));
+        let start = |memory: &Memory| memory.at_start_mib.unwrap_or(f64::NAN);
+        if let Some(peak) = self.rss.peak_mib {
+            line(
+                "peak RSS while ingesting end to end",
+                format!(
+                    "{peak:.0} MiB  (target < 1024; {:.0} MiB before the first document)",
+                    start(&self.rss)
+                ),
+            );
+            if let (Some(documents), Some(scaled)) = (self.scaled_documents, &self.scaled_rss) {
+                let scaled_peak = scaled.peak_mib.unwrap_or(f64::NAN);
+                line(
+                    &format!("peak RSS with {documents} documents"),
+                    format!(
+                        "{scaled_peak:.0} MiB = {:.2} x  (target 0.90 to 1.10; {:.0} MiB before the first document)",
+                        scaled_peak / peak,
+                        start(scaled)
+                    ),
+                );
+            }
         }
-        out.push_str(&format!(
-            "tracing off: spans cost {:.2} µs per document =    {:.5} % of its end-to-end time\n",
-            self.tracing_us_per_document,
-            self.tracing_share_of_end_to_end * 100.0
-        ));
+        if let Some(stall) = &self.stall {
+            line(
+                &format!("small documents beside a {}-page PDF", stall.long_pdf_pages),
+                format!(
+                    "latency p50 {:.2} s, p95 {:.2} s (alone: p50 {:.2} s, p95 {:.2} s)",
+                    stall.beside_p50_s, stall.beside_p95_s, stall.alone_p50_s, stall.alone_p95_s
+                ),
+            );
+            line(
+                "",
+                format!(
+                    "the PDF: {} chunks in {:.1} s; {} of {} small documents finished before it",
+                    stall.long_pdf_chunks,
+                    stall.long_pdf_seconds,
+                    stall.finished_before_long_pdf,
+                    stall.small_documents
+                ),
+            );
+        }
+        line(
+            "tracing off: spans per document cost",
+            format!(
+                "{:.2} µs = {:.5} % of its end-to-end time",
+                self.tracing_us_per_document,
+                self.tracing_share_of_end_to_end * 100.0
+            ),
+        );
         out
     }
 }

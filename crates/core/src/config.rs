@@ -75,11 +75,46 @@ pub struct ChunkingConfig {
 pub struct ModelConfig {
     /// A directory holding `model.onnx`, `tokenizer.json` and `docpipe-model.toml`.
     pub dir: PathBuf,
-    /// Texts per ONNX Runtime call.
+    /// Most texts per ONNX Runtime call.
     pub batch_size: usize,
-    /// ONNX Runtime intra-op threads; 0 means one per core.
+    /// Most padded tokens (texts × longest text) per ONNX Runtime call:
+    /// batches are formed by this budget, across documents, from texts of
+    /// similar length.
+    #[serde(default = "default_batch_tokens")]
+    pub batch_tokens: usize,
+    /// How long the worker's embedding executor waits for more texts to
+    /// fill a batch before it runs a partial one, in milliseconds.
+    #[serde(default = "default_batch_deadline_ms")]
+    pub batch_deadline_ms: u64,
+    /// ONNX Runtime threads a worker (or a search) uses; 0 means one per core.
     #[serde(default)]
     pub intra_threads: usize,
+    /// ONNX Runtime sessions a worker runs batches on side by side, sharing
+    /// `intra_threads` between them; 0 means one single-threaded session
+    /// per thread, which keeps the cores busy when other work preempts one.
+    #[serde(default)]
+    pub sessions: usize,
+}
+
+impl ModelConfig {
+    /// The worker's session layout for `threads` ONNX Runtime threads in
+    /// all: (sessions, threads per session).
+    pub fn session_layout(&self, threads: usize) -> (usize, usize) {
+        let threads = threads.max(1);
+        let sessions = match self.sessions {
+            0 => threads,
+            sessions => sessions.min(threads),
+        };
+        (sessions, (threads / sessions).max(1))
+    }
+}
+
+fn default_batch_tokens() -> usize {
+    2048
+}
+
+fn default_batch_deadline_ms() -> u64 {
+    5
 }
 
 /// Milvus settings.
@@ -98,6 +133,15 @@ pub struct MilvusConfig {
 pub struct Bm25Config {
     /// Directory of the tantivy index.
     pub index_dir: PathBuf,
+    /// A worker commits the index at most this often, each commit covering
+    /// every document written since the last; a document is acknowledged
+    /// after the commit that covers it. 0 commits each document at once.
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+}
+
+fn default_commit_interval_ms() -> u64 {
+    250
 }
 
 /// RabbitMQ settings.
@@ -276,6 +320,9 @@ impl PipelineConfig {
         }
         if self.model.batch_size == 0 {
             return Err("model.batch_size must be at least 1".into());
+        }
+        if self.model.batch_tokens == 0 {
+            return Err("model.batch_tokens must be at least 1".into());
         }
         if self.queue.prefetch == 0 {
             return Err("queue.prefetch must be at least 1 (0 would mean unbounded)".into());

@@ -5,17 +5,23 @@
 //! `last_hidden_state`), its `tokenizer.json`, and a `docpipe-model.toml`
 //! manifest naming the dimension, pooling, input limit and query prefix.
 //! Vectors are pooled as the manifest says and L2-normalised, so inner
-//! product equals cosine similarity.
+//! product equals cosine similarity. Texts are batched by a token budget
+//! ([`BatchLimits`]); a [`BatchingEmbedder`] does so across the documents a
+//! worker has in flight.
 //!
 //! ONNX Runtime is loaded at run time (`ort`'s `load-dynamic`) from
 //! `ORT_DYLIB_PATH`, else `$DOCPIPE_HOME/lib/libonnxruntime.so` (`DOCPIPE_HOME`
 //! defaults to `.docpipe`), which `make setup` installs from PyPI.
 
+mod batch;
+mod executor;
 mod manifest;
 mod onnx;
 
+pub use batch::{BatchLimits, next_batch, plan};
+pub use executor::{BatchingEmbedder, Embedded};
 pub use manifest::{MANIFEST_FILE, ModelDir, ModelManifest, Pooling};
-pub use onnx::{OnnxEmbedder, cpu_isa, locate_onnxruntime};
+pub use onnx::{OnnxEmbedder, cpu_isa, locate_onnxruntime, resolve_threads};
 
 use docpipe_core::{Classify, ErrorClass};
 use std::path::PathBuf;

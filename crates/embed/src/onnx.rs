@@ -1,12 +1,13 @@
 //! The ONNX Runtime embedder.
 
+use crate::batch::{BatchLimits, plan};
 use crate::{EmbedError, Embedder, ModelDir, ModelManifest, Pooling};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 /// Finds `libonnxruntime.so`: `ORT_DYLIB_PATH`, else
 /// `$DOCPIPE_HOME/lib/libonnxruntime.so` with `DOCPIPE_HOME` defaulting to `.docpipe`.
@@ -67,15 +68,16 @@ pub struct OnnxEmbedder {
     session: Mutex<Session>,
     tokenizer: Tokenizer,
     manifest: ModelManifest,
-    batch_size: usize,
+    limits: BatchLimits,
     feeds_token_types: bool,
 }
 
 impl OnnxEmbedder {
-    /// Loads the model in `dir` with `intra_threads` ONNX Runtime threads (0 = one per core).
+    /// Loads the model in `dir` to run batches within `limits` on
+    /// `intra_threads` ONNX Runtime threads (0 = one per core).
     pub fn load(
         dir: &ModelDir,
-        batch_size: usize,
+        limits: BatchLimits,
         intra_threads: usize,
     ) -> Result<Self, EmbedError> {
         let environment = init_runtime(&locate_onnxruntime()?)?;
@@ -97,10 +99,7 @@ impl OnnxEmbedder {
         let feeds_token_types = input_names.contains(&"token_type_ids");
         let manifest = dir.manifest().clone();
         let mut tokenizer = dir.tokenizer()?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..PaddingParams::default()
-        }));
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: manifest.max_tokens,
@@ -114,14 +113,14 @@ impl OnnxEmbedder {
             session: Mutex::new(session),
             tokenizer,
             manifest,
-            batch_size: batch_size.max(1),
+            limits,
             feeds_token_types,
         };
-        let (probe, _) = embedder.embed_batch(&["dimension probe"])?;
-        if probe[0].len() != embedder.manifest.dimension {
+        let probe = embedder.embed_query("dimension probe")?;
+        if probe.len() != embedder.manifest.dimension {
             return Err(model_error(format!(
                 "the model produces {}-dimensional vectors but its manifest says {}",
-                probe[0].len(),
+                probe.len(),
                 embedder.manifest.dimension
             )));
         }
@@ -133,36 +132,57 @@ impl OnnxEmbedder {
         &self.manifest
     }
 
-    /// The texts' vectors and how many (unpadded) tokens they had.
-    fn embed_batch(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, u64), EmbedError> {
-        let inference = |message: String| EmbedError::Inference(message);
-        let encodings = self
-            .tokenizer
+    /// Tokenizes texts as the model reads them: with special tokens,
+    /// truncated to the model's input limit, unpadded.
+    pub(crate) fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, EmbedError> {
+        self.tokenizer
             .encode_batch(texts.to_vec(), true)
-            .map_err(|error| inference(error.to_string()))?;
-        let batch = encodings.len();
-        let sequence = encodings.first().map_or(0, |encoding| encoding.len());
-        let column = |select: fn(&tokenizers::Encoding) -> &[u32]| -> Vec<i64> {
-            encodings
-                .iter()
-                .flat_map(|encoding| select(encoding).iter().map(|&value| i64::from(value)))
-                .collect()
+            .map_err(|error| EmbedError::Inference(error.to_string()))
+    }
+
+    /// Texts with the model's document prefix, ready to tokenize.
+    pub(crate) fn documents<'a>(&self, texts: &[&'a str]) -> Vec<std::borrow::Cow<'a, str>> {
+        let prefix = &self.manifest.document_prefix;
+        texts
+            .iter()
+            .map(|text| match prefix.is_empty() {
+                true => std::borrow::Cow::Borrowed(*text),
+                false => std::borrow::Cow::Owned(format!("{prefix}{text}")),
+            })
+            .collect()
+    }
+
+    /// Runs one model call on tokenized texts, padded to the longest, and
+    /// returns their pooled, normalised vectors in order.
+    pub(crate) fn run_batch(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let inference = |message: String| EmbedError::Inference(message);
+        let size = batch.len();
+        let sequence = batch
+            .iter()
+            .map(|encoding| encoding.len())
+            .max()
+            .unwrap_or(0);
+        // Row-major [batch, sequence], zero-padded: pad id 0, mask 0, type 0.
+        let column = |select: fn(&Encoding) -> &[u32]| -> Vec<i64> {
+            let mut values = vec![0i64; size * sequence];
+            for (row, encoding) in batch.iter().enumerate() {
+                for (slot, &value) in values[row * sequence..].iter_mut().zip(select(encoding)) {
+                    *slot = i64::from(value);
+                }
+            }
+            values
         };
-        let mask = column(tokenizers::Encoding::get_attention_mask);
-        let tokens = mask.iter().filter(|&&attended| attended == 1).count() as u64;
+        let mask = column(Encoding::get_attention_mask);
         let tensor = |values: Vec<i64>| {
-            Tensor::from_array(([batch, sequence], values))
+            Tensor::from_array(([size, sequence], values))
                 .map_err(|error| inference(error.to_string()))
         };
         let mut inputs = vec![
-            ("input_ids", tensor(column(tokenizers::Encoding::get_ids))?),
+            ("input_ids", tensor(column(Encoding::get_ids))?),
             ("attention_mask", tensor(mask.clone())?),
         ];
         if self.feeds_token_types {
-            inputs.push((
-                "token_type_ids",
-                tensor(column(tokenizers::Encoding::get_type_ids))?,
-            ));
+            inputs.push(("token_type_ids", tensor(column(Encoding::get_type_ids))?));
         }
         let mut session = self
             .session
@@ -181,39 +201,32 @@ impl OnnxEmbedder {
                 "expected a [batch, sequence, hidden] output, got shape {shape:?}"
             )));
         }
-        let vectors = (0..batch)
+        let metrics = docpipe_telemetry::metrics::metrics();
+        metrics.embed_batch_size.observe(size as f64);
+        metrics.padded_tokens.inc_by((size * sequence) as u64);
+        metrics
+            .tokens
+            .inc_by(batch.iter().map(|encoding| encoding.len() as u64).sum());
+        Ok((0..size)
             .map(|row| {
                 let states = &values[row * sequence * hidden..(row + 1) * sequence * hidden];
                 let row_mask = &mask[row * sequence..(row + 1) * sequence];
                 normalised(pool(self.manifest.pooling, states, row_mask, hidden))
             })
-            .collect();
-        Ok((vectors, tokens))
+            .collect())
     }
 
-    fn embed_all(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        // Batching texts of similar length keeps padding, and wasted work, small.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&index| texts[index].len());
-        let mut vectors = vec![Vec::new(); texts.len()];
-        let mut tokens = 0;
-        for batch in order.chunks(self.batch_size) {
-            let batch_texts: Vec<&str> = batch.iter().map(|&index| texts[index]).collect();
-            let (embedded, batch_tokens) = self.embed_batch(&batch_texts)?;
-            tokens += batch_tokens;
-            let metrics = docpipe_telemetry::metrics::metrics();
-            metrics.embed_batch_size.observe(batch.len() as f64);
-            metrics.tokens.inc_by(batch_tokens);
-            for (&index, vector) in batch.iter().zip(embedded) {
-                vectors[index] = vector;
-            }
-        }
-        // For the caller's `docpipe.embed` span, if it declares these fields.
-        let span = tracing::Span::current();
-        span.record("tokens", tokens);
-        span.record("batches", texts.len().div_ceil(self.batch_size));
-        span.record("batch_size", self.batch_size);
-        Ok(vectors)
+    /// The batch limits this embedder was loaded with.
+    pub fn limits(&self) -> BatchLimits {
+        self.limits
+    }
+}
+
+/// ONNX Runtime threads for `intra_threads` (0 = one per core).
+pub fn resolve_threads(intra_threads: usize) -> usize {
+    match intra_threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        threads => threads,
     }
 }
 
@@ -222,12 +235,16 @@ fn build_session(
     path: &Path,
     intra_threads: usize,
 ) -> ort::Result<Session> {
-    let mut builder =
-        Session::builder(environment)?.with_optimization_level(GraphOptimizationLevel::Level3)?;
-    if intra_threads > 0 {
-        builder = builder.with_intra_threads(intra_threads)?;
-    }
-    builder.commit_from_file(path)
+    // A fixed intra-op pool, and no spinning: idle ONNX Runtime threads
+    // otherwise busy-wait between batches on cores that parsing, tokenizing
+    // and the store clients need.
+    Session::builder(environment)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        .with_intra_threads(resolve_threads(intra_threads))?
+        .with_inter_threads(1)?
+        .with_intra_op_spinning(false)?
+        .with_inter_op_spinning(false)?
+        .commit_from_file(path)
 }
 
 impl Embedder for OnnxEmbedder {
@@ -239,21 +256,41 @@ impl Embedder for OnnxEmbedder {
         &self.manifest.name
     }
 
+    /// Embeds texts in batches planned by token budget (see [`plan`]).
     fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if self.manifest.document_prefix.is_empty() {
-            return self.embed_all(texts);
+        let documents = self.documents(texts);
+        let encodings = self.tokenize(&documents.iter().map(AsRef::as_ref).collect::<Vec<_>>())?;
+        let lengths: Vec<usize> = encodings.iter().map(Encoding::len).collect();
+        let mut vectors = vec![Vec::new(); texts.len()];
+        let batches = plan(&lengths, self.limits);
+        for batch in &batches {
+            let inputs: Vec<&Encoding> = batch.iter().map(|&index| &encodings[index]).collect();
+            for (&index, vector) in batch.iter().zip(self.run_batch(&inputs)?) {
+                vectors[index] = vector;
+            }
         }
-        let prefixed: Vec<String> = texts
-            .iter()
-            .map(|text| format!("{}{text}", self.manifest.document_prefix))
-            .collect();
-        self.embed_all(&prefixed.iter().map(String::as_str).collect::<Vec<_>>())
+        record_embed_fields(
+            lengths.iter().sum(),
+            batches.len(),
+            batches.iter().map(Vec::len).max().unwrap_or(0),
+        );
+        Ok(vectors)
     }
 
     fn embed_query(&self, query: &str) -> Result<Vec<f32>, EmbedError> {
         let text = format!("{}{query}", self.manifest.query_prefix);
-        Ok(self.embed_batch(&[&text])?.0.remove(0))
+        let encodings = self.tokenize(&[&text])?;
+        Ok(self.run_batch(&[&encodings[0]])?.remove(0))
     }
+}
+
+/// Records on the caller's `docpipe.embed` span, if it declares them, the
+/// tokens its texts had, how many model calls they took and the largest.
+pub(crate) fn record_embed_fields(tokens: usize, batches: usize, largest_batch: usize) {
+    let span = tracing::Span::current();
+    span.record("tokens", tokens);
+    span.record("batches", batches);
+    span.record("batch_size", largest_batch);
 }
 
 /// Pools one row of token embeddings (`tokens` is `sequence × hidden`).

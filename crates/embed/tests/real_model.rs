@@ -2,7 +2,7 @@
 //! `make setup`), checked against the sentence-transformers reference value
 //! and an independent numpy forward pass.
 
-use docpipe_embed::{Embedder, ModelDir, OnnxEmbedder};
+use docpipe_embed::{BatchLimits, BatchingEmbedder, Embedded, Embedder, ModelDir, OnnxEmbedder};
 use std::path::PathBuf;
 
 fn models() -> PathBuf {
@@ -16,7 +16,7 @@ fn model_dir() -> PathBuf {
 
 fn load(dir: &std::path::Path) -> OnnxEmbedder {
     let dir = ModelDir::open(dir).expect("run `make setup` to install the model");
-    OnnxEmbedder::load(&dir, 4, 0).expect("the model loads")
+    OnnxEmbedder::load(&dir, BatchLimits::new(4, 1024), 0).expect("the model loads")
 }
 
 fn embedder() -> OnnxEmbedder {
@@ -93,5 +93,53 @@ fn the_int8_model_stays_close_to_fp32_on_passages() {
     for ((passage, a), b) in passages.iter().zip(&fp32).zip(&int8) {
         let agreement = cosine(a, b);
         assert!(agreement >= 0.99, "{passage:?}: cosine {agreement}");
+    }
+}
+
+#[test]
+fn the_executor_batches_concurrent_documents_together_and_keeps_their_vectors_apart() {
+    let documents: Vec<Vec<String>> = (0..4)
+        .map(|document| {
+            (0..3)
+                .map(|chunk| format!("Document {document}, chunk {chunk}: tides, queues and bees."))
+                .collect()
+        })
+        .collect();
+    let direct = embedder();
+    let executor = BatchingEmbedder::start(
+        vec![embedder(), embedder()],
+        8,
+        // Long enough for all four callers to arrive before the first batch.
+        std::time::Duration::from_millis(500),
+    )
+    .unwrap();
+    let results: Vec<Embedded> = std::thread::scope(|scope| {
+        let callers: Vec<_> = documents
+            .iter()
+            .map(|texts| {
+                let executor = &executor;
+                scope.spawn(move || {
+                    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    executor.embed(&texts).unwrap()
+                })
+            })
+            .collect();
+        callers
+            .into_iter()
+            .map(|caller| caller.join().unwrap())
+            .collect()
+    });
+    for (texts, embedded) in documents.iter().zip(&results) {
+        assert!(
+            embedded.largest_batch > texts.len(),
+            "a document's texts rode with other documents' ({} texts in the largest batch)",
+            embedded.largest_batch
+        );
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let alone = direct.embed_documents(&texts).unwrap();
+        for (batched, alone) in embedded.vectors.iter().zip(&alone) {
+            let agreement = cosine(batched, alone);
+            assert!(agreement > 0.9999, "cosine {agreement}");
+        }
     }
 }

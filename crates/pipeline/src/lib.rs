@@ -20,9 +20,10 @@ use docpipe_bm25::Bm25Store;
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::{ChunkStore, PipelineConfig, PipelineVersion, StoreError};
-use docpipe_embed::{EmbedError, ModelDir, OnnxEmbedder};
+use docpipe_embed::{BatchLimits, BatchingEmbedder, EmbedError, ModelDir, OnnxEmbedder};
 use docpipe_milvus::MilvusStore;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why the pipeline's components could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -120,23 +121,40 @@ pub async fn assemble(
             now: version,
         });
     }
-    let embedder = Arc::new(OnnxEmbedder::load(
-        &model_dir,
-        config.model.batch_size,
-        config.model.intra_threads,
+    let limits = BatchLimits::new(config.model.batch_size, config.model.batch_tokens);
+    let (sessions, threads) = config
+        .model
+        .session_layout(docpipe_embed::resolve_threads(config.model.intra_threads));
+    let lanes = (0..sessions)
+        .map(|_| OnnxEmbedder::load(&model_dir, limits, threads))
+        .collect::<Result<Vec<_>, _>>()?;
+    let dimension = lanes[0].manifest().dimension;
+    tracing::info!(
+        generation = %generation.version,
+        model = %lanes[0].manifest().name,
+        sessions,
+        threads_per_session = threads,
+        batch_texts = limits.max_texts,
+        batch_tokens = limits.max_tokens,
+        "embedding executor started"
+    );
+    let embedder = Arc::new(BatchingEmbedder::start(
+        lanes,
+        // Every in-flight delivery may wait for the executor at once.
+        usize::from(config.queue.prefetch),
+        Duration::from_millis(config.model.batch_deadline_ms),
     )?);
     let chunker = Chunker::new(
         model_dir.tokenizer()?,
         &config.chunking,
         config.limits.max_chunks_per_document,
     )?;
-    let milvus = MilvusStore::connect(
-        &config.milvus.url,
-        &config.milvus.collection,
-        embedder.manifest().dimension,
-    )
-    .await?;
-    let bm25 = Bm25Store::open(&config.bm25.index_dir)?;
+    let milvus =
+        MilvusStore::connect(&config.milvus.url, &config.milvus.collection, dimension).await?;
+    let bm25 = Bm25Store::open_for_writes(
+        &config.bm25.index_dir,
+        Duration::from_millis(config.bm25.commit_interval_ms),
+    )?;
     let stores: Vec<Arc<dyn ChunkStore>> =
         vec![wrap(Arc::new(milvus.clone())), wrap(Arc::new(bm25.clone()))];
     let indexer = Indexer::new(

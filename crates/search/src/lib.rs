@@ -14,7 +14,7 @@ pub use fusion::{RRF_K, best_chunk_per_document, reciprocal_rank_fusion};
 use docpipe_bm25::Bm25Store;
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_core::{ChunkHit, DocumentId, PipelineConfig, PipelineVersion, StoreError, TenantId};
-use docpipe_embed::{EmbedError, Embedder, ModelDir, OnnxEmbedder};
+use docpipe_embed::{BatchLimits, EmbedError, Embedder, ModelDir, OnnxEmbedder};
 use docpipe_milvus::MilvusStore;
 use std::sync::Arc;
 
@@ -93,7 +93,11 @@ impl GenerationSearcher {
     async fn open(base: &PipelineConfig, generation: &Generation) -> Result<Self, SearchError> {
         let config = generation.pipeline(base);
         let model = ModelDir::open(&config.model.dir)?;
-        let embedder = Arc::new(OnnxEmbedder::load(&model, 1, config.model.intra_threads)?);
+        let embedder = Arc::new(OnnxEmbedder::load(
+            &model,
+            BatchLimits::new(1, 1),
+            config.model.intra_threads,
+        )?);
         let milvus = MilvusStore::connect(
             &config.milvus.url,
             &config.milvus.collection,

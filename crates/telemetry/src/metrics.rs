@@ -55,6 +55,9 @@ pub struct Metrics {
     pub chunks: Counter,
     /// Model tokens embedded.
     pub tokens: Counter,
+    /// Token positions the model computed, padding included: over
+    /// `tokens`, the cost of batching texts of unequal length.
+    pub padded_tokens: Counter,
     /// Deliveries parked for a retry, by error.
     pub retries: Family<ErrorLabels, Counter>,
     /// Deliveries dead-lettered, by error.
@@ -81,6 +84,7 @@ impl Metrics {
         let queue_wait_seconds = seconds_histogram();
         let documents = Family::<OutcomeLabels, Counter>::default();
         let (chunks, tokens) = (Counter::default(), Counter::default());
+        let padded_tokens = Counter::default();
         let retries = Family::<ErrorLabels, Counter>::default();
         let dead_letters = Family::<ErrorLabels, Counter>::default();
         let embed_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
@@ -103,6 +107,11 @@ impl Metrics {
         );
         registry.register("chunks", "Chunks written to the stores", chunks.clone());
         registry.register("tokens", "Model tokens embedded", tokens.clone());
+        registry.register(
+            "padded_tokens",
+            "Token positions computed by the model, padding included",
+            padded_tokens.clone(),
+        );
         registry.register(
             "retries",
             "Deliveries parked for a retry, by error",
@@ -135,6 +144,7 @@ impl Metrics {
             documents,
             chunks,
             tokens,
+            padded_tokens,
             retries,
             dead_letters,
             embed_batch_size,

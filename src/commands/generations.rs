@@ -237,6 +237,7 @@ pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Resu
         chunks_after: after.chunks,
         switched,
     };
+    publisher.close().await;
     broker.close().await;
     if args.json {
         print_json(&report);

@@ -42,6 +42,7 @@ pub async fn publish(config: &PipelineConfig, args: PublishArgs) -> anyhow::Resu
         publish_file(&publisher, &tenant, id, path).await?;
         println!("published {} as \"{id}\" (tenant {tenant})", path.display());
     }
+    publisher.close().await;
     broker.close().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -102,6 +103,7 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
             );
         }
     }
+    publisher.close().await;
     broker.close().await;
     if args.json {
         print_json(&summary);

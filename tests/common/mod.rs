@@ -263,6 +263,7 @@ impl TestPipeline {
             true => self.stop_worker().await,
             false => WorkerSummary::default(),
         };
+        self.publisher.close().await;
         self.broker
             .delete_topology()
             .await

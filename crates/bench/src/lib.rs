@@ -584,7 +584,8 @@ impl Rig {
         let _ = stop.send(());
         let _ = running.await;
         // Their channels close before the connection does.
-        drop((publisher, events));
+        publisher.close().await;
+        drop(events);
         broker
             .delete_topology()
             .await

@@ -154,8 +154,9 @@ impl Worker {
                 Ok((broker, publisher)) => {
                     delays = self.reconnect_delays();
                     let result = self
-                        .consume(&broker, publisher, shutdown.clone(), &mut summary)
+                        .consume(&broker, publisher.clone(), shutdown.clone(), &mut summary)
                         .await;
+                    publisher.close().await;
                     broker.close().await;
                     match result {
                         Ok(()) => break,

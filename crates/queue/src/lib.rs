@@ -498,6 +498,14 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// Closes the publisher's channel. Close publishers before their
+    /// broker: a channel still open when the connection closes is closed by
+    /// lapin in the background, which then fails and logs a spurious
+    /// connection error.
+    pub async fn close(&self) {
+        close_channel(&self.channel).await;
+    }
+
     /// Publishes an ingest request, optionally carrying a W3C `traceparent`.
     pub async fn publish_ingest(
         &self,

@@ -152,6 +152,10 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
     assert!(report["rss"]["peak_mib"].as_f64().is_some(), "{report}");
     assert_eq!(report["scaled_documents"], 12, "{report}");
     assert!(
+        report["rss_again"]["peak_mib"].as_f64().is_some(),
+        "{report}"
+    );
+    assert!(
         report["scaled_rss"]["peak_mib"].as_f64().is_some(),
         "{report}"
     );

@@ -23,6 +23,7 @@ use docpipe_telemetry::http::Readiness;
 use docpipe_telemetry::metrics::{QueueLabels, metrics};
 use docpipe_telemetry::propagation;
 use futures::FutureExt as _;
+use futures::future::FusedFuture as _;
 use futures::future::Shared;
 use std::future::Future;
 use std::pin::Pin;
@@ -205,6 +206,10 @@ impl Worker {
         tracing::info!(queue = %self.queue.ingest_queue, "consuming");
         self.readiness.set_broker(true);
         let mut depth_samples = tokio::time::interval(QUEUE_DEPTH_INTERVAL);
+        // Sampling is a broker round trip: it runs beside the loop, never
+        // in it, so a slow broker cannot hold up deliveries and completions.
+        let sampling = sample_queue_depths(broker).fuse();
+        tokio::pin!(sampling);
         let mut in_flight = JoinSet::new();
         let mut broker_error = None;
         loop {
@@ -217,7 +222,10 @@ impl Worker {
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                     summary.record(done.unwrap_or(Outcome::Requeued));
                 }
-                _ = depth_samples.tick() => sample_queue_depths(broker).await,
+                _ = depth_samples.tick(), if sampling.is_terminated() => {
+                    sampling.set(sample_queue_depths(broker).fuse());
+                }
+                () = &mut sampling, if !sampling.is_terminated() => {}
                 // A free slot goes to an upload if one waits (see
                 // `IngestConsumer::next`); the limit keeps bulk deliveries
                 // buffered rather than started while uploads may arrive.

@@ -144,10 +144,15 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
         );
     }
     let embed = report["embed"].as_array().unwrap();
+    let pass = |number: u64| embed.iter().filter(|run| run["pass"] == number).count();
     assert_eq!(
-        embed.len(),
+        pass(1),
         6,
         "fp32 and int8: one thread, all threads in one session, one session per thread: {report}"
+    );
+    assert!(
+        pass(2) >= 1,
+        "fp32 on every thread again, after end to end: {report}"
     );
     assert!(report["rss"]["peak_mib"].as_f64().is_some(), "{report}");
     assert_eq!(report["scaled_documents"], 12, "{report}");

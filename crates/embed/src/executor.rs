@@ -87,10 +87,7 @@ impl BatchingEmbedder {
                 largest_batch: 0,
             });
         }
-        let documents = self.model.documents(texts);
-        let encodings = self
-            .model
-            .tokenize(&documents.iter().map(AsRef::as_ref).collect::<Vec<_>>())?;
+        let encodings = self.model.tokenize_documents(texts)?;
         let (reply, replied) = sync_channel(1);
         self.shared.admit(Job { encodings, reply });
         replied
@@ -242,7 +239,12 @@ impl Shared {
                 .map(|text| std::mem::take(&mut state.job(text.job).job.encodings[text.text]))
                 .collect();
             drop(state);
-            let result = model.run_batch(&encodings.iter().collect::<Vec<_>>());
+            // A panic in the model fails this batch's documents; the lane,
+            // and every other document, carry on.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                model.run_batch(&encodings.iter().collect::<Vec<_>>())
+            }))
+            .unwrap_or_else(|_| Err(EmbedError::Inference("the model panicked".into())));
             state = self.lock();
             if state.settle(&batch, result) {
                 self.room.notify_all();

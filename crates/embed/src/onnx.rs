@@ -134,22 +134,20 @@ impl OnnxEmbedder {
 
     /// Tokenizes texts as the model reads them: with special tokens,
     /// truncated to the model's input limit, unpadded.
-    pub(crate) fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, EmbedError> {
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, EmbedError> {
         self.tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|error| EmbedError::Inference(error.to_string()))
     }
 
-    /// Texts with the model's document prefix, ready to tokenize.
-    pub(crate) fn documents<'a>(&self, texts: &[&'a str]) -> Vec<std::borrow::Cow<'a, str>> {
+    /// Tokenizes texts to be indexed, with the model's document prefix.
+    pub(crate) fn tokenize_documents(&self, texts: &[&str]) -> Result<Vec<Encoding>, EmbedError> {
         let prefix = &self.manifest.document_prefix;
-        texts
-            .iter()
-            .map(|text| match prefix.is_empty() {
-                true => std::borrow::Cow::Borrowed(*text),
-                false => std::borrow::Cow::Owned(format!("{prefix}{text}")),
-            })
-            .collect()
+        if prefix.is_empty() {
+            return self.tokenize(texts);
+        }
+        let prefixed: Vec<String> = texts.iter().map(|text| format!("{prefix}{text}")).collect();
+        self.tokenize(&prefixed.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Runs one model call on tokenized texts, padded to the longest, and
@@ -262,8 +260,7 @@ impl Embedder for OnnxEmbedder {
 
     /// Embeds texts in batches planned by token budget (see [`plan`]).
     fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let documents = self.documents(texts);
-        let encodings = self.tokenize(&documents.iter().map(AsRef::as_ref).collect::<Vec<_>>())?;
+        let encodings = self.tokenize_documents(texts)?;
         let lengths: Vec<usize> = encodings.iter().map(Encoding::len).collect();
         let mut vectors = vec![Vec::new(); texts.len()];
         let batches = plan(&lengths, self.limits);

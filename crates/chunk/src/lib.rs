@@ -8,8 +8,15 @@ use docpipe_core::config::ChunkingConfig;
 use docpipe_core::{
     Chunk, ChunkId, Classify, DocumentId, ErrorClass, ParsedDocument, PipelineVersion, TenantId,
 };
-use text_splitter::{ChunkConfig, TextSplitter};
+use text_splitter::{ChunkConfig, ChunkSizer, TextSplitter};
 use tokenizers::Tokenizer;
+
+/// A chunk counts as at least one token per this many bytes. Text always
+/// has more tokens than that, except a run the tokenizer maps to a single
+/// unknown token (WordPiece does so with any word over 100 characters): a
+/// 200 kB run of letters is then split by bytes instead of becoming one
+/// chunk too large for a store's text field.
+pub const MAX_BYTES_PER_TOKEN: usize = 32;
 
 /// Why a document could not be chunked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +51,7 @@ impl Classify for ChunkError {
 
 /// Splits documents into chunks.
 pub struct Chunker {
-    splitter: TextSplitter<Tokenizer>,
+    splitter: TextSplitter<TokensOrBytes>,
     embed_context: bool,
     max_chunks: usize,
 }
@@ -62,7 +69,10 @@ impl Chunker {
             .with_truncation(None)
             .map_err(|error| ChunkError::InvalidSettings(error.to_string()))?;
         let config = ChunkConfig::new(settings.max_tokens)
-            .with_sizer(tokenizer)
+            .with_sizer(TokensOrBytes {
+                tokenizer,
+                max_tokens: settings.max_tokens,
+            })
             .with_overlap(settings.overlap_tokens)
             .map_err(|error| ChunkError::InvalidSettings(error.to_string()))?;
         Ok(Self {
@@ -112,6 +122,26 @@ impl Chunker {
             });
         }
         Ok(chunks)
+    }
+}
+
+/// Sizes chunks in model tokens, and at least one token per
+/// [`MAX_BYTES_PER_TOKEN`] bytes.
+struct TokensOrBytes {
+    tokenizer: Tokenizer,
+    max_tokens: usize,
+}
+
+impl ChunkSizer for TokensOrBytes {
+    fn size(&self, chunk: &str) -> usize {
+        let by_bytes = chunk.len().div_ceil(MAX_BYTES_PER_TOKEN);
+        if by_bytes > self.max_tokens {
+            // Too large whatever its token count: the splitter asks about
+            // whole sections before it narrows down, and tokenizing them
+            // would cost more than the chunks themselves.
+            return by_bytes;
+        }
+        self.tokenizer.size(chunk).max(by_bytes)
     }
 }
 

@@ -106,3 +106,18 @@ fn too_many_chunks_is_a_permanent_failure() {
         "{error}"
     );
 }
+
+#[test]
+fn a_word_the_tokenizer_counts_as_one_token_is_still_split_by_bytes() {
+    // WordPiece maps any word over 100 characters to a single [UNK]: a run
+    // of letters would otherwise be one 1-token chunk however long it is
+    // (past 64 kB, too long for Milvus' text field).
+    let mut document = ParsedDocument::default();
+    document.push_block(&"x".repeat(20_000), None, &[], false);
+    let chunks = chunk(&document, 1000).unwrap();
+    assert!(chunks.len() > 1);
+    for chunk in &chunks {
+        let limit = SETTINGS.max_tokens * docpipe_chunk::MAX_BYTES_PER_TOKEN;
+        assert!(chunk.text.len() <= limit, "{} bytes", chunk.text.len());
+    }
+}

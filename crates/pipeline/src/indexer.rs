@@ -6,7 +6,7 @@ use docpipe_catalog::{Catalog, CatalogError};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::ChunkStore;
 use docpipe_core::config::{LimitsConfig, RetryConfig};
-use docpipe_core::message::MessageError;
+use docpipe_core::message::{DeclaredType, MessageError};
 use docpipe_core::{
     ChunkId, Classify, ContentHash, DocumentId, ErrorClass, IndexedChunk, IngestRequest,
     ParsedDocument, PipelineVersion, StoreError, StoredChunk, StoredDocument, TenantId,
@@ -14,7 +14,9 @@ use docpipe_core::{
 use docpipe_embed::{EmbedError, Embedder};
 use docpipe_parse::{DocumentParser, ParseError};
 use docpipe_telemetry::metrics::metrics;
-use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt as _};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -166,10 +168,7 @@ fn unchanged_chunk_count(
 ) -> Option<u32> {
     let mut agreed: Option<Vec<&ChunkId>> = None;
     for chunks in stored {
-        let current = |chunk: &StoredChunk| {
-            chunk.content_hash == *content_hash && chunk.pipeline_version == version.as_str()
-        };
-        if chunks.is_empty() || !chunks.iter().all(current) {
+        if !holds_current(chunks, content_hash, version) {
             return None;
         }
         let mut ids: Vec<&ChunkId> = chunks.iter().map(|chunk| &chunk.id).collect();
@@ -182,6 +181,24 @@ fn unchanged_chunk_count(
     }
     agreed.map(|ids| ids.len() as u32)
 }
+
+/// Whether a store's chunks of a document (`stored`) are all of this
+/// content hash and pipeline version, and there are some.
+fn holds_current(
+    stored: &[StoredChunk],
+    content_hash: &ContentHash,
+    version: &PipelineVersion,
+) -> bool {
+    !stored.is_empty()
+        && stored.iter().all(|chunk| {
+            chunk.content_hash == *content_hash && chunk.pipeline_version == version.as_str()
+        })
+}
+
+/// Store reads in progress: the store's position, and what it holds of a
+/// document.
+type StoreReads<'a> =
+    FuturesUnordered<BoxFuture<'a, (usize, Result<Vec<StoredChunk>, IndexError>)>>;
 
 /// One lock per document being indexed: two versions of a document indexed
 /// at once could each delete the other's chunks as stale, leaving the two
@@ -256,10 +273,27 @@ impl Indexer {
             .await?;
         let content_hash = ContentHash::of(&bytes);
         let byte_count = bytes.len();
-        let before = self
-            .stored_chunks(&request.tenant, &request.document_id)
-            .await?;
-        if let Some(chunks) = unchanged_chunk_count(&before, &content_hash, &self.version) {
+        // Unchanged means every store holds the current chunks, so the first
+        // store that does not settles it (tantivy, on local disk, answers
+        // well before a Strong-consistency Milvus query): the other reads
+        // then go on beside parsing and embedding, not before them.
+        let mut reads = self.read_stores(&request.tenant, &request.document_id);
+        let mut read = vec![None; self.stores.len()];
+        while let Some((store, chunks)) = reads.next().await {
+            let chunks = chunks?;
+            let current = holds_current(&chunks, &content_hash, &self.version);
+            read[store] = Some(chunks);
+            if !current {
+                break;
+            }
+        }
+        let answered = read
+            .iter()
+            .all(Option::is_some)
+            .then(|| read.iter().flatten().cloned().collect::<Vec<_>>());
+        if let Some(answered) = answered
+            && let Some(chunks) = unchanged_chunk_count(&answered, &content_hash, &self.version)
+        {
             tracing::info!(
                 document_id = %request.document_id,
                 tenant = %request.tenant,
@@ -272,6 +306,41 @@ impl Indexer {
             });
         }
 
+        let provenance = Provenance {
+            tenant: &request.tenant,
+            document: &request.document_id,
+            content_hash: content_hash.clone(),
+            source: request.source.stored_form(),
+        };
+        let prepared = async {
+            let parsed = self.parse(request, bytes, declared, &content_hash).await?;
+            self.prepare(&provenance, parsed).await
+        };
+        let (before, prepared) = tokio::join!(finish_reads(read, reads), prepared);
+        let chunks = self.store(&provenance, prepared?, &before?).await?;
+        tracing::info!(
+            document_id = %request.document_id,
+            tenant = %request.tenant,
+            bytes = byte_count,
+            chunks,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "document indexed"
+        );
+        Ok(Indexed {
+            chunks,
+            unchanged: false,
+        })
+    }
+
+    /// Parses a document's bytes and keeps the parsed copy.
+    async fn parse(
+        &self,
+        request: &IngestRequest,
+        bytes: Vec<u8>,
+        declared: Option<DeclaredType>,
+        content_hash: &ContentHash,
+    ) -> Result<ParsedDocument, IndexError> {
+        let byte_count = bytes.len();
         // Parsing is CPU-bound third-party code fed untrusted bytes: it runs
         // on a blocking thread under a time limit (a runaway parse keeps its
         // thread until it ends, but the document fails on time).
@@ -307,26 +376,8 @@ impl Indexer {
             });
         }
         // Kept before any store write: whatever is indexed can be re-indexed.
-        self.catalog.save_parsed(&content_hash, &parsed)?;
-        let provenance = Provenance {
-            tenant: &request.tenant,
-            document: &request.document_id,
-            content_hash,
-            source: request.source.stored_form(),
-        };
-        let chunks = self.write(&provenance, parsed, &before).await?;
-        tracing::info!(
-            document_id = %request.document_id,
-            tenant = %request.tenant,
-            bytes = byte_count,
-            chunks,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "document indexed"
-        );
-        Ok(Indexed {
-            chunks,
-            unchanged: false,
-        })
+        self.catalog.save_parsed(content_hash, &parsed)?;
+        Ok(parsed)
     }
 
     /// Rebuilds a document another generation holds (`live`) in this one,
@@ -362,7 +413,8 @@ impl Indexer {
             content_hash: live.content_hash.clone(),
             source: live.source.clone(),
         };
-        let chunks = self.write(&provenance, parsed, &before).await?;
+        let indexed = self.prepare(&provenance, parsed).await?;
+        let chunks = self.store(&provenance, indexed, &before).await?;
         Ok(Indexed {
             chunks,
             unchanged: false,
@@ -389,14 +441,12 @@ impl Indexer {
         Ok(before.iter().map(Vec::len).max().unwrap_or_default() as u32)
     }
 
-    /// Chunks, embeds and writes a parsed document over what the stores
-    /// held of it (`before`); returns the chunk count.
-    async fn write(
+    /// Chunks and embeds a parsed document.
+    async fn prepare(
         &self,
         provenance: &Provenance<'_>,
         parsed: ParsedDocument,
-        before: &[Vec<StoredChunk>],
-    ) -> Result<u32, IndexError> {
+    ) -> Result<Vec<IndexedChunk>, IndexError> {
         let chunker = self.chunker.clone();
         let (tenant, document, version) = (
             provenance.tenant.clone(),
@@ -442,7 +492,7 @@ impl Indexer {
         })
         .await??;
 
-        let indexed: Vec<IndexedChunk> = chunks
+        Ok(chunks
             .into_iter()
             .zip(vectors)
             .map(|(chunk, vector)| IndexedChunk {
@@ -452,7 +502,17 @@ impl Indexer {
                 content_hash: provenance.content_hash.clone(),
                 source: provenance.source.clone(),
             })
-            .collect();
+            .collect())
+    }
+
+    /// Writes a document's chunks over what each store held of it
+    /// (`before`); returns the chunk count.
+    async fn store(
+        &self,
+        provenance: &Provenance<'_>,
+        indexed: Vec<IndexedChunk>,
+        before: &[Vec<StoredChunk>],
+    ) -> Result<u32, IndexError> {
         // The stores were read under this document's lock, so `before` is
         // still what each write replaces.
         let writes = self.stores.iter().zip(before).map(|(store, replacing)| {
@@ -477,14 +537,25 @@ impl Indexer {
         tenant: &TenantId,
         document: &DocumentId,
     ) -> Result<Vec<Vec<StoredChunk>>, IndexError> {
-        let mut stored = Vec::with_capacity(self.stores.len());
-        for store in &self.stores {
-            let chunks = self
-                .retry_transient(store.name(), || store.document_chunks(tenant, document))
-                .await?;
-            stored.push(chunks);
-        }
-        Ok(stored)
+        let reads = self.read_stores(tenant, document);
+        finish_reads(vec![None; self.stores.len()], reads).await
+    }
+
+    /// Reads what every store holds of the document, all at once.
+    fn read_stores<'a>(&'a self, tenant: &'a TenantId, document: &'a DocumentId) -> StoreReads<'a> {
+        self.stores
+            .iter()
+            .enumerate()
+            .map(|(position, store)| {
+                async move {
+                    let read = self
+                        .retry_transient(store.name(), || store.document_chunks(tenant, document))
+                        .await;
+                    (position, read.map_err(IndexError::from))
+                }
+                .boxed()
+            })
+            .collect()
     }
 
     /// Retries transient failures in-process: exponential backoff with
@@ -518,6 +589,21 @@ impl Indexer {
             }
         }
     }
+}
+
+/// What each store holds of a document, in store order: `read` so far, and
+/// the rest from `reads`.
+async fn finish_reads(
+    mut read: Vec<Option<Vec<StoredChunk>>>,
+    mut reads: StoreReads<'_>,
+) -> Result<Vec<Vec<StoredChunk>>, IndexError> {
+    while let Some((store, chunks)) = reads.next().await {
+        read[store] = Some(chunks?);
+    }
+    Ok(read
+        .into_iter()
+        .map(|chunks| chunks.expect("every store answered"))
+        .collect())
 }
 
 /// Runs `work` on a blocking thread inside `span`, timing it as `stage`.

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod memory;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    memory::configure();
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

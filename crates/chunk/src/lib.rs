@@ -11,11 +11,11 @@ use docpipe_core::{
 use text_splitter::{ChunkConfig, ChunkSizer, TextSplitter};
 use tokenizers::Tokenizer;
 
-/// A chunk counts as at least one token per this many bytes. Text always
-/// has more tokens than that, except a run the tokenizer maps to a single
-/// unknown token (WordPiece does so with any word over 100 characters): a
-/// 200 kB run of letters is then split by bytes instead of becoming one
-/// chunk too large for a store's text field.
+/// A chunk counts as at least one token per this many bytes. Ordinary text
+/// has a token every few bytes; a run the tokenizer maps to a single
+/// unknown token (WordPiece does so with any word over 100 characters) does
+/// not, and is split by bytes instead of becoming one chunk of any size,
+/// too large for a store's text field.
 pub const MAX_BYTES_PER_TOKEN: usize = 32;
 
 /// Why a document could not be chunked.

@@ -11,6 +11,10 @@ use docpipe_core::{
 use text_splitter::{ChunkConfig, ChunkSizer, TextSplitter};
 use tokenizers::Tokenizer;
 
+mod tokens;
+
+pub use tokens::TokenCounter;
+
 /// A chunk counts as at least one token per this many bytes. Ordinary text
 /// has a token every few bytes; a run the tokenizer maps to a single
 /// unknown token (WordPiece does so with any word over 100 characters) does
@@ -51,7 +55,9 @@ impl Classify for ChunkError {
 
 /// Splits documents into chunks.
 pub struct Chunker {
-    splitter: TextSplitter<TokensOrBytes>,
+    tokenizer: Tokenizer,
+    max_tokens: usize,
+    overlap_tokens: usize,
     embed_context: bool,
     max_chunks: usize,
 }
@@ -68,18 +74,30 @@ impl Chunker {
         tokenizer
             .with_truncation(None)
             .map_err(|error| ChunkError::InvalidSettings(error.to_string()))?;
-        let config = ChunkConfig::new(settings.max_tokens)
-            .with_sizer(TokensOrBytes {
-                tokenizer,
-                max_tokens: settings.max_tokens,
-            })
-            .with_overlap(settings.overlap_tokens)
-            .map_err(|error| ChunkError::InvalidSettings(error.to_string()))?;
-        Ok(Self {
-            splitter: TextSplitter::new(config),
+        let chunker = Self {
+            tokenizer,
+            max_tokens: settings.max_tokens,
+            overlap_tokens: settings.overlap_tokens,
             embed_context: settings.embed_context,
             max_chunks,
-        })
+        };
+        chunker.splitter("")?;
+        Ok(chunker)
+    }
+
+    /// A splitter for `text`: the sizer counts tokens of ranges of it.
+    fn splitter<'a>(
+        &'a self,
+        text: &'a str,
+    ) -> Result<TextSplitter<TokensOrBytes<'a>>, ChunkError> {
+        let config = ChunkConfig::new(self.max_tokens)
+            .with_sizer(TokensOrBytes {
+                tokens: TokenCounter::new(&self.tokenizer, text),
+                max_tokens: self.max_tokens,
+            })
+            .with_overlap(self.overlap_tokens)
+            .map_err(|error| ChunkError::InvalidSettings(error.to_string()))?;
+        Ok(TextSplitter::new(config))
     }
 
     /// Chunks a document. Ordinals count from 0 in document order; each
@@ -92,10 +110,11 @@ impl Chunker {
         version: &PipelineVersion,
     ) -> Result<Vec<Chunk>, ChunkError> {
         let mut chunks = Vec::new();
-        for (ordinal, (start, text)) in self.splitter.chunk_indices(&document.text).enumerate() {
+        let splitter = self.splitter(&document.text)?;
+        for (ordinal, (start, text)) in splitter.chunk_indices(&document.text).enumerate() {
             if ordinal >= self.max_chunks {
                 return Err(ChunkError::TooManyChunks {
-                    count: self.splitter.chunk_indices(&document.text).count(),
+                    count: splitter.chunk_indices(&document.text).count(),
                     limit: self.max_chunks,
                 });
             }
@@ -125,14 +144,14 @@ impl Chunker {
     }
 }
 
-/// Sizes chunks in model tokens, and at least one token per
+/// Sizes chunks of `text` in model tokens, and at least one token per
 /// [`MAX_BYTES_PER_TOKEN`] bytes.
-struct TokensOrBytes {
-    tokenizer: Tokenizer,
+struct TokensOrBytes<'a> {
+    tokens: TokenCounter<'a>,
     max_tokens: usize,
 }
 
-impl ChunkSizer for TokensOrBytes {
+impl ChunkSizer for TokensOrBytes<'_> {
     fn size(&self, chunk: &str) -> usize {
         let by_bytes = chunk.len().div_ceil(MAX_BYTES_PER_TOKEN);
         if by_bytes > self.max_tokens {
@@ -141,7 +160,7 @@ impl ChunkSizer for TokensOrBytes {
             // would cost more than the chunks themselves.
             return by_bytes;
         }
-        self.tokenizer.size(chunk).max(by_bytes)
+        self.tokens.count_slice(chunk).max(by_bytes)
     }
 }
 

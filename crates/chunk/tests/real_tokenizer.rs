@@ -1,6 +1,6 @@
 //! The chunker with the real model tokenizer on fixture documents.
 
-use docpipe_chunk::Chunker;
+use docpipe_chunk::{Chunker, TokenCounter};
 use docpipe_core::config::ChunkingConfig;
 use docpipe_core::{Chunk, DocumentId, ParsedDocument, PipelineVersion, TenantId};
 use docpipe_parse::DocumentParser;
@@ -42,12 +42,63 @@ fn chunk(
         )
 }
 
-/// Tokens in `text`, without the shipped file's fixed padding to 128.
-fn tokens(text: &str) -> usize {
+/// The model's tokenizer without the shipped file's fixed padding to 128.
+fn unpadded_tokenizer() -> Tokenizer {
     let mut tokenizer = tokenizer();
     tokenizer.with_padding(None);
     tokenizer.with_truncation(None).unwrap();
-    tokenizer.encode(text, false).unwrap().len()
+    tokenizer
+}
+
+/// Tokens in `text`.
+fn tokens(text: &str) -> usize {
+    unpadded_tokenizer().encode(text, false).unwrap().len()
+}
+
+#[test]
+fn token_counts_by_range_match_tokenizing_each_range() {
+    let tokenizer = unpadded_tokenizer();
+    let tricky = "Crème brûlée, cafe\u{301} naïve—ÉTÉ! 東京タワー and 北京 (x+y)=z; \
+        e.g. U.S.A. don't   tabs\tand\u{7}bells 🙂🙂 supercalifragilisticexpialidocious"
+        .repeat(3)
+        + &"y".repeat(150);
+    // Over one tokenizer window (64 KiB), so windows are cut and joined.
+    let long = parsed("guides/search/hnsw-vector-indexes.pdf")
+        .text
+        .repeat(40);
+    assert!(long.len() > 70_000);
+    for text in [tricky, parsed("guides/rust-borrow-checker.html").text, long] {
+        let counter = TokenCounter::new(&tokenizer, &text);
+        assert!(
+            counter.counts_words(),
+            "MiniLM's WordPiece words are independent"
+        );
+        let boundaries: Vec<usize> = (0..=text.len())
+            .filter(|&at| text.is_char_boundary(at))
+            .collect();
+        // Deterministic pseudo-random ranges, short and long, most of them
+        // starting and ending inside words.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        for _ in 0..3000 {
+            let start = next(boundaries.len());
+            let longest = if next(4) == 0 { 4000 } else { 200 };
+            let length = next(longest);
+            let end = boundaries[(start + length).min(boundaries.len() - 1)];
+            let range = boundaries[start]..end;
+            assert_eq!(
+                counter.count(range.clone()),
+                tokenizer.encode(&text[range.clone()], false).unwrap().len(),
+                "range {range:?}: {:?}",
+                &text[range.clone()]
+            );
+        }
+    }
 }
 
 #[test]

@@ -243,10 +243,21 @@ pub struct WorkerConfig {
     /// port); absent: not served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Of the deliveries in flight (`queue.prefetch`), how many documents
+    /// are parsed, chunked and embedded at once; the others wait for a turn
+    /// holding only their bytes, or wait on the stores holding their vectors.
+    /// Fewer than `prefetch` keeps the embedder fed while some documents
+    /// wait on the stores, without more texts queued at the embedder.
+    #[serde(default = "default_preparing_documents")]
+    pub preparing_documents: usize,
 }
 
 fn default_startup_timeout_secs() -> u64 {
     120
+}
+
+fn default_preparing_documents() -> usize {
+    16
 }
 
 /// Where documents may come from.
@@ -326,6 +337,9 @@ impl PipelineConfig {
         }
         if self.queue.prefetch == 0 {
             return Err("queue.prefetch must be at least 1 (0 would mean unbounded)".into());
+        }
+        if self.worker.preparing_documents == 0 {
+            return Err("worker.preparing_documents must be at least 1".into());
         }
         if self.retry.max_attempts == 0 {
             return Err("retry.max_attempts must be at least 1".into());

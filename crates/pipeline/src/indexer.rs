@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span, info_span};
 
@@ -146,6 +146,7 @@ pub struct Indexer {
     max_text_bytes: usize,
     in_process_retries: usize,
     documents: DocumentLocks,
+    preparing: Semaphore,
     catalog: Catalog,
 }
 
@@ -227,12 +228,14 @@ impl DocumentLocks {
 
 impl Indexer {
     /// Wires stages together. `stores` are all written for every document;
-    /// parsed copies go to `catalog`.
+    /// parsed copies go to `catalog`. At most `preparing` documents are
+    /// parsed, chunked and embedded at once.
     #[allow(clippy::too_many_arguments)] // one per stage
     pub fn new(
         sources: SourceReader,
         limits: &LimitsConfig,
         retry: &RetryConfig,
+        preparing: usize,
         chunker: Chunker,
         embedder: Arc<dyn Embedder>,
         stores: Vec<Arc<dyn ChunkStore>>,
@@ -250,6 +253,7 @@ impl Indexer {
             max_text_bytes: limits.max_text_bytes,
             in_process_retries: retry.in_process_retries,
             documents: DocumentLocks::default(),
+            preparing: Semaphore::new(preparing.max(1)),
             catalog,
         }
     }
@@ -313,6 +317,7 @@ impl Indexer {
             source: request.source.stored_form(),
         };
         let prepared = async {
+            let _turn = self.turn_to_prepare().await;
             let parsed = self.parse(request, bytes, declared, &content_hash).await?;
             self.prepare(&provenance, parsed).await
         };
@@ -413,7 +418,10 @@ impl Indexer {
             content_hash: live.content_hash.clone(),
             source: live.source.clone(),
         };
-        let indexed = self.prepare(&provenance, parsed).await?;
+        let indexed = {
+            let _turn = self.turn_to_prepare().await;
+            self.prepare(&provenance, parsed).await?
+        };
         let chunks = self.store(&provenance, indexed, &before).await?;
         Ok(Indexed {
             chunks,
@@ -439,6 +447,16 @@ impl Indexer {
             result?;
         }
         Ok(before.iter().map(Vec::len).max().unwrap_or_default() as u32)
+    }
+
+    /// Waits until fewer than `preparing` documents are being prepared; the
+    /// turn lasts as long as the permit. Documents waiting on the stores
+    /// have given theirs up, so the embedder has texts to work on meanwhile.
+    async fn turn_to_prepare(&self) -> SemaphorePermit<'_> {
+        self.preparing
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// Chunks and embeds a parsed document.

@@ -140,8 +140,8 @@ pub async fn assemble(
     );
     let embedder = Arc::new(BatchingEmbedder::start(
         lanes,
-        // Every in-flight delivery may wait for the executor at once.
-        usize::from(config.queue.prefetch),
+        // Every document being prepared may wait for the executor at once.
+        config.worker.preparing_documents,
         Duration::from_millis(config.model.batch_deadline_ms),
     )?);
     let chunker = Chunker::new(
@@ -161,6 +161,7 @@ pub async fn assemble(
         sources,
         &config.limits,
         &config.retry,
+        config.worker.preparing_documents,
         chunker,
         embedder,
         stores,

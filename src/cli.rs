@@ -274,6 +274,11 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Only ingest a corpus of this many documents end to end and print
+    /// this process's memory as JSON (the bench starts itself this way to
+    /// measure memory in fresh processes).
+    #[arg(long, hide = true, value_name = "DOCUMENTS")]
+    pub memory_run: Option<usize>,
 }
 
 /// Arguments of `docpipe status`.

@@ -4,9 +4,18 @@ use super::print_json;
 use crate::cli::BenchArgs;
 use docpipe_bench::BenchOptions;
 use docpipe_core::PipelineConfig;
+use std::path::Path;
 use std::process::ExitCode;
 
-pub async fn run(config: &PipelineConfig, args: BenchArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    config: &PipelineConfig,
+    pipeline: &Path,
+    args: BenchArgs,
+) -> anyhow::Result<ExitCode> {
+    if let Some(documents) = args.memory_run {
+        print_json(&docpipe_bench::memory_run(config, documents).await?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let int8_model = args.int8_model.unwrap_or_else(|| {
         let mut dir = config.model.dir.clone().into_os_string();
         dir.push("-int8");
@@ -17,6 +26,13 @@ pub async fn run(config: &PipelineConfig, args: BenchArgs) -> anyhow::Result<Exi
         int8_model: Some(int8_model),
         scale: args.scale,
         long_pdf_pages: args.long_pdf_pages,
+        fresh_process: vec![
+            std::env::current_exe()?.into(),
+            "--pipeline".into(),
+            pipeline.into(),
+            "bench".into(),
+            "--memory-run".into(),
+        ],
     };
     let report = docpipe_bench::run(config, &options).await?;
     if args.json {

@@ -29,7 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => search::eval(&config, args).await,
         Command::Status(args) => status::run(&config, args).await,
         Command::Dlq(command) => dlq::run(&config, command).await,
-        Command::Bench(args) => bench::run(&config, args).await,
+        Command::Bench(args) => bench::run(&config, &cli.pipeline, args).await,
     }
 }
 

@@ -22,6 +22,7 @@ use docpipe_pipeline::{
 };
 use docpipe_queue::{Broker, Publisher};
 use futures::{Stream, StreamExt as _};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -37,6 +38,10 @@ pub struct BenchOptions {
     /// Also ingest a corpus this many times larger end to end, to compare
     /// peak memory (1 or less: skip).
     pub scale: usize,
+    /// The command line (program first) of a fresh process that runs
+    /// [`memory_run`] for the document count appended to it and prints the
+    /// [`Memory`] as JSON: peak memory is compared between fresh processes.
+    pub fresh_process: Vec<OsString>,
     /// Pages of the long PDF published among small documents to measure
     /// whether it stalls them (0: skip).
     pub long_pdf_pages: usize,
@@ -140,10 +145,9 @@ pub struct BenchReport {
     pub rss: Memory,
     /// Documents in the larger corpus ingested to compare peak memory.
     pub scaled_documents: Option<usize>,
-    /// This process's memory while ingesting the corpus a second time,
-    /// right before the larger one (both after a first run).
-    pub rss_again: Option<Memory>,
-    /// This process's memory while ingesting the larger corpus.
+    /// A fresh process's memory while ingesting the corpus.
+    pub fresh_rss: Option<Memory>,
+    /// A fresh process's memory while ingesting the larger corpus.
     pub scaled_rss: Option<Memory>,
     /// Whether a long PDF stalls the small documents published after it.
     pub stall: Option<StallReport>,
@@ -230,18 +234,16 @@ pub async fn run(
         run.pass = 2;
         embed.push(run);
     }
-    // Memory is compared between runs of the same process after a first
-    // one: the allocator keeps some of what a run frees for the next, so a
-    // first run starts lower than any later one.
+    // Memory is compared between fresh processes: in this one, the
+    // allocator keeps some of what each earlier measurement freed, so every
+    // run would start higher than the one before.
     let scaled = match options.scale {
         0 | 1 => None,
         scale => {
             let documents = options.documents * scale;
-            let scaled_paths = corpus::write(&scratch.path().join("corpus-scaled"), documents)
-                .map_err(failed("writing the scaled corpus"))?;
-            let again = end_to_end(base, scratch.path(), &paths).await?;
-            let scaled = end_to_end(base, scratch.path(), &scaled_paths).await?;
-            Some((documents, again, scaled))
+            let fresh = memory_in_fresh_process(&options.fresh_process, options.documents).await?;
+            let scaled = memory_in_fresh_process(&options.fresh_process, documents).await?;
+            Some((documents, fresh, scaled))
         }
     };
     let stall = match options.long_pdf_pages {
@@ -289,9 +291,9 @@ pub async fn run(
         end_to_end_vs_embed_only: end_to_end_chunks_per_s / fp32,
         sustained_vs_embed_only: measured.sustained_chunks_per_s / fp32,
         rss: Memory::of(&measured),
-        scaled_documents: scaled.as_ref().map(|(documents, ..)| *documents),
-        rss_again: scaled.as_ref().map(|(_, again, _)| Memory::of(again)),
-        scaled_rss: scaled.as_ref().map(|(.., scaled)| Memory::of(scaled)),
+        scaled_documents: scaled.map(|(documents, ..)| documents),
+        fresh_rss: scaled.map(|(_, fresh, _)| fresh),
+        scaled_rss: scaled.map(|(.., scaled)| scaled),
         stall,
         tracing_us_per_document: tracing.as_secs_f64() * 1e6,
         tracing_share_of_end_to_end,
@@ -657,8 +659,46 @@ async fn end_to_end(
     waited.map(|()| measured)
 }
 
-/// Resident memory of the bench process over an end-to-end run, MiB.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+/// Ingests a generated corpus of `documents` end to end through RabbitMQ
+/// and returns this process's memory meanwhile. The bench runs it in fresh
+/// processes (see [`BenchOptions::fresh_process`]).
+pub async fn memory_run(config: &PipelineConfig, documents: usize) -> Result<Memory, BenchError> {
+    let scratch = tempfile::tempdir().map_err(failed("creating a scratch directory"))?;
+    let paths = corpus::write(&scratch.path().join("corpus"), documents)
+        .map_err(failed("writing the corpus"))?;
+    let measured = end_to_end(config, scratch.path(), &paths).await?;
+    Ok(Memory::of(&measured))
+}
+
+/// Runs [`memory_run`] for `documents` in a new process started with
+/// `command`.
+async fn memory_in_fresh_process(
+    command: &[OsString],
+    documents: usize,
+) -> Result<Memory, BenchError> {
+    const STAGE: &str = "measuring memory in a fresh process";
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| failed(STAGE)("no command to start it with"))?;
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .arg(documents.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .map_err(failed(STAGE))?;
+    if !output.status.success() {
+        return Err(failed(STAGE)(format!(
+            "{} exited with {}",
+            program.to_string_lossy(),
+            output.status
+        )));
+    }
+    serde_json::from_slice(&output.stdout).map_err(failed(STAGE))
+}
+
+/// Resident memory of a process over an end-to-end run, MiB.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Memory {
     /// With the worker started (models loaded), before the first document.
     pub at_start_mib: Option<f64>,
@@ -928,18 +968,18 @@ impl BenchReport {
                     start(&self.rss)
                 ),
             );
-            if let (Some(documents), Some(again), Some(scaled)) =
-                (self.scaled_documents, &self.rss_again, &self.scaled_rss)
+            if let (Some(documents), Some(fresh), Some(scaled)) =
+                (self.scaled_documents, &self.fresh_rss, &self.scaled_rss)
             {
                 let peak_of = |memory: &Memory| memory.peak_mib.unwrap_or(f64::NAN);
                 line(
                     &format!("peak RSS, {} then {documents} documents", self.documents),
                     format!(
-                        "{:.0} then {:.0} MiB = {:.2} x  (target 0.90 to 1.10; both after a first run, from {:.0} and {:.0} MiB)",
-                        peak_of(again),
+                        "{:.0} then {:.0} MiB = {:.2} x  (target 0.90 to 1.10; each in a fresh process, from {:.0} and {:.0} MiB)",
+                        peak_of(fresh),
                         peak_of(scaled),
-                        peak_of(scaled) / peak_of(again),
-                        start(again),
+                        peak_of(scaled) / peak_of(fresh),
+                        start(fresh),
                         start(scaled)
                     ),
                 );

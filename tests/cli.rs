@@ -157,12 +157,12 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
     assert!(report["rss"]["peak_mib"].as_f64().is_some(), "{report}");
     assert_eq!(report["scaled_documents"], 12, "{report}");
     assert!(
-        report["rss_again"]["peak_mib"].as_f64().is_some(),
-        "{report}"
+        report["fresh_rss"]["peak_mib"].as_f64().is_some(),
+        "the corpus, in a fresh process: {report}"
     );
     assert!(
         report["scaled_rss"]["peak_mib"].as_f64().is_some(),
-        "{report}"
+        "the larger corpus, in a fresh process: {report}"
     );
     let stall = &report["stall"];
     assert_eq!(stall["long_pdf_pages"], 20, "{report}");

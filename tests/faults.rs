@@ -149,6 +149,19 @@ impl Scenario {
         Some((milvus.documents, bm25.documents))
     }
 
+    /// Waits until the worker has indexed a first document: it is connected
+    /// and working (starting it takes seconds on a slow machine).
+    async fn wait_until_some_indexed(&self) {
+        let started = Instant::now();
+        while !self.documents().await.is_some_and(|(_, bm25)| bm25 > 0) {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "no document indexed within 300 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn wait_until_all_indexed(&self, limit: Duration) {
         let wanted = self.corpus.len() as u64;
         let started = Instant::now();
@@ -274,11 +287,12 @@ async fn milvus_stopped_for_twenty_seconds_mid_run_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault test: stops shared processes; run by `make test-faults`"]
 async fn the_worker_reconnects_when_the_broker_closes_its_connection() {
-    let scenario = Scenario::new("broker_close", 60, |_| {}).await;
+    let scenario = Scenario::new("broker_close", 100, |_| {}).await;
     let log = scenario.scratch.path().join("worker-0.log");
     let mut worker = scenario.worker(0);
     scenario.publish_all().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Mid-run: after the first document, long before the last.
+    scenario.wait_until_some_indexed().await;
     let closed = std::process::Command::new("rabbitmqctl")
         .args([
             "close_all_connections",

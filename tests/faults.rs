@@ -152,26 +152,35 @@ impl Scenario {
     /// Waits until the worker has indexed a first document: it is connected
     /// and working (starting it takes seconds on a slow machine).
     async fn wait_until_some_indexed(&self) {
-        let started = Instant::now();
-        while self.documents().await.is_none_or(|(_, bm25)| bm25 == 0) {
-            assert!(
-                started.elapsed() < Duration::from_secs(300),
-                "no document indexed within 300 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_until(
+            "a first document indexed",
+            Duration::from_secs(300),
+            |(_, bm25)| bm25 > 0,
+        )
+        .await;
     }
 
     async fn wait_until_all_indexed(&self, limit: Duration) {
         let wanted = self.corpus.len() as u64;
+        self.wait_until(
+            &format!("all {wanted} documents indexed"),
+            limit,
+            |documents| documents == (wanted, wanted),
+        )
+        .await;
+    }
+
+    /// Polls the stores' document counts (Milvus, tantivy) until `done`
+    /// holds for them; fails the test after `limit`.
+    async fn wait_until(&self, what: &str, limit: Duration, done: impl Fn((u64, u64)) -> bool) {
         let started = Instant::now();
-        while self.documents().await != Some((wanted, wanted)) {
+        while !self.documents().await.is_some_and(&done) {
             assert!(
                 started.elapsed() < limit,
-                "not all {wanted} documents indexed within {limit:?}: {:?}",
+                "not {what} within {limit:?}: {:?}",
                 self.documents().await
             );
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 

@@ -17,14 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
     TextOptions, Value,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
 const STORE: &str = "tantivy";
 /// Memory the writer may buffer before flushing a segment. Its term table
@@ -338,16 +338,23 @@ impl Inner {
             .collect())
     }
 
-    /// Every stored chunk matching `query`, in no particular order.
+    /// Every stored chunk matching `query`, in index order.
     fn every_match(&self, query: &dyn Query) -> Result<Vec<TantivyDocument>, StoreError> {
         let searcher = self.reader.searcher();
-        let limit = searcher.num_docs().max(1) as usize;
-        let addresses = searcher
-            .search(query, &TopDocs::with_limit(limit).order_by_score())
-            .map_err(|error| unavailable(error.to_string()))?;
+        // Not `TopDocs` with the index's size as its limit: it reserves
+        // room for twice that many hits in every segment, so each
+        // document's pre-read would allocate in proportion to the whole
+        // index rather than to its own chunks.
+        let mut addresses: Vec<DocAddress> = searcher
+            .search(query, &DocSetCollector)
+            .map_err(|error| unavailable(error.to_string()))?
+            .into_iter()
+            .collect();
+        // Neighbouring chunks share a compressed docstore block.
+        addresses.sort_unstable();
         addresses
             .into_iter()
-            .map(|(_, address)| {
+            .map(|address| {
                 searcher
                     .doc(address)
                     .map_err(|error| unavailable(error.to_string()))

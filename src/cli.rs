@@ -271,6 +271,10 @@ pub struct BenchArgs {
     /// show it does not stall them (0 skips it).
     #[arg(long, default_value_t = 300)]
     pub long_pdf_pages: usize,
+    /// End-to-end runs, each between two embed-only passes; the target is
+    /// checked on the median of their ratios.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub rounds: u16,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

@@ -124,6 +124,8 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
         "2",
         "--long-pdf-pages",
         "20",
+        "--rounds",
+        "2",
         "--json",
     ]));
     assert!(output.status.success());
@@ -137,22 +139,27 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
         "end_to_end_chunks_per_s",
         "end_to_end_vs_embed_only",
         "sustained_vs_embed_only",
+        "end_to_end_vs_fastest_embed_only",
     ] {
         assert!(
             report[rate].as_f64().is_some_and(|value| value > 0.0),
             "{rate}: {report}"
         );
     }
-    let embed = report["embed"].as_array().unwrap();
-    let pass = |number: u64| embed.iter().filter(|run| run["pass"] == number).count();
     assert_eq!(
-        pass(1),
+        report["embed"].as_array().unwrap().len(),
         6,
         "fp32 and int8: one thread, all threads in one session, one session per thread: {report}"
     );
-    assert!(
-        pass(2) >= 1,
-        "fp32 on every thread again, after end to end: {report}"
+    assert_eq!(
+        report["rounds"].as_array().unwrap().len(),
+        2,
+        "one end-to-end run per round: {report}"
+    );
+    assert_eq!(
+        report["brackets"].as_array().unwrap().len(),
+        3,
+        "an embed-only pass before the first round and after each: {report}"
     );
     assert!(report["rss"]["peak_mib"].as_f64().is_some(), "{report}");
     assert_eq!(report["scaled_documents"], 12, "{report}");

@@ -26,6 +26,7 @@ pub async fn run(
         int8_model: Some(int8_model),
         scale: args.scale,
         long_pdf_pages: args.long_pdf_pages,
+        rounds: usize::from(args.rounds),
         fresh_process: vec![
             std::env::current_exe()?.into(),
             "--pipeline".into(),

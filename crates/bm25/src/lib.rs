@@ -10,8 +10,8 @@
 use async_trait::async_trait;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
-    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
-    StoredChunk, StoredDocument, TenantId,
+    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, IndexedChunk,
+    StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +31,8 @@ const STORE: &str = "tantivy";
 /// is sized from this and cleared at every commit, so more costs more per
 /// commit.
 const WRITER_MEMORY_BYTES: usize = 20_000_000;
+/// How often a commit that waits for documents underway looks again.
+const UNDERWAY_POLL: Duration = Duration::from_millis(2);
 
 /// The index's last commit.
 struct LastCommit {
@@ -92,8 +94,11 @@ struct Inner {
     writer: RwLock<Option<IndexWriter>>,
     /// The last commit; held by whoever commits.
     committed: Mutex<LastCommit>,
-    /// The least time between two commits (see [`Bm25Store::open_for_writes`]).
+    /// The least time between two commits while documents are underway
+    /// (see [`Bm25Store::open_for_writes`]).
     commit_interval: Duration,
+    /// The documents a commit waits for.
+    underway: DocumentsUnderway,
     /// How many times uncommitted operations were rolled back.
     rollbacks: AtomicU64,
 }
@@ -102,14 +107,21 @@ impl Bm25Store {
     /// Opens the index in `dir`, creating it (and the directory) if needed;
     /// each write commits at once.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_for_writes(dir, Duration::ZERO)
+        Self::open_for_writes(dir, Duration::ZERO, DocumentsUnderway::default())
     }
 
-    /// Like [`open`](Self::open), for a stream of writes: commits come at
-    /// most every `commit_interval`, each covering every write made since
-    /// the last (a write returns once a commit covers it). A commit costs
-    /// about the same for one document as for fifty.
-    pub fn open_for_writes(dir: &Path, commit_interval: Duration) -> Result<Self, StoreError> {
+    /// Like [`open`](Self::open), for a stream of writes: group commit.
+    /// A commit covers every write made since the last (a write returns
+    /// once a commit covers it), and costs about the same for one document
+    /// as for fifty: it creates a segment's files, syncs them and reloads
+    /// the reader. While documents are `underway` (being prepared, so about
+    /// to write), a commit waits for them until `commit_interval` has
+    /// passed since the last; with none underway it does not wait.
+    pub fn open_for_writes(
+        dir: &Path,
+        commit_interval: Duration,
+        underway: DocumentsUnderway,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|error| rejected(format!("cannot create {}: {error}", dir.display())))?;
         let directory = MmapDirectory::open(dir)
@@ -138,6 +150,7 @@ impl Bm25Store {
                     at: Instant::now(),
                 }),
                 commit_interval,
+                underway,
                 rollbacks: AtomicU64::new(0),
             }),
         })
@@ -276,10 +289,15 @@ impl Inner {
             return Ok(());
         }
         // Writers arriving meanwhile add their documents and queue on the
-        // lock; this commit covers them.
-        let wait = self.commit_interval.saturating_sub(last.at.elapsed());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
+        // lock; this commit covers them. Once no document is underway, none
+        // is coming to join it.
+        let due = last.at + self.commit_interval;
+        while self.underway.count() > 0 {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            std::thread::sleep(UNDERWAY_POLL.min(due - now));
         }
         if self.rollbacks.load(Ordering::SeqCst) != epoch {
             return Err(unavailable(

@@ -2,7 +2,8 @@
 
 use docpipe_bm25::Bm25Store;
 use docpipe_core::testing::{indexed_chunks, sorted_ids as ids};
-use docpipe_core::{ChunkId, ChunkStore, DocumentId, IndexedChunk, TenantId};
+use docpipe_core::{ChunkId, ChunkStore, DocumentId, DocumentsUnderway, IndexedChunk, TenantId};
+use std::time::Duration;
 
 fn chunks(tenant: &str, document: &str, texts: &[&str]) -> Vec<IndexedChunk> {
     indexed_chunks(tenant, document, texts, 4)
@@ -108,25 +109,47 @@ async fn commits_survive_reopening() {
     assert_eq!(stored_ids(&reopened, "acme", "doc").await, ids(&written));
 }
 
+/// `work`, failing the test if it has not finished within a minute.
+async fn within_a_minute<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), work)
+        .await
+        .expect("finished within a minute")
+}
+
+/// Writes `document` (one chunk) through `store`.
+async fn write_one(store: &Bm25Store, document: &str) {
+    let written = chunks("acme", document, &[&format!("tide table for {document}")]);
+    store
+        .replace_document(
+            &TenantId::new("acme").unwrap(),
+            &DocumentId::new(document).unwrap(),
+            &written,
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_side_by_side_share_commits_and_each_is_durable_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
+    let underway = DocumentsUnderway::default();
     let store =
-        Bm25Store::open_for_writes(dir.path(), std::time::Duration::from_millis(200)).unwrap();
-    let tenant = TenantId::new("acme").unwrap();
+        Bm25Store::open_for_writes(dir.path(), Duration::from_millis(200), underway.clone())
+            .unwrap();
     let writes: Vec<_> = (0..20)
         .map(|index| {
-            let (store, tenant, path) = (store.clone(), tenant.clone(), dir.path().to_owned());
+            // As a worker does: underway while being prepared, handed to
+            // the store when it writes.
+            let preparing = underway.enter();
+            let (store, path) = (store.clone(), dir.path().to_owned());
             tokio::spawn(async move {
                 let name = format!("doc-{index}");
-                let document = DocumentId::new(name.clone()).unwrap();
-                let written = chunks("acme", &name, &[&format!("tide table number {index}")]);
-                store
-                    .replace_document(&tenant, &document, &written)
-                    .await
-                    .unwrap();
+                drop(preparing);
+                write_one(&store, &name).await;
                 // Returned: committed, so an index opened afresh from disk sees it.
                 let reopened = Bm25Store::open(&path).unwrap();
+                let document = DocumentId::new(name).unwrap();
+                let tenant = TenantId::new("acme").unwrap();
                 assert_eq!(
                     reopened.chunk_ids(&tenant, &document).await.unwrap().len(),
                     1
@@ -139,4 +162,33 @@ async fn writes_side_by_side_share_commits_and_each_is_durable_when_it_returns()
     }
     let stats = Bm25Store::open(dir.path()).unwrap().stats().await.unwrap();
     assert_eq!((stats.documents, stats.chunks), (20, 20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_waits_for_documents_underway_and_no_longer_once_none_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let underway = DocumentsUnderway::default();
+    // An interval no test would sit out: every wait below ends because no
+    // document is underway any more.
+    let store = Bm25Store::open_for_writes(dir.path(), Duration::from_secs(3600), underway.clone())
+        .unwrap();
+    // Alone: committed at once.
+    within_a_minute(write_one(&store, "lone")).await;
+
+    // Another document is being prepared: the first write waits for it.
+    let preparing = underway.enter();
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { write_one(&store, "first").await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !first.is_finished(),
+        "the commit waits while a document is underway"
+    );
+    drop(preparing);
+    within_a_minute(write_one(&store, "second")).await;
+    within_a_minute(first).await.unwrap();
+    let stats = Bm25Store::open(dir.path()).unwrap().stats().await.unwrap();
+    assert_eq!(stats.documents, 3);
 }

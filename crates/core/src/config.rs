@@ -133,15 +133,17 @@ pub struct MilvusConfig {
 pub struct Bm25Config {
     /// Directory of the tantivy index.
     pub index_dir: PathBuf,
-    /// A worker commits the index at most this often, each commit covering
-    /// every document written since the last; a document is acknowledged
-    /// after the commit that covers it. 0 commits each document at once.
+    /// While documents are being prepared, a worker commits the index at
+    /// most this often, each commit covering every document written since
+    /// the last; with none being prepared it commits at once. A document is
+    /// acknowledged after the commit that covers it. 0 commits each
+    /// document at once.
     #[serde(default = "default_commit_interval_ms")]
     pub commit_interval_ms: u64,
 }
 
 fn default_commit_interval_ms() -> u64 {
-    250
+    1000
 }
 
 /// RabbitMQ settings.

@@ -15,6 +15,7 @@ pub mod message;
 pub mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod underway;
 
 pub use config::PipelineConfig;
 pub use document::{Block, Chunk, IndexedChunk, ParsedDocument};
@@ -23,3 +24,4 @@ pub use event::DocumentEvent;
 pub use ids::{ChunkId, ContentHash, DocumentId, PipelineVersion, TenantId};
 pub use message::{DocumentFormat, IngestRequest, ReindexRequest, RemoveRequest, Request, Source};
 pub use store::{ChunkHit, ChunkStore, StoreError, StoreStats, StoredChunk, StoredDocument};
+pub use underway::{DocumentsUnderway, Underway};

@@ -8,8 +8,9 @@ use docpipe_core::ChunkStore;
 use docpipe_core::config::{LimitsConfig, RetryConfig};
 use docpipe_core::message::{DeclaredType, MessageError};
 use docpipe_core::{
-    ChunkId, Classify, ContentHash, DocumentId, ErrorClass, IndexedChunk, IngestRequest,
-    ParsedDocument, PipelineVersion, StoreError, StoredChunk, StoredDocument, TenantId,
+    ChunkId, Classify, ContentHash, DocumentId, DocumentsUnderway, ErrorClass, IndexedChunk,
+    IngestRequest, ParsedDocument, PipelineVersion, StoreError, StoredChunk, StoredDocument,
+    TenantId,
 };
 use docpipe_embed::{EmbedError, Embedder};
 use docpipe_parse::{DocumentParser, ParseError};
@@ -147,6 +148,9 @@ pub struct Indexer {
     in_process_retries: usize,
     documents: DocumentLocks,
     preparing: Semaphore,
+    /// Counts documents from their preparation until they are handed to
+    /// the stores (the tantivy group commit waits for them).
+    underway: DocumentsUnderway,
     catalog: Catalog,
 }
 
@@ -229,7 +233,8 @@ impl DocumentLocks {
 impl Indexer {
     /// Wires stages together. `stores` are all written for every document;
     /// parsed copies go to `catalog`. At most `preparing` documents are
-    /// parsed, chunked and embedded at once.
+    /// parsed, chunked and embedded at once; `underway` counts them, and
+    /// those waiting for a turn, until they are handed to the stores.
     #[allow(clippy::too_many_arguments)] // one per stage
     pub fn new(
         sources: SourceReader,
@@ -240,6 +245,7 @@ impl Indexer {
         embedder: Arc<dyn Embedder>,
         stores: Vec<Arc<dyn ChunkStore>>,
         version: PipelineVersion,
+        underway: DocumentsUnderway,
         catalog: Catalog,
     ) -> Self {
         Self {
@@ -254,6 +260,7 @@ impl Indexer {
             in_process_retries: retry.in_process_retries,
             documents: DocumentLocks::default(),
             preparing: Semaphore::new(preparing.max(1)),
+            underway,
             catalog,
         }
     }
@@ -316,12 +323,14 @@ impl Indexer {
             content_hash: content_hash.clone(),
             source: request.source.stored_form(),
         };
+        let underway = self.underway.enter();
         let prepared = async {
             let _turn = self.turn_to_prepare().await;
             let parsed = self.parse(request, bytes, declared, &content_hash).await?;
             self.prepare(&provenance, parsed).await
         };
         let (before, prepared) = tokio::join!(finish_reads(read, reads), prepared);
+        drop(underway);
         let chunks = self.store(&provenance, prepared?, &before?).await?;
         tracing::info!(
             document_id = %request.document_id,
@@ -419,6 +428,7 @@ impl Indexer {
             source: live.source.clone(),
         };
         let indexed = {
+            let _underway = self.underway.enter();
             let _turn = self.turn_to_prepare().await;
             self.prepare(&provenance, parsed).await?
         };

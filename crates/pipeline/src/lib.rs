@@ -19,7 +19,7 @@ pub use worker::{Worker, WorkerSummary};
 use docpipe_bm25::Bm25Store;
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_chunk::{ChunkError, Chunker};
-use docpipe_core::{ChunkStore, PipelineConfig, PipelineVersion, StoreError};
+use docpipe_core::{ChunkStore, DocumentsUnderway, PipelineConfig, PipelineVersion, StoreError};
 use docpipe_embed::{BatchLimits, BatchingEmbedder, EmbedError, ModelDir, OnnxEmbedder};
 use docpipe_milvus::MilvusStore;
 use std::sync::Arc;
@@ -151,9 +151,11 @@ pub async fn assemble(
     )?;
     let milvus =
         MilvusStore::connect(&config.milvus.url, &config.milvus.collection, dimension).await?;
+    let underway = DocumentsUnderway::default();
     let bm25 = Bm25Store::open_for_writes(
         &config.bm25.index_dir,
         Duration::from_millis(config.bm25.commit_interval_ms),
+        underway.clone(),
     )?;
     let stores: Vec<Arc<dyn ChunkStore>> =
         vec![wrap(Arc::new(milvus.clone())), wrap(Arc::new(bm25.clone()))];
@@ -166,6 +168,7 @@ pub async fn assemble(
         embedder,
         stores,
         version,
+        underway,
         Catalog::new(&base.bm25.index_dir),
     );
     Ok(Components {

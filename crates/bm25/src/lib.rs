@@ -183,6 +183,25 @@ impl Bm25Store {
     }
 }
 
+impl Drop for Inner {
+    /// Lets merges in progress finish: tantivy's own drop stops the
+    /// indexing thread but not a merge, which would go on writing segment
+    /// files into the directory after the store is gone (and fail the
+    /// removal of a dropped generation's directory).
+    fn drop(&mut self) {
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(writer) = writer
+            && let Err(error) = writer.wait_merging_threads()
+        {
+            tracing::warn!(index = %self.dir.display(), %error, "a merge failed while the index was closed");
+        }
+    }
+}
+
 impl Inner {
     /// Runs `operation` with the writer shared: tantivy takes adds and
     /// deletes through `&IndexWriter`, so documents are written side by side

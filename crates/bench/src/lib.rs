@@ -275,11 +275,8 @@ pub async fn run(
         let rig_dir = scratch.path().join(format!("end-to-end-{round}"));
         let measured = end_to_end(base, &rig_dir, scratch.path(), &paths).await?;
         brackets.push(bracket()?.0);
-        let embed_only_chunks_per_s = brackets[round..]
-            .iter()
-            .map(|run| run.chunks_per_s)
-            .sum::<f64>()
-            / 2.0;
+        let embed_only_chunks_per_s =
+            (brackets[round].chunks_per_s + brackets[round + 1].chunks_per_s) / 2.0;
         let chunks_per_s = chunk_count as f64 / measured.seconds;
         rounds.push(Round {
             chunks_per_s,

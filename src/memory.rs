@@ -6,6 +6,7 @@
 //! worker it had run before (about 700 MiB, and 1.17 to 1.23 x for a 5x
 //! corpus run after two others), and a worker would keep the memory of the
 //! generations it retired. With these settings: about 600 MiB and 1.12 x.
+//! Without transparent huge pages for the process: about 550 MiB.
 
 /// `mi_option_purge_delay` in mimalloc.h (v2 and v3), which
 /// libmimalloc-sys does not name.
@@ -25,15 +26,25 @@ const OWN_MAPPING_BYTES: libc::c_int = 256 * 1024;
 /// - mimalloc purges freed pages after [`PURGE_DELAY_MS`] instead of a
 ///   second (with no delay at all, the 5x run stayed within 1.02 to 1.12 x,
 ///   but tantivy wrote at half the rate).
+/// - No transparent huge pages. mimalloc asks for them on its 1 GiB arena
+///   (`MADV_HUGEPAGE`), so every first touch of a 2 MiB range zeroed all of
+///   it, again after each purge, and resident memory grew in 2 MiB steps:
+///   zeroing huge pages took about a sixth of the CPU docpipe used beside
+///   the model lanes. The arena is reserved before `main`,
+///   so the process opts out as a whole (`PR_SET_THP_DISABLE`, as mimalloc
+///   itself does when told to before it starts); ONNX Runtime's buffers do
+///   not ask for huge pages.
 /// - glibc's mmap threshold is fixed. By default glibc raises it (up to
 ///   32 MiB) whenever a mapped block is freed, after which blocks that size
 ///   come from the heap and stay resident once freed; an ONNX Runtime
 ///   session's weights and arenas, about 100 MiB a session, are such blocks.
 pub fn configure() {
-    // SAFETY: both calls only change an allocator parameter, before any
-    // other thread exists.
+    // SAFETY: these calls only change allocator and memory-management
+    // parameters, before any other thread exists.
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         libc::mallopt(libc::M_MMAP_THRESHOLD, OWN_MAPPING_BYTES);
     }

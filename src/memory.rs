@@ -30,22 +30,46 @@ const OWN_MAPPING_BYTES: libc::c_int = 256 * 1024;
 ///   (`MADV_HUGEPAGE`), so every first touch of a 2 MiB range zeroed all of
 ///   it, again after each purge, and resident memory grew in 2 MiB steps:
 ///   zeroing huge pages took about a sixth of the CPU docpipe used beside
-///   the model lanes. The arena is reserved before `main`,
-///   so the process opts out as a whole (`PR_SET_THP_DISABLE`, as mimalloc
-///   itself does when told to before it starts); ONNX Runtime's buffers do
-///   not ask for huge pages.
+///   the model lanes. The arena is reserved before `main`, so the process
+///   opts out as a whole (`PR_SET_THP_DISABLE`, as mimalloc itself does
+///   when told to before it starts); ONNX Runtime's buffers do not ask for
+///   huge pages.
 /// - glibc's mmap threshold is fixed. By default glibc raises it (up to
 ///   32 MiB) whenever a mapped block is freed, after which blocks that size
 ///   come from the heap and stay resident once freed; an ONNX Runtime
 ///   session's weights and arenas, about 100 MiB a session, are such blocks.
 pub fn configure() {
-    // SAFETY: these calls only change allocator and memory-management
-    // parameters, before any other thread exists.
+    #[cfg(target_os = "linux")]
+    opt_out_of_transparent_huge_pages();
+    // SAFETY: both calls only change an allocator parameter, before any
+    // other thread exists.
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
-        #[cfg(target_os = "linux")]
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         libc::mallopt(libc::M_MMAP_THRESHOLD, OWN_MAPPING_BYTES);
+    }
+}
+
+/// No transparent huge pages for any of the process's memory, from now on.
+#[cfg(target_os = "linux")]
+fn opt_out_of_transparent_huge_pages() {
+    // SAFETY: sets a flag of the calling process; no memory is touched.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_process_opts_out_of_transparent_huge_pages() {
+        super::opt_out_of_transparent_huge_pages();
+        let status = std::fs::read_to_string("/proc/self/status").expect("procfs is mounted");
+        let thp = status
+            .lines()
+            .find_map(|line| line.strip_prefix("THP_enabled:"))
+            .map(str::trim);
+        assert_eq!(thp, Some("0"), "{status}");
     }
 }

@@ -31,8 +31,6 @@ const STORE: &str = "tantivy";
 /// is sized from this and cleared at every commit, so more costs more per
 /// commit.
 const WRITER_MEMORY_BYTES: usize = 20_000_000;
-/// How often a commit that waits for documents underway looks again.
-const UNDERWAY_POLL: Duration = Duration::from_millis(2);
 
 /// The index's last commit.
 struct LastCommit {
@@ -310,14 +308,7 @@ impl Inner {
         // Writers arriving meanwhile add their documents and queue on the
         // lock; this commit covers them. Once no document is underway, none
         // is coming to join it.
-        let due = last.at + self.commit_interval;
-        while self.underway.count() > 0 {
-            let now = Instant::now();
-            if now >= due {
-                break;
-            }
-            std::thread::sleep(UNDERWAY_POLL.min(due - now));
-        }
+        self.underway.wait_for_none(last.at + self.commit_interval);
         if self.rollbacks.load(Ordering::SeqCst) != epoch {
             return Err(unavailable(
                 "a concurrent write to the index failed and its uncommitted operations were dropped; retry".into(),

@@ -1038,7 +1038,7 @@ impl BenchReport {
                 self.rounds.len()
             ),
             format!(
-                "{:.2}  (target >= 0.90; rounds {lowest:.2} to {highest:.2}; {:.2} once the pipeline is full; {:.2} against the fastest embed-only pass)",
+                "{:.3}  (target >= 0.90; rounds {lowest:.3} to {highest:.3}; {:.2} once the pipeline is full; {:.2} against the fastest embed-only pass)",
                 self.end_to_end_vs_embed_only,
                 self.sustained_vs_embed_only,
                 self.end_to_end_vs_fastest_embed_only

@@ -267,6 +267,10 @@ pub struct BenchArgs {
     /// peak memory (0 or 1 skips it).
     #[arg(long, default_value_t = 5)]
     pub scale: usize,
+    /// Fresh processes per corpus size for the memory comparison (run
+    /// alternately; the target is checked on their median peaks).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub memory_runs: u16,
     /// Pages of the long PDF published before a dozen small documents, to
     /// show it does not stall them (0 skips it).
     #[arg(long, default_value_t = 300)]

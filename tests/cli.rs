@@ -122,6 +122,8 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
         "6",
         "--scale",
         "2",
+        "--memory-runs",
+        "2",
         "--long-pdf-pages",
         "20",
         "--rounds",
@@ -163,13 +165,22 @@ fn the_bench_runs_end_to_end_and_reports_its_ratios() {
     );
     assert!(report["rss"]["peak_mib"].as_f64().is_some(), "{report}");
     assert_eq!(report["scaled_documents"], 12, "{report}");
+    for (runs, corpus) in [
+        ("fresh_rss", "the corpus"),
+        ("scaled_rss", "the larger corpus"),
+    ] {
+        let runs = report[runs].as_array().unwrap();
+        assert_eq!(runs.len(), 2, "{corpus}, in two fresh processes: {report}");
+        assert!(
+            runs.iter().all(|run| run["peak_mib"].as_f64().is_some()),
+            "{corpus}: {report}"
+        );
+    }
     assert!(
-        report["fresh_rss"]["peak_mib"].as_f64().is_some(),
-        "the corpus, in a fresh process: {report}"
-    );
-    assert!(
-        report["scaled_rss"]["peak_mib"].as_f64().is_some(),
-        "the larger corpus, in a fresh process: {report}"
+        report["scaled_vs_fresh_peak"]
+            .as_f64()
+            .is_some_and(|ratio| ratio > 0.0),
+        "{report}"
     );
     let stall = &report["stall"];
     assert_eq!(stall["long_pdf_pages"], 20, "{report}");

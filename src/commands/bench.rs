@@ -25,6 +25,7 @@ pub async fn run(
         documents: args.documents,
         int8_model: Some(int8_model),
         scale: args.scale,
+        memory_runs: usize::from(args.memory_runs),
         long_pdf_pages: args.long_pdf_pages,
         rounds: usize::from(args.rounds),
         fresh_process: vec![

@@ -42,6 +42,9 @@ pub struct BenchOptions {
     /// [`memory_run`] for the document count appended to it and prints the
     /// [`Memory`] as JSON: peak memory is compared between fresh processes.
     pub fresh_process: Vec<OsString>,
+    /// Fresh processes per corpus size, run alternately (the corpus, then
+    /// the larger one, and again); each size's peak is their median.
+    pub memory_runs: usize,
     /// Pages of the long PDF published among small documents to measure
     /// whether it stalls them (0: skip).
     pub long_pdf_pages: usize,
@@ -184,10 +187,14 @@ pub struct BenchReport {
     pub rss: Memory,
     /// Documents in the larger corpus ingested to compare peak memory.
     pub scaled_documents: Option<usize>,
-    /// A fresh process's memory while ingesting the corpus.
-    pub fresh_rss: Option<Memory>,
-    /// A fresh process's memory while ingesting the larger corpus.
-    pub scaled_rss: Option<Memory>,
+    /// Fresh processes' memory while ingesting the corpus, in the order run.
+    pub fresh_rss: Vec<Memory>,
+    /// Fresh processes' memory while ingesting the larger corpus, in the
+    /// order run (alternating with `fresh_rss`).
+    pub scaled_rss: Vec<Memory>,
+    /// The median peak of `scaled_rss` over the median peak of
+    /// `fresh_rss`: the number the target is checked on.
+    pub scaled_vs_fresh_peak: Option<f64>,
     /// Whether a long PDF stalls the small documents published after it.
     pub stall: Option<StallReport>,
     /// What one document's stage spans cost with tracing as this process
@@ -295,15 +302,26 @@ pub async fn run(
     // Memory is compared between fresh processes: in this one, the
     // allocator keeps some of what each earlier measurement freed, so every
     // run would start higher than the one before.
-    let scaled = match options.scale {
+    // One run of each is a single sample of a peak that moves by a few
+    // percent from run to run, so each size is run several times,
+    // alternately, so that load drifting on a shared machine reaches both.
+    let (mut fresh_rss, mut scaled_rss) = (Vec::new(), Vec::new());
+    let scaled_documents = match options.scale {
         0 | 1 => None,
         scale => {
             let documents = options.documents * scale;
-            let fresh = memory_in_fresh_process(&options.fresh_process, options.documents).await?;
-            let scaled = memory_in_fresh_process(&options.fresh_process, documents).await?;
-            Some((documents, fresh, scaled))
+            for _ in 0..options.memory_runs.max(1) {
+                fresh_rss.push(
+                    memory_in_fresh_process(&options.fresh_process, options.documents).await?,
+                );
+                scaled_rss.push(memory_in_fresh_process(&options.fresh_process, documents).await?);
+            }
+            Some(documents)
         }
     };
+    let median_peak = |runs: &[Memory]| median(runs.iter().filter_map(|run| run.peak_mib));
+    let scaled_vs_fresh_peak =
+        scaled_documents.map(|_| median_peak(&scaled_rss) / median_peak(&fresh_rss));
     let stall = match options.long_pdf_pages {
         0 => None,
         pages => {
@@ -351,9 +369,10 @@ pub async fn run(
         end_to_end_vs_fastest_embed_only: end_to_end_chunks_per_s / fp32,
         rounds,
         rss: rss.expect("at least one round"),
-        scaled_documents: scaled.map(|(documents, ..)| documents),
-        fresh_rss: scaled.map(|(_, fresh, _)| fresh),
-        scaled_rss: scaled.map(|(.., scaled)| scaled),
+        scaled_documents,
+        fresh_rss,
+        scaled_rss,
+        scaled_vs_fresh_peak,
         stall,
         tracing_us_per_document: tracing.as_secs_f64() * 1e6,
         tracing_share_of_end_to_end,
@@ -1059,19 +1078,33 @@ impl BenchReport {
                     start(&self.rss)
                 ),
             );
-            if let (Some(documents), Some(fresh), Some(scaled)) =
-                (self.scaled_documents, &self.fresh_rss, &self.scaled_rss)
+            if let (Some(documents), Some(ratio)) =
+                (self.scaled_documents, self.scaled_vs_fresh_peak)
             {
-                let peak_of = |memory: &Memory| memory.peak_mib.unwrap_or(f64::NAN);
+                let peaks = |runs: &[Memory]| {
+                    let peaks: Vec<String> = runs
+                        .iter()
+                        .map(|run| format!("{:.0}", run.peak_mib.unwrap_or(f64::NAN)))
+                        .collect();
+                    peaks.join(", ")
+                };
+                let median_start =
+                    |runs: &[Memory]| median(runs.iter().filter_map(|run| run.at_start_mib));
                 line(
                     &format!("peak RSS, {} then {documents} documents", self.documents),
                     format!(
-                        "{:.0} then {:.0} MiB = {:.2} x  (target 0.90 to 1.10; each in a fresh process, from {:.0} and {:.0} MiB)",
-                        peak_of(fresh),
-                        peak_of(scaled),
-                        peak_of(scaled) / peak_of(fresh),
-                        start(fresh),
-                        start(scaled)
+                        "{ratio:.3} x  (target 0.90 to 1.10; the median peaks of {} fresh processes each, run alternately)",
+                        self.fresh_rss.len()
+                    ),
+                );
+                line(
+                    "",
+                    format!(
+                        "peaks {} then {} MiB (from {:.0} and {:.0} MiB before the first document)",
+                        peaks(&self.fresh_rss),
+                        peaks(&self.scaled_rss),
+                        median_start(&self.fresh_rss),
+                        median_start(&self.scaled_rss)
                     ),
                 );
             }

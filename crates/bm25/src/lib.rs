@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
     TextOptions, Value,
@@ -154,8 +154,9 @@ impl Bm25Store {
         })
     }
 
-    /// BM25 search within a tenant. Query syntax errors are forgiven (the
-    /// lenient parser keeps what it understands), since queries come from people.
+    /// BM25 search within a tenant. Queries come from people, not from a
+    /// query language: their words are analysed as the indexed text was and
+    /// searched as terms (see `terms_query`).
     pub async fn search(
         &self,
         tenant: &TenantId,
@@ -449,11 +450,43 @@ impl Inner {
             .reload()
             .map_err(|error| unavailable(error.to_string()))?;
         let searcher = self.reader.searcher();
-        // Terms are OR-ed, as BM25 intends: documents matching more (and
-        // rarer) terms score higher.
-        let (query, _ignored_syntax_errors) =
-            QueryParser::for_index(&self.index, vec![self.fields.body]).parse_query_lenient(query);
+        let Some(query) = self.terms_query(query)? else {
+            return Ok(Vec::new());
+        };
         self.run(&searcher, tenant, query, limit)
+    }
+
+    /// The query's words as BM25 terms, OR-ed: it goes through the index's
+    /// own analyzer (tokenizer, lower case, stemmer) and nothing in it is
+    /// query syntax, so "distribution-specific (Debian)" finds what
+    /// "distribution specific Debian" does, and a stray quote or colon is
+    /// just punctuation. `None` if no word is left.
+    fn terms_query(&self, query: &str) -> Result<Option<Box<dyn Query>>, StoreError> {
+        let mut analyzer = self
+            .index
+            .tokenizer_for_field(self.fields.body)
+            .map_err(|error| rejected(format!("the body field has no analyzer: {error}")))?;
+        let mut stream = analyzer.token_stream(query);
+        let mut terms = Vec::new();
+        while let Some(token) = stream.next() {
+            let term = Term::from_field_text(self.fields.body, &token.text);
+            if !terms.contains(&term) {
+                terms.push(term);
+            }
+        }
+        if terms.is_empty() {
+            return Ok(None);
+        }
+        // Documents matching more (and rarer) terms score higher, as BM25 intends.
+        let clauses = terms
+            .into_iter()
+            .map(|term| {
+                let query: Box<dyn Query> =
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
+                (Occur::Should, query)
+            })
+            .collect();
+        Ok(Some(Box::new(BooleanQuery::new(clauses))))
     }
 
     fn run(

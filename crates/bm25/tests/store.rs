@@ -80,7 +80,7 @@ async fn search_ranks_by_bm25_and_never_crosses_tenants() {
             .await
             .unwrap();
     }
-    // Stemming: "tide" matches "tides"; unbalanced syntax is forgiven.
+    // Stemming: "tide" matches "tides"; a parenthesis is only punctuation.
     let hits = store
         .search(&TenantId::new("a").unwrap(), "tide (range", 10)
         .await
@@ -88,6 +88,48 @@ async fn search_ranks_by_bm25_and_never_crosses_tenants() {
     assert_eq!(hits[0].document_id.as_str(), "tides");
     assert!(hits.iter().all(|hit| !hit.text.contains("tenant b")));
     assert_eq!(hits.len(), 1);
+}
+
+/// Queries are people's words, not tantivy's query language: a hyphen is
+/// not a phrase, parentheses are not grouping, a colon is not a field and a
+/// stray quote is not an error.
+#[tokio::test]
+async fn punctuation_in_a_query_is_not_query_syntax() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Bm25Store::open(dir.path()).unwrap();
+    let tenant = TenantId::new("a").unwrap();
+    for (document, text) in [
+        ("paths", "settings specific to each distribution, such as install paths"),
+        ("generic", "a generic distribution of packages"),
+        ("bread", "sourdough starter needs feeding"),
+    ] {
+        let chunks = chunks("a", document, &[text]);
+        store
+            .replace_document(&tenant, &DocumentId::new(document).unwrap(), &chunks)
+            .await
+            .unwrap();
+    }
+    let ranking = |hits: Vec<docpipe_core::ChunkHit>| -> Vec<(String, f32)> {
+        hits.into_iter()
+            .map(|hit| (hit.document_id.to_string(), hit.score))
+            .collect()
+    };
+    let plain = ranking(
+        store
+            .search(&tenant, "distribution specific paths", 10)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(plain[0].0, "paths");
+    for typed in [
+        "distribution-specific (paths)",
+        "\"distribution-specific paths",
+        "distribution: specific, paths?",
+    ] {
+        let hits = store.search(&tenant, typed, 10).await.unwrap();
+        assert_eq!(ranking(hits), plain, "{typed}");
+    }
+    assert!(store.search(&tenant, "\"(:)", 10).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! limits) and where results go (collection and index names, queues).
 //! Connection URLs can be overridden from the environment so one file serves
 //! every deployment: `DOCPIPE_AMQP_URL`, `DOCPIPE_MILVUS_URL`,
-//! `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR`, `DOCPIPE_ALLOWED_ROOTS`
+//! `DOCPIPE_MILVUS_COLLECTION`, `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR`, `DOCPIPE_ALLOWED_ROOTS`
 //! (`:`-separated) and `DOCPIPE_METRICS_ADDR`. Relative paths are relative to the working directory.
 
 use serde::{Deserialize, Serialize};
@@ -123,8 +123,34 @@ fn default_batch_deadline_ms() -> u64 {
 pub struct MilvusConfig {
     /// gRPC endpoint, e.g. `http://127.0.0.1:19530`.
     pub url: String,
-    /// Collection holding this pipeline's chunks.
+    /// The index family's name: each generation is the collection
+    /// `<collection>_<digest>`, and the alias `<collection>` points at the
+    /// live one.
     pub collection: String,
+    /// How fresh a search's view must be. `bounded` (the default) reads
+    /// without waiting for Milvus' time tick: a search may miss writes of the
+    /// last few seconds (Milvus' `common.gracefulTime`, 5 s by default).
+    /// `strong` sees every acknowledged write, at up to one time tick (about
+    /// 200 ms on Milvus 2.3) per search. The worker's own reads of what a
+    /// document has in the stores are always strong.
+    #[serde(default)]
+    pub search_consistency: ReadConsistency,
+}
+
+/// How fresh a read must be (Milvus consistency levels).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadConsistency {
+    /// Every write acknowledged before the read is visible.
+    Strong,
+    /// Writes older than Milvus' graceful time (5 s by default) are visible;
+    /// newer ones usually are, without waiting for them.
+    #[default]
+    Bounded,
+    /// The reading client's own writes are visible.
+    Session,
+    /// Whatever the serving node has; no wait at all.
+    Eventually,
 }
 
 /// tantivy settings.
@@ -360,6 +386,9 @@ impl PipelineConfig {
         if let Some(url) = var("DOCPIPE_MILVUS_URL") {
             self.milvus.url = url;
         }
+        if let Some(collection) = var("DOCPIPE_MILVUS_COLLECTION") {
+            self.milvus.collection = collection;
+        }
         if let Some(dir) = var("DOCPIPE_MODEL_DIR") {
             self.model.dir = dir.into();
         }
@@ -408,13 +437,28 @@ mod tests {
         assert!(config.chunking.overlap_tokens < config.chunking.max_tokens);
     }
 
+    /// `docpipe --pipeline pipelines/int8.toml reindex` builds the int8
+    /// generation in the default pipeline's index family, so both files
+    /// must name the same family.
     #[test]
-    fn the_shipped_int8_pipeline_is_valid_and_writes_elsewhere() {
+    fn the_shipped_int8_pipeline_is_another_generation_of_the_default_family() {
         let int8 = PipelineConfig::from_toml(include_str!("../../../pipelines/int8.toml")).unwrap();
         let default = PipelineConfig::from_toml(DEFAULT).unwrap();
         assert_ne!(int8.model.dir, default.model.dir);
-        assert_ne!(int8.milvus.collection, default.milvus.collection);
-        assert_ne!(int8.bm25.index_dir, default.bm25.index_dir);
+        assert_eq!(int8.milvus.collection, default.milvus.collection);
+        assert_eq!(int8.bm25.index_dir, default.bm25.index_dir);
+    }
+
+    #[test]
+    fn searches_read_with_bounded_consistency_unless_told_otherwise() {
+        let config = PipelineConfig::from_toml(DEFAULT).unwrap();
+        assert_eq!(config.milvus.search_consistency, ReadConsistency::Bounded);
+        let strong = DEFAULT.replace(
+            "collection = \"docpipe_chunks\"",
+            "collection = \"docpipe_chunks\"\nsearch_consistency = \"strong\"",
+        );
+        let config = PipelineConfig::from_toml(&strong).unwrap();
+        assert_eq!(config.milvus.search_consistency, ReadConsistency::Strong);
     }
 
     #[test]

@@ -12,22 +12,37 @@
 //! Milvus replays after a crash; docpipe acks a delivery only after that
 //! acknowledgement. Segments are sealed and flushed to object storage by
 //! Milvus on its own schedule and by [`MilvusStore::flush`], which the worker
-//! calls when it shuts down. Reads use Strong consistency, so a search sees
-//! every acknowledged write.
+//! calls when it shuts down; [`MilvusStore::settle`] also waits for their
+//! index, after a backfill or before a re-index switches.
+//!
+//! Consistency per caller: the worker's reads of what a document has in the
+//! store are Strong (read-after-write across workers); searches use the
+//! pipeline's `milvus.search_consistency`, Bounded by default (milliseconds
+//! instead of a time tick per search, at the price of missing the last few
+//! seconds of writes).
 //!
 //! Works against Milvus 2.3.5 (the PyPI standalone server used here) through
 //! 2.6: only features present in 2.3 are used, and results are read from
 //! columns rather than `rows()`, which 2.3 does not fill in.
 
+mod admin;
+mod columns;
+mod search;
+
+pub use search::MAX_SEARCH_LIMIT;
+
 use async_trait::async_trait;
+use columns::{classify, int64_column, malformed, quoted_list, varchar_column};
+use docpipe_core::config::ReadConsistency;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
-    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
+    ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
     StoredChunk, TenantId,
 };
 use milvus::v2 as sdk;
 use milvus::v2::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
 use std::result::Result;
 use std::time::Duration;
@@ -40,8 +55,9 @@ const QUERY_WINDOW: i64 = 16_384;
 /// A Milvus collection of chunks.
 #[derive(Clone)]
 pub struct MilvusStore {
-    client: std::sync::Arc<ClientV2>,
+    client: Arc<ClientV2>,
     collection: String,
+    search_consistency: ReadConsistency,
 }
 
 impl MilvusStore {
@@ -71,73 +87,22 @@ impl MilvusStore {
             ),
         })?;
         Ok(Self {
-            client: std::sync::Arc::new(client),
+            client: Arc::new(client),
             collection: collection.to_owned(),
+            search_consistency: ReadConsistency::Strong,
         })
     }
 
-    /// Drops `alias` if it exists (a collection with aliases cannot be dropped).
-    pub async fn drop_alias(&self, alias: &str) -> Result<(), StoreError> {
-        if self.aliased_collection(alias).await?.is_none() {
-            return Ok(());
-        }
-        self.client
-            .drop_alias(
-                sdk::request::alias::DropAliasRequest::builder()
-                    .alias(alias)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)
+    /// The same store, whose searches read with `consistency` (Strong
+    /// unless set: tests and the worker read what they just wrote).
+    pub fn with_search_consistency(mut self, consistency: ReadConsistency) -> Self {
+        self.search_consistency = consistency;
+        self
     }
 
     /// The collection's name.
     pub fn collection(&self) -> &str {
         &self.collection
-    }
-
-    /// Points `alias` at this collection, creating the alias if needed.
-    /// Milvus switches an alias atomically: a request through it reaches
-    /// either the old collection or this one.
-    pub async fn point_alias(&self, alias: &str) -> Result<(), StoreError> {
-        if self.aliased_collection(alias).await?.is_some() {
-            self.client
-                .alter_alias(
-                    sdk::request::alias::AlterAliasRequest::builder()
-                        .alias(alias)
-                        .collection_name(&self.collection)
-                        .build()
-                        .map_err(classify)?,
-                )
-                .await
-                .map_err(classify)
-        } else {
-            self.client
-                .create_alias(
-                    sdk::request::alias::CreateAliasRequest::builder()
-                        .alias(alias)
-                        .collection_name(&self.collection)
-                        .build()
-                        .map_err(classify)?,
-                )
-                .await
-                .map_err(classify)
-        }
-    }
-
-    /// The collection `alias` points at, if the alias exists.
-    pub async fn aliased_collection(&self, alias: &str) -> Result<Option<String>, StoreError> {
-        let request = sdk::request::alias::DescribeAliasRequest::builder()
-            .alias(alias)
-            .build()
-            .map_err(classify)?;
-        match self.client.describe_alias(request).await {
-            Ok(response) => Ok(Some(response.collection_name().to_owned())),
-            // Milvus reports an unknown alias as an error status.
-            Err(error) if error.to_string().contains("alias") => Ok(None),
-            Err(error) => Err(classify(error)),
-        }
     }
 
     async fn ensure_collection(&self, dimension: usize) -> Result<(), StoreError> {
@@ -260,92 +225,6 @@ impl MilvusStore {
             )
             .await
             .map_err(classify)
-    }
-
-    /// Seals and persists the collection's growing segments.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        self.client
-            .flush(
-                FlushRequest::builder()
-                    .collection_names([self.collection.as_str()])
-                    .wait_flushed_ms(60_000)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map(|_| ())
-            .map_err(classify)
-    }
-
-    /// Drops the collection if it exists (`docpipe gc`, tests' clean-up).
-    pub async fn drop_collection(&self) -> Result<(), StoreError> {
-        let exists = self.exists().await?;
-        if !exists {
-            return Ok(());
-        }
-        self.client
-            .drop_collection(
-                DropCollectionRequest::builder()
-                    .collection_name(&self.collection)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)
-    }
-
-    /// The `limit` chunks of `tenant` nearest to `vector` by cosine.
-    pub async fn search(
-        &self,
-        tenant: &TenantId,
-        vector: Vec<f32>,
-        limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        let response = self
-            .client
-            .search(
-                SearchRequest::builder()
-                    .collection_name(&self.collection)
-                    .vector_field(VECTOR)
-                    .vectors(SearchVectors::Float(vec![vector]))
-                    .filter(format!("tenant == \"{tenant}\""))
-                    .output_fields(["document_id", "ordinal", "page", "text"])
-                    .limit(limit.max(1) as i64)
-                    .metric_type(MetricType::Ip)
-                    .extra_params(HashMap::from([("ef".into(), "64".into())]))
-                    .consistency_level(ConsistencyLevel::Strong)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)?;
-        let Some(result) = response.results().into_iter().next() else {
-            return Ok(Vec::new());
-        };
-        let ids = varchar_ids(result.get_ids())?;
-        // Milvus sends no output columns at all when nothing matched.
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let documents = varchar_column(result.get_output_field("document_id"), "document_id")?;
-        let ordinals = int64_column(result.get_output_field("ordinal"), "ordinal")?;
-        let pages = int64_column(result.get_output_field("page"), "page")?;
-        let texts = varchar_column(result.get_output_field("text"), "text")?;
-        let scores = result.get_scores();
-        (0..ids.len())
-            .map(|row| {
-                Ok(ChunkHit {
-                    chunk_id: ChunkId::from_stored(ids[row].clone()),
-                    document_id: DocumentId::new(documents[row].clone()).map_err(|error| {
-                        malformed(format!("stored document id is invalid: {error}"))
-                    })?,
-                    ordinal: ordinals[row] as u32,
-                    page: (pages[row] > 0).then_some(pages[row] as u32),
-                    text: texts[row].clone(),
-                    score: scores.get(row).copied().unwrap_or_default(),
-                })
-            })
-            .collect()
     }
 
     /// The content hash of each of `documents` of `tenant` that the
@@ -534,54 +413,3 @@ impl ChunkStore for MilvusStore {
     }
 }
 
-fn quoted_list(ids: &[ChunkId]) -> String {
-    let quoted: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();
-    format!("[{}]", quoted.join(","))
-}
-
-fn varchar_ids(ids: &Ids) -> Result<&[String], StoreError> {
-    match ids {
-        Ids::VarChar(ids) => Ok(ids),
-        Ids::Int64(ids) if ids.is_empty() => Ok(&[]),
-        _ => Err(malformed("expected varchar primary keys".into())),
-    }
-}
-
-fn varchar_column<'a>(
-    field: Option<&'a FieldData>,
-    name: &str,
-) -> Result<&'a [String], StoreError> {
-    field
-        .and_then(FieldData::as_varchar)
-        .ok_or_else(|| malformed(format!("response has no varchar column {name}")))
-}
-
-fn int64_column<'a>(field: Option<&'a FieldData>, name: &str) -> Result<&'a [i64], StoreError> {
-    field
-        .and_then(FieldData::as_int64)
-        .ok_or_else(|| malformed(format!("response has no int64 column {name}")))
-}
-
-fn malformed(message: String) -> StoreError {
-    StoreError::Rejected {
-        store: STORE,
-        message,
-    }
-}
-
-/// Transport failures, timeouts and server-side errors may pass; requests
-/// the SDK cannot even build or decode will not.
-fn classify(error: milvus::v2::error::Error) -> StoreError {
-    use milvus::v2::error::Error;
-    let message = error.to_string();
-    match error {
-        Error::Validation(_) | Error::Conversion(_) => StoreError::Rejected {
-            store: STORE,
-            message,
-        },
-        _ => StoreError::Unavailable {
-            store: STORE,
-            message,
-        },
-    }
-}

@@ -102,3 +102,55 @@ async fn a_collection_with_another_dimension_is_refused() {
     assert!(error.to_string().contains("dimension"), "{error}");
     store.drop_collection().await.unwrap();
 }
+
+/// Enough chunks that Milvus builds the HNSW index over the sealed segment
+/// (it searches smaller segments exhaustively).
+const INDEXED_CHUNKS: usize = 3000;
+
+#[tokio::test]
+async fn settled_chunks_are_searched_through_the_index_for_any_number_of_hits() {
+    let store = store("settle").await;
+    let (tenant, document) = ids("acme", "big");
+    let texts: Vec<String> = (0..INDEXED_CHUNKS).map(|i| format!("chunk {i}")).collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut chunks = indexed_chunks("acme", "big", &texts, DIMENSION);
+    // Distinct directions (a linear congruential sequence): HNSW links
+    // copies of one vector poorly.
+    let mut state: u64 = 1;
+    for chunk in &mut chunks {
+        for value in &mut chunk.vector {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            *value = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+        }
+    }
+    store
+        .replace_document(&tenant, &document, &chunks)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .settle(std::time::Duration::from_secs(120))
+            .await
+            .unwrap(),
+        "the index covers the sealed segment and a query node serves it"
+    );
+    // More hits than the HNSW breadth docpipe used to fix at 64 (Milvus
+    // refused them: "ef(64) should be larger than k(65)").
+    for limit in [65, 500] {
+        let hits = store
+            .search(&tenant, vec![1.0; DIMENSION], limit)
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), limit);
+    }
+    let error = store
+        .search(&tenant, vec![1.0; DIMENSION], docpipe_milvus::MAX_SEARCH_LIMIT + 1)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        docpipe_core::Classify::class(&error),
+        docpipe_core::ErrorClass::Permanent,
+        "{error}"
+    );
+    store.drop_collection().await.unwrap();
+}

@@ -1,0 +1,183 @@
+//! Operating on a generation's collection as a whole: its alias, flushing,
+//! settling its index, and dropping it.
+
+use crate::MilvusStore;
+use crate::columns::classify;
+use docpipe_core::StoreError;
+use milvus::v2 as sdk;
+use milvus::v2::prelude::*;
+// The SDK prelude has its own `Result`; ours carries `StoreError`.
+use std::result::Result;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// How often [`MilvusStore::settle`] looks at the segments again.
+const SETTLE_POLL: Duration = Duration::from_millis(500);
+
+impl MilvusStore {
+    /// Drops `alias` if it exists (a collection with aliases cannot be dropped).
+    pub async fn drop_alias(&self, alias: &str) -> Result<(), StoreError> {
+        if self.aliased_collection(alias).await?.is_none() {
+            return Ok(());
+        }
+        self.client
+            .drop_alias(
+                sdk::request::alias::DropAliasRequest::builder()
+                    .alias(alias)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)
+    }
+
+    /// Points `alias` at this collection, creating the alias if needed.
+    /// Milvus switches an alias atomically: a request through it reaches
+    /// either the old collection or this one.
+    pub async fn point_alias(&self, alias: &str) -> Result<(), StoreError> {
+        if self.aliased_collection(alias).await?.is_some() {
+            self.client
+                .alter_alias(
+                    sdk::request::alias::AlterAliasRequest::builder()
+                        .alias(alias)
+                        .collection_name(&self.collection)
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)
+        } else {
+            self.client
+                .create_alias(
+                    sdk::request::alias::CreateAliasRequest::builder()
+                        .alias(alias)
+                        .collection_name(&self.collection)
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)
+        }
+    }
+
+    /// The collection `alias` points at, if the alias exists.
+    pub async fn aliased_collection(&self, alias: &str) -> Result<Option<String>, StoreError> {
+        let request = sdk::request::alias::DescribeAliasRequest::builder()
+            .alias(alias)
+            .build()
+            .map_err(classify)?;
+        match self.client.describe_alias(request).await {
+            Ok(response) => Ok(Some(response.collection_name().to_owned())),
+            // Milvus reports an unknown alias as an error status.
+            Err(error) if error.to_string().contains("alias") => Ok(None),
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    /// Seals and persists the collection's growing segments.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.client
+            .flush(
+                FlushRequest::builder()
+                    .collection_names([self.collection.as_str()])
+                    .wait_flushed_ms(60_000)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    /// Drops the collection if it exists (`docpipe gc`, tests' clean-up).
+    pub async fn drop_collection(&self) -> Result<(), StoreError> {
+        let exists = self.exists().await?;
+        if !exists {
+            return Ok(());
+        }
+        self.client
+            .drop_collection(
+                DropCollectionRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)
+    }
+
+
+    /// Makes every write acknowledged so far as findable as data Milvus
+    /// has settled on its own schedule. Until Milvus seals a growing
+    /// segment (by size, or after `dataCoord.segment.maxIdleTime`, ten
+    /// minutes by default), it searches it through an approximate interim
+    /// index (IVF, 16 of 128 lists probed on 2.3): right after a backfill,
+    /// dense Recall@10 was 1.6 to 2.3 points lower than ten minutes later.
+    /// This seals the growing segments, then waits until every sealed
+    /// segment has its HNSW index built and is served by a query node with
+    /// it. Returns whether that happened within `timeout` (the data is
+    /// searchable either way).
+    pub async fn settle(&self, timeout: Duration) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + timeout;
+        self.flush().await?;
+        while Instant::now() < deadline {
+            if self.is_settled().await? {
+                return Ok(true);
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+        Ok(false)
+    }
+
+    /// Whether no sealed data waits for its index or for a query node: the
+    /// index covers every flushed row, and every flushed segment is loaded.
+    async fn is_settled(&self) -> Result<bool, StoreError> {
+        let index = self
+            .client
+            .describe_index(
+                sdk::request::index::DescribeIndexRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        let indexed = index.indexes().iter().all(|index| {
+            index.get_pending_rows() == 0 && index.get_indexed_rows() >= index.get_total_rows()
+        });
+        if !indexed {
+            return Ok(false);
+        }
+        let persisted = self
+            .client
+            .list_persistent_segments(
+                sdk::request::utility::ListPersistentSegmentsRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        let served: HashSet<i64> = self
+            .client
+            .list_query_segments(
+                sdk::request::utility::ListQuerySegmentsRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?
+            .segments()
+            .iter()
+            .map(|segment| segment.get_segment_id())
+            .collect();
+        // Growing segments hold writes made after the flush; dropped ones
+        // were compacted into others.
+        Ok(persisted.segments().iter().all(|segment| match segment.get_state() {
+            sdk::SegmentState::Growing | sdk::SegmentState::Dropped | sdk::SegmentState::NotExist => true,
+            sdk::SegmentState::Flushed => served.contains(&segment.get_segment_id()),
+            _ => false,
+        }))
+    }
+}

@@ -1,0 +1,114 @@
+//! Nearest-neighbour search of a generation's chunks.
+
+use crate::columns::{classify, int64_column, malformed, varchar_column, varchar_ids};
+use crate::MilvusStore;
+use docpipe_core::config::ReadConsistency;
+use docpipe_core::{ChunkHit, ChunkId, DocumentId, StoreError, TenantId};
+use milvus::v2::prelude::*;
+// The SDK prelude has its own `Result`; ours carries `StoreError`.
+use std::result::Result;
+use std::collections::HashMap;
+
+/// The HNSW search breadth used when a search asks for fewer candidates:
+/// what docpipe always used, measured against the gold sets.
+const MIN_EF: usize = 64;
+
+/// Most hits one Milvus search returns (its `topk` limit).
+pub const MAX_SEARCH_LIMIT: usize = 16_384;
+
+/// The HNSW search breadth for `limit` hits: Milvus refuses an `ef` below
+/// the number of hits asked for ("ef(64) should be larger than k(65)"), so
+/// it grows with the limit.
+pub(crate) fn ef_for(limit: usize) -> usize {
+    limit.max(MIN_EF)
+}
+
+/// The SDK's level for a docpipe read consistency.
+pub(crate) fn consistency_level(consistency: ReadConsistency) -> ConsistencyLevel {
+    match consistency {
+        ReadConsistency::Strong => ConsistencyLevel::Strong,
+        ReadConsistency::Bounded => ConsistencyLevel::Bounded,
+        ReadConsistency::Session => ConsistencyLevel::Session,
+        ReadConsistency::Eventually => ConsistencyLevel::Eventually,
+    }
+}
+
+impl MilvusStore {
+    /// The `limit` chunks of `tenant` nearest to `vector` by cosine, read
+    /// with the store's search consistency (see
+    /// [`with_search_consistency`](Self::with_search_consistency)).
+    /// `limit` is at most [`MAX_SEARCH_LIMIT`]; more is refused.
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        vector: Vec<f32>,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        if limit > MAX_SEARCH_LIMIT {
+            return Err(StoreError::Rejected {
+                store: crate::STORE,
+                message: format!(
+                    "a search may ask for at most {MAX_SEARCH_LIMIT} chunks, not {limit}"
+                ),
+            });
+        }
+        let limit = limit.max(1);
+        let response = self
+            .client
+            .search(
+                SearchRequest::builder()
+                    .collection_name(&self.collection)
+                    .vector_field(crate::VECTOR)
+                    .vectors(SearchVectors::Float(vec![vector]))
+                    .filter(format!("tenant == \"{tenant}\""))
+                    .output_fields(["document_id", "ordinal", "page", "text"])
+                    .limit(limit as i64)
+                    .metric_type(MetricType::Ip)
+                    .extra_params(HashMap::from([("ef".into(), ef_for(limit).to_string())]))
+                    .consistency_level(consistency_level(self.search_consistency))
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        let Some(result) = response.results().into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        let ids = varchar_ids(result.get_ids())?;
+        // Milvus sends no output columns at all when nothing matched.
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let documents = varchar_column(result.get_output_field("document_id"), "document_id")?;
+        let ordinals = int64_column(result.get_output_field("ordinal"), "ordinal")?;
+        let pages = int64_column(result.get_output_field("page"), "page")?;
+        let texts = varchar_column(result.get_output_field("text"), "text")?;
+        let scores = result.get_scores();
+        (0..ids.len())
+            .map(|row| {
+                Ok(ChunkHit {
+                    chunk_id: ChunkId::from_stored(ids[row].clone()),
+                    document_id: DocumentId::new(documents[row].clone()).map_err(|error| {
+                        malformed(format!("stored document id is invalid: {error}"))
+                    })?,
+                    ordinal: ordinals[row] as u32,
+                    page: (pages[row] > 0).then_some(pages[row] as u32),
+                    text: texts[row].clone(),
+                    score: scores.get(row).copied().unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_breadth_is_never_below_the_hits_asked_for() {
+        assert_eq!(ef_for(10), MIN_EF);
+        assert_eq!(ef_for(65), 65);
+        assert_eq!(ef_for(MAX_SEARCH_LIMIT), MAX_SEARCH_LIMIT);
+    }
+}

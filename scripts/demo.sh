@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: start Milvus (left running) and a worker, publish fixtures/corpus
 # through RabbitMQ as an upload service would, wait until it is indexed, then
-# search it and evaluate the gold set. The worker is stopped with SIGTERM at
+# search it and evaluate the gold set, re-index it with the int8 model and
+# roll back, as the README shows. The worker is stopped with SIGTERM at
 # the end (or on any failure), so only Milvus is left running.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -46,6 +47,13 @@ heading "docpipe search --mode dense: a question"
 
 heading "docpipe eval fixtures/queries.jsonl"
 "$docpipe" eval fixtures/queries.jsonl --tenant "$TENANT"
+
+heading "docpipe --pipeline pipelines/int8.toml reindex: the int8 model, without downtime"
+"$docpipe" --pipeline pipelines/int8.toml reindex
+heading "docpipe eval fixtures/queries.jsonl (int8 generation)"
+"$docpipe" eval fixtures/queries.jsonl --tenant "$TENANT"
+heading "docpipe rollback: the fp32 generation is live again"
+"$docpipe" rollback
 
 heading "docpipe status"
 "$docpipe" status

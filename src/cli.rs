@@ -155,7 +155,8 @@ pub struct BackfillArgs {
     /// (exit status 1 if any failed).
     #[arg(long)]
     pub wait: bool,
-    /// Give up waiting after this many seconds.
+    /// Give up waiting once this many seconds pass without a document
+    /// finishing (however long the whole backfill takes).
     #[arg(long, default_value_t = 600, requires = "wait")]
     pub timeout_secs: u64,
     /// Publish at most this many documents per second, so a large backfill
@@ -170,8 +171,9 @@ pub struct BackfillArgs {
 /// Arguments of `docpipe reindex`.
 #[derive(Debug, Args)]
 pub struct ReindexArgs {
-    /// Give up waiting for workers after this many seconds (re-run to resume).
-    #[arg(long, default_value_t = 3600)]
+    /// Give up waiting for workers once this many seconds pass without a
+    /// document finishing (re-run to resume).
+    #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,
     /// Publish at most this many documents per second.
     #[arg(long)]
@@ -219,8 +221,8 @@ pub struct SearchArgs {
     /// How to search.
     #[arg(long, value_enum, default_value_t = ModeArg::Hybrid)]
     pub mode: ModeArg,
-    /// How many documents to return.
-    #[arg(long, default_value_t = 10)]
+    /// How many documents to return (1 to 1000).
+    #[arg(long, default_value_t = 10, value_parser = top_k)]
     pub top_k: usize,
     /// Search this tenant's documents only.
     #[arg(long, default_value = "default")]
@@ -235,8 +237,8 @@ pub struct SearchArgs {
 pub struct EvalArgs {
     /// JSONL gold set: {"qid": ..., "query": ..., "doc_id": ...} per line.
     pub queries: PathBuf,
-    /// The cut-off for Recall@k and MRR@k.
-    #[arg(long, default_value_t = 10)]
+    /// The cut-off for Recall@k and MRR@k (1 to 1000).
+    #[arg(long, default_value_t = 10, value_parser = top_k)]
     pub k: usize,
     /// Evaluate only this mode (default: all three).
     #[arg(long, value_enum)]
@@ -295,4 +297,15 @@ pub struct StatusArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A number of documents a search can return.
+fn top_k(text: &str) -> Result<usize, String> {
+    let maximum = docpipe_search::MAX_TOP_K;
+    match text.parse::<usize>() {
+        Ok(value) if (1..=maximum).contains(&value) => Ok(value),
+        _ => Err(format!(
+            "expected a number of documents from 1 to {maximum}"
+        )),
+    }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{WorkerProcess, docpipe, json, remove_resources};
+use docpipe_milvus::MilvusStore;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -33,6 +34,48 @@ async fn backfill_wait_search_eval_status_and_a_graceful_worker() {
     assert_eq!(summary["indexed"], 8, "{summary}");
     assert_eq!(summary["failed"], serde_json::json!({}));
 
+    // The backfill settled the index: every chunk sits in a sealed segment
+    // a query node serves, none in a growing segment that Milvus searches
+    // through its approximate interim index (about 2 points of recall lost
+    // until it seals them on its own, ten minutes later).
+    let status = json(&run(docpipe(&pipeline).args(["status", "--json"])));
+    let alias = &config.milvus.collection;
+    let live = MilvusStore::existing(&config.milvus.url, alias)
+        .await
+        .unwrap()
+        .aliased_collection(alias)
+        .await
+        .unwrap()
+        .expect("the alias names the live generation");
+    let served = MilvusStore::existing(&config.milvus.url, &live)
+        .await
+        .unwrap()
+        .served_sealed_rows()
+        .await
+        .unwrap();
+    assert!(
+        served >= status["milvus"]["chunks"].as_u64().unwrap(),
+        "{served} sealed rows served: {status}"
+    );
+
+    // More than 12 documents in every mode (it used to exceed Milvus' HNSW
+    // breadth), and the same words with punctuation.
+    for mode in ["dense", "hybrid", "bm25"] {
+        let search = run(docpipe(&pipeline).args([
+            "search",
+            "--tenant",
+            "cli",
+            "--json",
+            "--top-k",
+            "13",
+            "--mode",
+            mode,
+            "\"which flag: lists (hidden) dot-files",
+        ]));
+        assert!(search.status.success(), "{mode}");
+        assert_eq!(json(&search)[0]["document_id"], "man-ls.1", "{mode}");
+    }
+
     let search = run(docpipe(&pipeline).args([
         "search",
         "--tenant",
@@ -49,6 +92,7 @@ async fn backfill_wait_search_eval_status_and_a_graceful_worker() {
 
     let eval = run(docpipe(&pipeline)
         .args(["eval", "--tenant", "cli", "--json", "--min-recall", "0.9"])
+        .args(["--k", "13"])
         .arg(common::fixtures().join("queries.jsonl")));
     assert!(eval.status.success(), "the gold set passes the recall gate");
     assert_eq!(
@@ -61,6 +105,25 @@ async fn backfill_wait_search_eval_status_and_a_graceful_worker() {
     assert_eq!(status["milvus"]["documents"], 8, "{status}");
     assert_eq!(status["tantivy"], status["milvus"]);
     assert_eq!(status["queues"]["ingest"], 0);
+
+    // A pipeline file naming another index family has nothing to
+    // re-index, and the error says what to change and where the index is.
+    let mut elsewhere = config.clone();
+    elsewhere.milvus.collection = format!("{}_elsewhere", config.milvus.collection);
+    elsewhere.bm25.index_dir = scratch.path().join("elsewhere");
+    let elsewhere_file = scratch.path().join("elsewhere.toml");
+    std::fs::write(&elsewhere_file, elsewhere.to_toml()).unwrap();
+    let reindex = run(docpipe(&elsewhere_file).arg("reindex"));
+    assert_eq!(reindex.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&reindex.stderr);
+    assert!(
+        message.contains("[bm25] index_dir of the pipeline that indexed"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&config.bm25.index_dir.display().to_string()),
+        "{message}"
+    );
 
     assert!(worker.terminate(), "SIGTERM ends the worker with status 0");
     let log = std::fs::read_to_string(&log).unwrap();

@@ -4,7 +4,7 @@
 use super::print_json;
 use super::publish::{Tally, publish_bulk};
 use crate::cli::{GcArgs, GenerationsArgs, ReindexArgs};
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use docpipe_bm25::Bm25Store;
 use docpipe_catalog::{Catalog, Generation, GenerationState};
 use docpipe_core::{
@@ -23,6 +23,35 @@ use std::time::{Duration, Instant};
 /// giving up (a document missing past the grace period after the first
 /// round means workers are failing).
 const MAX_ROUNDS: usize = 5;
+
+/// How long `settle_index` waits for Milvus to index sealed segments.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Seals the Milvus segments of `generations` and waits for their index
+/// (see `MilvusStore::settle`): what a backfill or re-index just wrote is
+/// then found as well as data Milvus settled on its own, ten minutes later.
+/// Not settling in time is reported, not an error: the data is searchable.
+pub(super) async fn settle_index(
+    config: &PipelineConfig,
+    generations: &[&Generation],
+) -> anyhow::Result<()> {
+    for generation in generations {
+        let collection = generation.collection(&config.milvus.collection);
+        eprintln!("settling {collection}: sealing its segments and waiting for their index");
+        let settled = MilvusStore::existing(&config.milvus.url, &collection)
+            .await?
+            .settle(SETTLE_TIMEOUT)
+            .await?;
+        if !settled {
+            eprintln!(
+                "warning: Milvus has not indexed {collection}'s sealed segments after {} s; \
+                 until it does, searches of the newest documents go through its approximate interim index",
+                SETTLE_TIMEOUT.as_secs()
+            );
+        }
+    }
+    Ok(())
+}
 
 /// How long a live document may be missing from the new generation before
 /// `reindex` rebuilds it: an upload being written right now is written to
@@ -130,12 +159,11 @@ pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Resu
     let catalog = Catalog::new(&config.bm25.index_dir);
     let version = pipeline_version(config, &ModelDir::open(&config.model.dir)?)?;
     let building = Generation::of(config, version.clone(), GenerationState::Building);
-    let live = catalog.read()?.live().cloned().with_context(|| {
-        format!(
-            "nothing to re-index: no live generation under {}",
-            config.bm25.index_dir.display()
-        )
-    })?;
+    let live = catalog
+        .read()?
+        .live()
+        .cloned()
+        .ok_or_else(|| no_family_to_reindex(config))?;
     catalog.update(|generations| generations.begin_building(building.clone()))?;
     eprintln!(
         "building generation {version} from live generation {} (workers now write both)",
@@ -203,7 +231,12 @@ pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Resu
         };
         work.published += due.len() as u64;
         let finished = work
-            .wait(events, pending, about_new, args.timeout_secs)
+            .wait(
+                events,
+                pending,
+                about_new,
+                Duration::from_secs(args.timeout_secs),
+            )
             .await;
         if !work.failed.is_empty() {
             work.print();
@@ -213,13 +246,15 @@ pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Resu
         }
         if !finished {
             bail!(
-                "gave up waiting after {} s with {} documents pending; is a worker running? Re-run to resume",
+                "gave up waiting: no document finished in the last {} s and {} are pending; is a worker running? Re-run to resume",
                 args.timeout_secs,
                 work.pending.len()
             );
         }
         missing_since.clear();
     }
+    // Before searches read it: its newest segments through the real index.
+    settle_index(config, &[&building]).await?;
     let verified = (old.stats().await?.1, new.stats().await?.1);
     let (before, after) = verified;
     let switched = !args.no_switch;
@@ -258,6 +293,44 @@ pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Resu
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why there is nothing to re-index, and what to change: a re-index builds
+/// a generation beside the live one of the same family, so the pipeline
+/// file must name the family that holds the documents.
+fn no_family_to_reindex(config: &PipelineConfig) -> anyhow::Error {
+    let index_dir = &config.bm25.index_dir;
+    let families: Vec<String> = index_dir
+        .parent()
+        .and_then(|parent| std::fs::read_dir(parent).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path != index_dir
+                && Catalog::new(path)
+                    .read()
+                    .is_ok_and(|catalog| catalog.live().is_some())
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    let found = match families.as_slice() {
+        [] => String::new(),
+        families => format!(
+            " (index families with a live generation: {})",
+            families.join(", ")
+        ),
+    };
+    anyhow::anyhow!(
+        "nothing to re-index: no live generation in the index family of this pipeline file \
+         (milvus.collection = {:?}, bm25.index_dir = {:?}){found}. A re-index builds a new generation \
+         beside the live one of the same family: give this file the [milvus] collection and \
+         [bm25] index_dir of the pipeline that indexed your documents (pipelines/default.toml: \
+         \"docpipe_chunks\" and \".docpipe/index/docpipe_chunks\")",
+        config.milvus.collection,
+        index_dir.display().to_string()
+    )
 }
 
 #[derive(serde::Serialize)]

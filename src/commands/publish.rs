@@ -93,12 +93,14 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
             .iter()
             .map(|request| (request.tenant().clone(), request.document_id().clone()))
             .collect();
-        let finished = summary
-            .wait(events, pending, |_| true, args.timeout_secs)
-            .await;
-        if !finished {
+        let patience = Duration::from_secs(args.timeout_secs);
+        let finished = summary.wait(events, pending, |_| true, patience).await;
+        if finished {
+            let generations = Catalog::new(&config.bm25.index_dir).read()?;
+            super::generations::settle_index(config, &generations.written()).await?;
+        } else {
             eprintln!(
-                "gave up waiting after {} s; is a worker running?",
+                "gave up waiting: no document finished in the last {} s; is a worker running?",
                 args.timeout_secs
             );
         }
@@ -240,55 +242,57 @@ type DocumentKey = (TenantId, DocumentId);
 
 impl Tally {
     /// Counts the events about `pending` documents that `accept` lets
-    /// through, with a progress bar, until all arrived or `timeout_secs`
-    /// passed; returns whether all arrived.
+    /// through, with a progress bar, until all arrived or `patience` passed
+    /// without one (a large backfill takes as long as it takes, as long as
+    /// documents keep finishing); returns whether all arrived.
     pub async fn wait(
         &mut self,
         events: impl Stream<Item = DocumentEvent>,
         mut pending: HashSet<DocumentKey>,
         accept: impl Fn(&DocumentEvent) -> bool,
-        timeout_secs: u64,
+        patience: Duration,
     ) -> bool {
         let bar = progress_bar(pending.len(), "waiting");
-        let waiting = async {
-            futures::pin_mut!(events);
-            while !pending.is_empty() {
-                let Some(event) = events.next().await else {
-                    break;
-                };
-                let (Some(tenant), Some(document)) = event.subject() else {
-                    continue;
-                };
-                if !accept(&event) || !pending.remove(&(tenant.clone(), document.clone())) {
-                    continue;
-                }
-                match &event {
-                    DocumentEvent::Indexed { chunks, .. } => {
-                        self.indexed += 1;
-                        self.chunks += u64::from(*chunks);
-                    }
-                    DocumentEvent::Unchanged { chunks, .. } => {
-                        self.unchanged += 1;
-                        self.chunks += u64::from(*chunks);
-                    }
-                    DocumentEvent::Removed { .. } => self.removed += 1,
-                    DocumentEvent::Failed { reason, .. } => {
-                        self.failed.insert(document.to_string(), reason.clone());
-                    }
-                }
-                bar.inc(1);
+        futures::pin_mut!(events);
+        let mut deadline = tokio::time::Instant::now() + patience;
+        while !pending.is_empty() {
+            let event = tokio::select! {
+                event = events.next() => event,
+                () = tokio::time::sleep_until(deadline) => break,
+            };
+            let Some(event) = event else {
+                break;
+            };
+            let (Some(tenant), Some(document)) = event.subject() else {
+                continue;
+            };
+            if !accept(&event) || !pending.remove(&(tenant.clone(), document.clone())) {
+                continue;
             }
-        };
-        let finished = tokio::time::timeout(Duration::from_secs(timeout_secs), waiting)
-            .await
-            .is_ok();
+            deadline = tokio::time::Instant::now() + patience;
+            match &event {
+                DocumentEvent::Indexed { chunks, .. } => {
+                    self.indexed += 1;
+                    self.chunks += u64::from(*chunks);
+                }
+                DocumentEvent::Unchanged { chunks, .. } => {
+                    self.unchanged += 1;
+                    self.chunks += u64::from(*chunks);
+                }
+                DocumentEvent::Removed { .. } => self.removed += 1,
+                DocumentEvent::Failed { reason, .. } => {
+                    self.failed.insert(document.to_string(), reason.clone());
+                }
+            }
+            bar.inc(1);
+        }
         bar.finish_and_clear();
         self.pending = pending
             .into_iter()
             .map(|(_, document)| document.to_string())
             .collect();
         self.pending.sort();
-        finished && self.pending.is_empty()
+        self.pending.is_empty()
     }
 
     /// Prints the tally for people.
@@ -407,6 +411,75 @@ fn progress_bar(length: usize, message: &'static str) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn indexed(document: &str) -> DocumentEvent {
+        DocumentEvent::Indexed {
+            document_id: DocumentId::new(document).unwrap(),
+            tenant: TenantId::new("t").unwrap(),
+            chunks: 1,
+            pipeline_version: "default@000000000000".into(),
+            at_unix_ms: 0,
+        }
+    }
+
+    fn pending(documents: &[&str]) -> HashSet<DocumentKey> {
+        documents
+            .iter()
+            .map(|document| {
+                (
+                    TenantId::new("t").unwrap(),
+                    DocumentId::new(*document).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// An event about each of `documents`, one per `gap`.
+    fn trickle(documents: &[&str], gap: Duration) -> impl Stream<Item = DocumentEvent> {
+        let events: Vec<DocumentEvent> =
+            documents.iter().map(|document| indexed(document)).collect();
+        futures::stream::iter(events).then(move |event| async move {
+            tokio::time::sleep(gap).await;
+            event
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_goes_on_as_long_as_documents_keep_finishing() {
+        let documents = ["a", "b", "c", "d"];
+        let mut tally = Tally::default();
+        // 4 minutes in all, never 90 s without progress.
+        let events = trickle(&documents, Duration::from_secs(60));
+        let finished = tally
+            .wait(
+                events,
+                pending(&documents),
+                |_| true,
+                Duration::from_secs(90),
+            )
+            .await;
+        assert!(finished, "pending: {:?}", tally.pending);
+        assert_eq!(tally.indexed, 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_gives_up_once_nothing_finishes_for_its_patience() {
+        let mut tally = Tally::default();
+        let events = trickle(&["a"], Duration::from_secs(60)).chain(futures::stream::pending());
+        let finished = tally
+            .wait(
+                events,
+                pending(&["a", "b"]),
+                |_| true,
+                Duration::from_secs(90),
+            )
+            .await;
+        assert!(!finished);
+        assert_eq!(
+            (tally.indexed, tally.pending.clone()),
+            (1, vec!["b".to_owned()])
+        );
+    }
 
     #[test]
     fn document_ids_drop_only_the_final_extension() {

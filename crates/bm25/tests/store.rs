@@ -99,7 +99,10 @@ async fn punctuation_in_a_query_is_not_query_syntax() {
     let store = Bm25Store::open(dir.path()).unwrap();
     let tenant = TenantId::new("a").unwrap();
     for (document, text) in [
-        ("paths", "settings specific to each distribution, such as install paths"),
+        (
+            "paths",
+            "settings specific to each distribution, such as install paths",
+        ),
         ("generic", "a generic distribution of packages"),
         ("bread", "sourdough starter needs feeding"),
     ] {

@@ -7,8 +7,8 @@ use docpipe_core::StoreError;
 use milvus::v2 as sdk;
 use milvus::v2::prelude::*;
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
-use std::result::Result;
 use std::collections::HashSet;
+use std::result::Result;
 use std::time::{Duration, Instant};
 
 /// How often [`MilvusStore::settle`] looks at the segments again.
@@ -74,8 +74,9 @@ impl MilvusStore {
         }
     }
 
-    /// Seals and persists the collection's growing segments.
-    pub async fn flush(&self) -> Result<(), StoreError> {
+    /// Seals and persists the collection's growing segments; Milvus names
+    /// the segments it sealed.
+    pub async fn flush(&self) -> Result<sdk::response::utility::FlushResponse, StoreError> {
         self.client
             .flush(
                 FlushRequest::builder()
@@ -85,7 +86,6 @@ impl MilvusStore {
                     .map_err(classify)?,
             )
             .await
-            .map(|_| ())
             .map_err(classify)
     }
 
@@ -106,22 +106,28 @@ impl MilvusStore {
             .map_err(classify)
     }
 
-
     /// Makes every write acknowledged so far as findable as data Milvus
     /// has settled on its own schedule. Until Milvus seals a growing
     /// segment (by size, or after `dataCoord.segment.maxIdleTime`, ten
     /// minutes by default), it searches it through an approximate interim
     /// index (IVF, 16 of 128 lists probed on 2.3): right after a backfill,
     /// dense Recall@10 was 1.6 to 2.3 points lower than ten minutes later.
-    /// This seals the growing segments, then waits until every sealed
-    /// segment has its HNSW index built and is served by a query node with
-    /// it. Returns whether that happened within `timeout` (the data is
+    /// This seals the growing segments, then waits until the HNSW index
+    /// covers every sealed row and a query node serves every sealed
+    /// segment. Returns whether that happened within `timeout` (the data is
     /// searchable either way).
     pub async fn settle(&self, timeout: Duration) -> Result<bool, StoreError> {
         let deadline = Instant::now() + timeout;
-        self.flush().await?;
+        let sealed: Vec<i64> = self
+            .flush()
+            .await?
+            .segment_ids()
+            .values()
+            .flatten()
+            .copied()
+            .collect();
         while Instant::now() < deadline {
-            if self.is_settled().await? {
+            if self.is_settled(&sealed).await? {
                 return Ok(true);
             }
             tokio::time::sleep(SETTLE_POLL).await;
@@ -129,9 +135,38 @@ impl MilvusStore {
         Ok(false)
     }
 
+    /// Rows in sealed segments that query nodes serve (through the index,
+    /// or exhaustively for segments too small to index); rows still in
+    /// growing segments are not counted.
+    pub async fn served_sealed_rows(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .served_segments()
+            .await?
+            .iter()
+            .filter(|segment| segment.get_state() != sdk::SegmentState::Growing)
+            .map(|segment| segment.get_row_count().max(0) as u64)
+            .sum())
+    }
+
+    async fn served_segments(&self) -> Result<Vec<sdk::QuerySegmentInfo>, StoreError> {
+        Ok(self
+            .client
+            .list_query_segments(
+                sdk::request::utility::ListQuerySegmentsRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?
+            .segments()
+            .to_vec())
+    }
+
     /// Whether no sealed data waits for its index or for a query node: the
-    /// index covers every flushed row, and every flushed segment is loaded.
-    async fn is_settled(&self) -> Result<bool, StoreError> {
+    /// index covers every flushed row, every flushed segment is served, and
+    /// so is each of `sealed` (unless compaction merged it into another).
+    async fn is_settled(&self, sealed: &[i64]) -> Result<bool, StoreError> {
         let index = self
             .client
             .describe_index(
@@ -159,25 +194,29 @@ impl MilvusStore {
             .await
             .map_err(classify)?;
         let served: HashSet<i64> = self
-            .client
-            .list_query_segments(
-                sdk::request::utility::ListQuerySegmentsRequest::builder()
-                    .collection_name(&self.collection)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)?
-            .segments()
+            .served_segments()
+            .await?
             .iter()
             .map(|segment| segment.get_segment_id())
             .collect();
-        // Growing segments hold writes made after the flush; dropped ones
-        // were compacted into others.
-        Ok(persisted.segments().iter().all(|segment| match segment.get_state() {
-            sdk::SegmentState::Growing | sdk::SegmentState::Dropped | sdk::SegmentState::NotExist => true,
-            sdk::SegmentState::Flushed => served.contains(&segment.get_segment_id()),
-            _ => false,
-        }))
+        let state = |id: i64| {
+            persisted
+                .segments()
+                .iter()
+                .find(|segment| segment.get_segment_id() == id)
+                .map(|segment| segment.get_state())
+        };
+        let flushed_served = persisted.segments().iter().all(|segment| {
+            segment.get_state() != sdk::SegmentState::Flushed
+                || served.contains(&segment.get_segment_id())
+        });
+        let sealed_served = sealed.iter().all(|&id| {
+            served.contains(&id)
+                || matches!(
+                    state(id),
+                    None | Some(sdk::SegmentState::Dropped | sdk::SegmentState::NotExist)
+                )
+        });
+        Ok(flushed_served && sealed_served)
     }
 }

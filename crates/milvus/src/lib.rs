@@ -412,4 +412,3 @@ impl ChunkStore for MilvusStore {
         })
     }
 }
-

@@ -1,13 +1,13 @@
 //! Nearest-neighbour search of a generation's chunks.
 
-use crate::columns::{classify, int64_column, malformed, varchar_column, varchar_ids};
 use crate::MilvusStore;
+use crate::columns::{classify, int64_column, malformed, varchar_column, varchar_ids};
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::{ChunkHit, ChunkId, DocumentId, StoreError, TenantId};
 use milvus::v2::prelude::*;
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
-use std::result::Result;
 use std::collections::HashMap;
+use std::result::Result;
 
 /// The HNSW search breadth used when a search asks for fewer candidates:
 /// what docpipe always used, measured against the gold sets.

@@ -119,7 +119,9 @@ async fn settled_chunks_are_searched_through_the_index_for_any_number_of_hits() 
     let mut state: u64 = 1;
     for chunk in &mut chunks {
         for value in &mut chunk.vector {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             *value = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
         }
     }
@@ -144,7 +146,11 @@ async fn settled_chunks_are_searched_through_the_index_for_any_number_of_hits() 
         assert_eq!(hits.len(), limit);
     }
     let error = store
-        .search(&tenant, vec![1.0; DIMENSION], docpipe_milvus::MAX_SEARCH_LIMIT + 1)
+        .search(
+            &tenant,
+            vec![1.0; DIMENSION],
+            docpipe_milvus::MAX_SEARCH_LIMIT + 1,
+        )
         .await
         .unwrap_err();
     assert_eq!(

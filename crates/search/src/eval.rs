@@ -95,7 +95,9 @@ pub struct ModeReport {
     pub misses: Vec<String>,
 }
 
-/// Runs every query in every mode.
+/// Runs every query in every mode. Each query is embedded once and its
+/// vector shared by the modes that need it; their latencies include the
+/// embedding, as a lone search's would.
 pub async fn evaluate(
     searcher: &Searcher,
     tenant: &TenantId,
@@ -103,22 +105,38 @@ pub async fn evaluate(
     k: usize,
     modes: &[Mode],
 ) -> Result<Vec<ModeReport>, EvalError> {
-    let mut reports = Vec::new();
-    for &mode in modes {
-        let mut ranks = Vec::with_capacity(gold.len());
-        let mut latencies = Vec::with_capacity(gold.len());
-        for query in gold {
+    let mut ranks = vec![Vec::with_capacity(gold.len()); modes.len()];
+    let mut latencies = vec![Vec::with_capacity(gold.len()); modes.len()];
+    let embeds = modes.iter().any(|&mode| mode != Mode::Bm25);
+    for query in gold {
+        let started = Instant::now();
+        let embedded = match embeds {
+            true => Some(searcher.embed_query(&query.query).await?),
+            false => None,
+        };
+        let embedding = started.elapsed();
+        for (position, &mode) in modes.iter().enumerate() {
             let started = Instant::now();
-            let hits = searcher.search(tenant, &query.query, mode, k).await?;
-            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-            ranks.push(
+            let hits = searcher
+                .search_embedded(tenant, &query.query, embedded.as_ref(), mode, k)
+                .await?;
+            let mut elapsed = started.elapsed();
+            if mode != Mode::Bm25 {
+                elapsed += embedding;
+            }
+            latencies[position].push(elapsed.as_secs_f64() * 1000.0);
+            ranks[position].push(
                 hits.iter()
                     .position(|hit| hit.document_id.as_str() == query.doc_id),
             );
         }
-        reports.push(report(mode, k, gold, &ranks, latencies));
     }
-    Ok(reports)
+    Ok(modes
+        .iter()
+        .zip(ranks)
+        .zip(latencies)
+        .map(|((&mode, ranks), latencies)| report(mode, k, gold, &ranks, latencies))
+        .collect())
 }
 
 fn report(

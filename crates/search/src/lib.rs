@@ -67,11 +67,27 @@ pub enum SearchError {
     /// The generation catalog is unreadable.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The caller asked for more (or fewer) results than a search returns.
+    #[error("top_k is {0}; ask for 1 to {MAX_TOP_K} documents")]
+    TopK(usize),
     /// Nothing was ever indexed in this index family.
     #[error(
         "nothing is indexed under {0} yet (no live generation); start a worker (`docpipe worker`) and publish documents"
     )]
     NothingIndexed(std::path::PathBuf),
+}
+
+/// Most documents one search returns: each asks the stores for five times
+/// as many chunks (so that enough distinct documents survive grouping), and
+/// Milvus returns at most [`docpipe_milvus::MAX_SEARCH_LIMIT`] per search.
+pub const MAX_TOP_K: usize = 1000;
+
+/// A query embedded by the model of one generation, to run in several
+/// modes without embedding it again (see [`Searcher::embed_query`]).
+#[derive(Debug, Clone)]
+pub struct EmbeddedQuery {
+    version: PipelineVersion,
+    vector: Vec<f32>,
 }
 
 /// Searches the live generation of a pipeline's index family.
@@ -103,7 +119,8 @@ impl GenerationSearcher {
             &config.milvus.collection,
             embedder.manifest().dimension,
         )
-        .await?;
+        .await?
+        .with_search_consistency(config.milvus.search_consistency);
         let bm25 = Bm25Store::open(&config.bm25.index_dir)?;
         Ok(Self {
             version: generation.version.clone(),
@@ -158,16 +175,47 @@ impl Searcher {
         mode: Mode,
         top_k: usize,
     ) -> Result<Vec<DocumentHit>, SearchError> {
+        self.search_embedded(tenant, query, None, mode, top_k).await
+    }
+
+    /// `query` embedded by the live generation's model, for
+    /// [`search_embedded`](Self::search_embedded) in several modes.
+    pub async fn embed_query(&self, query: &str) -> Result<EmbeddedQuery, SearchError> {
         let live = self.live().await?;
+        Ok(EmbeddedQuery {
+            version: live.version.clone(),
+            vector: live.embed(query).await?,
+        })
+    }
+
+    /// Like [`search`](Self::search), reusing `embedded` (from
+    /// [`embed_query`](Self::embed_query) with the same text) where the
+    /// mode needs the query's vector and the live generation is still the
+    /// one that embedded it.
+    pub async fn search_embedded(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        embedded: Option<&EmbeddedQuery>,
+        mode: Mode,
+        top_k: usize,
+    ) -> Result<Vec<DocumentHit>, SearchError> {
+        if !(1..=MAX_TOP_K).contains(&top_k) {
+            return Err(SearchError::TopK(top_k));
+        }
+        let live = self.live().await?;
+        let vector = embedded
+            .filter(|embedded| embedded.version == live.version)
+            .map(|embedded| embedded.vector.clone());
         // Several chunks of one document may lead a ranking; fetch enough
         // chunks that `top_k` distinct documents survive grouping.
         let candidates = (top_k * 5).max(50);
         let chunks = match mode {
-            Mode::Dense => scored(live.dense(tenant, query, candidates).await?),
+            Mode::Dense => scored(live.dense(tenant, query, vector, candidates).await?),
             Mode::Bm25 => scored(live.bm25.search(tenant, query, candidates).await?),
             Mode::Hybrid => {
                 let (dense, keyword) = tokio::join!(
-                    live.dense(tenant, query, candidates),
+                    live.dense(tenant, query, vector, candidates),
                     live.bm25.search(tenant, query, candidates)
                 );
                 reciprocal_rank_fusion(&[dense?, keyword?], RRF_K)
@@ -180,17 +228,28 @@ impl Searcher {
 }
 
 impl GenerationSearcher {
+    async fn embed(&self, query: &str) -> Result<Vec<f32>, SearchError> {
+        let embedder = self.embedder.clone();
+        let query = query.to_owned();
+        Ok(
+            tokio::task::spawn_blocking(move || embedder.embed_query(&query))
+                .await
+                .map_err(|error| EmbedError::Inference(error.to_string()))??,
+        )
+    }
+
+    /// Nearest chunks to the query's vector (embedded here unless given).
     async fn dense(
         &self,
         tenant: &TenantId,
         query: &str,
+        vector: Option<Vec<f32>>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, SearchError> {
-        let embedder = self.embedder.clone();
-        let query = query.to_owned();
-        let vector = tokio::task::spawn_blocking(move || embedder.embed_query(&query))
-            .await
-            .map_err(|error| EmbedError::Inference(error.to_string()))??;
+        let vector = match vector {
+            Some(vector) => vector,
+            None => self.embed(query).await?,
+        };
         Ok(self.milvus.search(tenant, vector, limit).await?)
     }
 }

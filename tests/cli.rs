@@ -60,33 +60,19 @@ async fn backfill_wait_search_eval_status_and_a_graceful_worker() {
 
     // More than 12 documents in every mode (it used to exceed Milvus' HNSW
     // breadth), and the same words with punctuation.
-    for mode in ["dense", "hybrid", "bm25"] {
-        let search = run(docpipe(&pipeline).args([
-            "search",
-            "--tenant",
-            "cli",
-            "--json",
-            "--top-k",
-            "13",
-            "--mode",
-            mode,
-            "\"which flag: lists (hidden) dot-files",
+    let search = |mode: &str, top_k: &str, query: &str| {
+        let output = run(docpipe(&pipeline).args([
+            "search", "--tenant", "cli", "--json", "--mode", mode, "--top-k", top_k, query,
         ]));
-        assert!(search.status.success(), "{mode}");
-        assert_eq!(json(&search)[0]["document_id"], "man-ls.1", "{mode}");
+        assert!(output.status.success(), "{mode}: {query}");
+        json(&output)
+    };
+    for mode in ["dense", "hybrid", "bm25"] {
+        let hits = search(mode, "13", "\"which flag: lists (hidden) dot-files");
+        assert_eq!(hits[0]["document_id"], "man-ls.1", "{mode}");
     }
 
-    let search = run(docpipe(&pipeline).args([
-        "search",
-        "--tenant",
-        "cli",
-        "--json",
-        "--top-k",
-        "3",
-        "which flag lists hidden dot files",
-    ]));
-    assert!(search.status.success());
-    let hits = json(&search);
+    let hits = search("hybrid", "3", "which flag lists hidden dot files");
     assert_eq!(hits[0]["document_id"], "man-ls.1", "{hits}");
     assert!(hits.as_array().unwrap().len() <= 3);
 

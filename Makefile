@@ -4,9 +4,9 @@
 export DOCPIPE_HOME ?= $(CURDIR)/.docpipe
 CARGO ?= cargo
 
-.PHONY: setup demo test test-faults bench lint fmt milvus-start milvus-stop clean
+.PHONY: setup demo test test-faults bench lint fmt milvus-start milvus-stop seaweedfs-start seaweedfs-stop clean
 
-## setup: install the model, ONNX Runtime and Milvus; check RabbitMQ (idempotent)
+## setup: install the model, ONNX Runtime, Milvus and SeaweedFS; check RabbitMQ (idempotent)
 setup:
 	bash scripts/setup.sh
 
@@ -14,10 +14,11 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-## test: the whole suite (unit + integration against real RabbitMQ, Milvus, tantivy and model), then the fault tests
+## test: the whole suite (unit + integration against real RabbitMQ, Milvus, SeaweedFS (S3), tantivy and model), then the fault tests
 test: setup
 	$(DOCPIPE_HOME)/venv/bin/python scripts/fixtures/generate.py --check
 	bash scripts/milvus.sh start
+	bash scripts/seaweedfs.sh start
 	$(CARGO) test --workspace --all-targets
 	$(MAKE) --no-print-directory test-faults
 
@@ -45,7 +46,14 @@ milvus-start:
 milvus-stop:
 	bash scripts/milvus.sh stop
 
+seaweedfs-start:
+	bash scripts/seaweedfs.sh start
+
+seaweedfs-stop:
+	bash scripts/seaweedfs.sh stop
+
 ## clean: stop Milvus and remove everything installed or indexed (.docpipe) and built (target)
 clean:
 	-bash scripts/milvus.sh stop
+	-bash scripts/seaweedfs.sh stop
 	rm -rf .docpipe target

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything docpipe needs beyond the Rust toolchain, idempotently:
 # the Python tools venv, the ONNX Runtime library, the embedding model
-# (converted to ONNX and verified), and the Milvus standalone server. Then
+# (converted to ONNX and verified), the Milvus standalone server and SeaweedFS
+# (S3 object storage for parsed copies shared between machines). Then
 # checks that RabbitMQ answers, starting the local broker if it is installed
 # but stopped. Re-running skips whatever is already in place.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -10,6 +11,7 @@ ensure_venv
 bash "$REPO_ROOT/scripts/install-onnxruntime.sh"
 bash "$REPO_ROOT/scripts/install-model.sh" >/dev/null
 bash "$REPO_ROOT/scripts/milvus.sh" install
+bash "$REPO_ROOT/scripts/seaweedfs.sh" install
 
 amqp_up() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
 if [[ -n "${DOCPIPE_AMQP_URL:-}" ]]; then

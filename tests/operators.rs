@@ -5,9 +5,11 @@
 
 mod common;
 
-use common::{TestPipeline, docpipe, json, write_pipeline};
+use common::{TestPipeline, WorkerProcess, docpipe, json, remove_resources, write_pipeline};
+use docpipe_core::ContentHash;
 use docpipe_core::{ChunkStore, DocumentId, IngestRequest, TenantId};
 use docpipe_milvus::MilvusStore;
+use docpipe_parsed::{ParsedCopies, S3Options};
 use docpipe_queue::Broker;
 use docpipe_search::{Mode, Searcher};
 use std::path::{Path, PathBuf};
@@ -209,6 +211,68 @@ async fn a_reindex_to_smaller_chunks_keeps_searches_answered_loses_no_upload_and
         Some(format!("{alias}_{}", old_version.digest()))
     );
     pipeline.shutdown().await;
+}
+
+/// Workers and operators on different machines share nothing but the
+/// services: parsed copies kept in S3 (SeaweedFS) by a worker process are
+/// what a re-index, run as another process, rebuilds the new generation
+/// from, and nothing lands in the local index directory's `parsed/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reindex_rebuilds_from_parsed_copies_in_object_storage() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut config = common::unique_config("s3copies", scratch.path());
+    config.chunking.max_tokens = 256;
+    let location = common::parsed_copies_in_local_s3(&mut config);
+    let pipeline = write_pipeline(&config, scratch.path());
+    let log = scratch.path().join("worker.log");
+    let _worker = WorkerProcess::start_with(&pipeline, &log, |command| {
+        common::with_local_s3_credentials(command);
+    });
+    // Sources that are gone by the time of the re-index: it can only
+    // rebuild from the copies.
+    let corpus = scratch.path().join("corpus");
+    for entry in std::fs::read_dir(common::fixtures().join("corpus")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::create_dir_all(&corpus).unwrap();
+            std::fs::copy(&path, corpus.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut command = docpipe(&pipeline);
+    common::with_local_s3_credentials(&mut command)
+        .args(["backfill", "--tenant", "ops", "--wait", "--json"])
+        .arg(&corpus);
+    let indexed = json(&run(command).await);
+    let documents = indexed["indexed"].as_u64().unwrap();
+    assert!(documents >= 3, "{indexed}");
+
+    let copies = ParsedCopies::s3(
+        &location,
+        &S3Options {
+            endpoint: Some(common::LOCAL_S3_ENDPOINT.into()),
+            region: Some("us-east-1".into()),
+            credentials: Some(("docpipe".into(), "docpipe-local-secret".into())),
+        },
+    )
+    .unwrap();
+    let bees = std::fs::read(corpus.join("beekeeping-seasons.html")).unwrap();
+    let copy = copies.load(&ContentHash::of(&bees)).await.unwrap();
+    assert!(copy.is_some_and(|parsed| parsed.text.contains("cluster")));
+    assert!(!config.bm25.index_dir.join("parsed").exists());
+    std::fs::remove_dir_all(&corpus).unwrap();
+
+    let mut smaller = config.clone();
+    smaller.chunking.max_tokens = 128;
+    let new_pipeline = scratch.path().join("smaller.toml");
+    std::fs::write(&new_pipeline, smaller.to_toml()).unwrap();
+    let mut command = docpipe(&new_pipeline);
+    common::with_local_s3_credentials(&mut command).args(["reindex", "--json"]);
+    let reindex = run(command).await;
+    assert!(reindex.status.success());
+    let report = json(&reindex);
+    assert_eq!(report["switched"], true, "{report}");
+    assert_eq!(report["documents"], documents, "{report}");
+    remove_resources(&config).await;
 }
 
 /// Waits until the bulk queue is empty and the stores stop growing; returns

@@ -13,6 +13,7 @@ use docpipe_core::{
 };
 use docpipe_embed::ModelDir;
 use docpipe_milvus::MilvusStore;
+use docpipe_parsed::{PRUNE_GRACE, ParsedCopies};
 use docpipe_pipeline::{drop_generations, pipeline_version};
 use docpipe_queue::Broker;
 use std::collections::{HashMap, HashSet};
@@ -423,7 +424,9 @@ pub async fn gc(config: &PipelineConfig, args: GcArgs) -> anyhow::Result<ExitCod
             referenced.insert(document.content_hash.to_string());
         }
     }
-    let pruned = catalog.prune_parsed(|hash| referenced.contains(hash))?;
+    let pruned = ParsedCopies::for_pipeline(config)?
+        .prune(|hash| referenced.contains(hash), PRUNE_GRACE)
+        .await?;
     for generation in &dropped {
         println!(
             "dropped {} generation {}",

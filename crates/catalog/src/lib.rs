@@ -1,5 +1,5 @@
-//! The generation catalog: which index generation searchers read, which one
-//! a re-index is building, and the parsed copies a re-index starts from.
+//! The generation catalog: which index generation searchers read, and which
+//! one a re-index is building.
 //!
 //! A *generation* is everything one pipeline version wrote: a Milvus
 //! collection `<milvus.collection>_<digest>` and a tantivy index
@@ -19,14 +19,11 @@
 //! process ever sees a half-switched catalog, and no restart is needed.
 //! Changes are serialised by an advisory lock on `generations.lock`.
 //!
-//! Parsed copies (`<bm25.index_dir>/parsed/<hash>.json`) hold each indexed
-//! content's parsed text and structure, keyed by content hash: a re-index
-//! after a chunking or model change re-chunks them instead of re-reading
-//! sources, which may have moved, changed or (for inline uploads) never
-//! been kept.
+//! The parsed copies a re-index starts from are kept apart, where every
+//! worker can read them (the `docpipe-parsed` crate).
 
 use docpipe_core::config::{ChunkingConfig, ModelConfig};
-use docpipe_core::{ContentHash, ParsedDocument, PipelineConfig, PipelineVersion};
+use docpipe_core::{PipelineConfig, PipelineVersion};
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,9 +31,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 const CATALOG_FILE: &str = "generations.json";
 const LOCK_FILE: &str = "generations.lock";
-const PARSED_DIR: &str = "parsed";
-/// How long a parsed copy is safe from pruning after it was written.
-pub const PARSED_COPY_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Why the catalog could not be read or changed.
 #[derive(Debug, thiserror::Error)]
@@ -382,84 +376,6 @@ impl Catalog {
         }
         Ok(result)
     }
-
-    /// Keeps the parsed copy of the content with `hash` (idempotent).
-    pub fn save_parsed(
-        &self,
-        hash: &ContentHash,
-        parsed: &ParsedDocument,
-    ) -> Result<(), CatalogError> {
-        let path = self.parsed_path(hash);
-        if path.exists() {
-            return Ok(());
-        }
-        let directory = path.parent().expect("parsed copies sit in a directory");
-        std::fs::create_dir_all(directory).map_err(|source| CatalogError::Io {
-            path: directory.to_owned(),
-            source,
-        })?;
-        let bytes = serde_json::to_vec(parsed).expect("parsed documents serialize");
-        write_atomically(&path, &bytes)
-    }
-
-    /// The parsed copy of the content with `hash`, if one was kept.
-    pub fn load_parsed(&self, hash: &ContentHash) -> Result<Option<ParsedDocument>, CatalogError> {
-        let path = self.parsed_path(hash);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|error| CatalogError::Corrupt {
-                        path,
-                        message: error.to_string(),
-                    })
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(CatalogError::Io { path, source }),
-        }
-    }
-
-    /// Removes parsed copies whose content hash `keep` rejects; returns how
-    /// many were removed. Copies younger than [`PARSED_COPY_GRACE`] stay: a
-    /// worker may be writing their document right now.
-    pub fn prune_parsed(&self, keep: impl Fn(&str) -> bool) -> Result<usize, CatalogError> {
-        let directory = self.root.join(PARSED_DIR);
-        let entries = match std::fs::read_dir(&directory) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(source) => {
-                return Err(CatalogError::Io {
-                    path: directory,
-                    source,
-                });
-            }
-        };
-        let mut removed = 0;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Some(hash) = path.file_stem().and_then(|stem| stem.to_str()) else {
-                continue;
-            };
-            let young = entry
-                .metadata()
-                .and_then(|metadata| metadata.modified())
-                .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age < PARSED_COPY_GRACE));
-            if !keep(hash) && !young {
-                std::fs::remove_file(&path).map_err(|source| CatalogError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-
-    fn parsed_path(&self, hash: &ContentHash) -> PathBuf {
-        self.root
-            .join(PARSED_DIR)
-            .join(format!("{}.json", hash.as_str()))
-    }
 }
 
 /// Writes `bytes` to a temporary file, syncs it and renames it over `path`:
@@ -588,7 +504,7 @@ mod tests {
     }
 
     #[test]
-    fn changes_survive_a_reopen_and_parsed_copies_round_trip() {
+    fn changes_survive_a_reopen() {
         let directory = tempfile::tempdir().unwrap();
         let catalog = Catalog::new(directory.path());
         assert_eq!(catalog.read().unwrap(), Generations::default());
@@ -600,18 +516,6 @@ mod tests {
             .unwrap();
         let reopened = Catalog::new(directory.path()).read().unwrap();
         assert_eq!(reopened.live().unwrap().version.digest(), "aaa");
-
-        let mut parsed = ParsedDocument::default();
-        parsed.push_block("Swarms in May", Some(2), &["Spring".into()], false);
-        let hash = ContentHash::of(b"bees");
-        assert_eq!(catalog.load_parsed(&hash).unwrap(), None);
-        catalog.save_parsed(&hash, &parsed).unwrap();
-        assert_eq!(catalog.load_parsed(&hash).unwrap(), Some(parsed));
-        assert_eq!(
-            catalog.prune_parsed(|_| false).unwrap(),
-            0,
-            "too young to prune"
-        );
     }
 
     #[test]

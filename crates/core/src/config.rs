@@ -4,7 +4,7 @@
 //! limits) and where results go (collection and index names, queues).
 //! Connection URLs can be overridden from the environment so one file serves
 //! every deployment: `DOCPIPE_AMQP_URL`, `DOCPIPE_MILVUS_URL`,
-//! `DOCPIPE_MILVUS_COLLECTION`, `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR`, `DOCPIPE_ALLOWED_ROOTS`
+//! `DOCPIPE_MILVUS_COLLECTION`, `DOCPIPE_PARSED_URL`, `DOCPIPE_PARSED_ENDPOINT`, `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR`, `DOCPIPE_ALLOWED_ROOTS`
 //! (`:`-separated) and `DOCPIPE_METRICS_ADDR`. Relative paths are relative to the working directory.
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,28 @@ pub struct PipelineConfig {
     pub retry: RetryConfig,
     /// Worker process behaviour.
     pub worker: WorkerConfig,
+    /// Where parsed copies of documents are kept.
+    #[serde(default)]
+    pub parsed: ParsedConfig,
+}
+
+/// Where parsed copies are kept: re-indexes start from them, so every
+/// process that may run one (or index a document) must reach them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParsedConfig {
+    /// A directory, or `s3://bucket/prefix` in S3-compatible storage
+    /// (credentials from the standard AWS environment variables). Absent:
+    /// `<bm25.index_dir>/parsed`, on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The endpoint of an S3-compatible store other than AWS (MinIO,
+    /// SeaweedFS), e.g. `http://127.0.0.1:18333`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The store's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// Chunking settings. Changing any of them changes the pipeline version.
@@ -394,6 +416,12 @@ impl PipelineConfig {
         }
         if let Some(dir) = var("DOCPIPE_INDEX_DIR") {
             self.bm25.index_dir = dir.into();
+        }
+        if let Some(url) = var("DOCPIPE_PARSED_URL") {
+            self.parsed.url = Some(url);
+        }
+        if let Some(endpoint) = var("DOCPIPE_PARSED_ENDPOINT") {
+            self.parsed.endpoint = Some(endpoint);
         }
         if let Some(roots) = var("DOCPIPE_ALLOWED_ROOTS") {
             self.sources.allowed_roots = std::env::split_paths(&roots).collect();

@@ -2,7 +2,6 @@
 
 use crate::source::{SourceError, SourceReader};
 use backon::{BackoffBuilder, ExponentialBuilder};
-use docpipe_catalog::{Catalog, CatalogError};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::ChunkStore;
 use docpipe_core::config::{LimitsConfig, RetryConfig};
@@ -14,6 +13,7 @@ use docpipe_core::{
 };
 use docpipe_embed::{EmbedError, Embedder};
 use docpipe_parse::{DocumentParser, ParseError};
+use docpipe_parsed::{ParsedCopies, ParsedError};
 use docpipe_telemetry::metrics::metrics;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -67,7 +67,7 @@ pub enum IndexError {
     Task(String),
     /// The parsed copy could not be kept or read.
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Parsed(#[from] ParsedError),
     /// A re-index found neither a parsed copy nor a readable source.
     #[error(
         "no parsed copy of {document_id} (content {content_hash}) and its source ({source_uri}) cannot be read again; re-publish the document"
@@ -99,10 +99,8 @@ impl Classify for IndexError {
             Self::Embed(error) => error.class(),
             Self::Store(error) => error.class(),
             Self::Task(_) | Self::Generation(_) => ErrorClass::Transient,
-            Self::Catalog(CatalogError::Io { .. }) => ErrorClass::Transient,
-            Self::Catalog(_) | Self::NoParsedCopy { .. } | Self::UnknownGeneration(_) => {
-                ErrorClass::Permanent
-            }
+            Self::Parsed(error) => error.class(),
+            Self::NoParsedCopy { .. } | Self::UnknownGeneration(_) => ErrorClass::Permanent,
         }
     }
 
@@ -117,7 +115,7 @@ impl Classify for IndexError {
             Self::Embed(error) => error.code(),
             Self::Store(error) => error.code(),
             Self::Task(_) => "task_failed",
-            Self::Catalog(_) => "catalog_failed",
+            Self::Parsed(error) => error.code(),
             Self::NoParsedCopy { .. } => "no_parsed_copy",
             Self::Generation(_) => "generation_unavailable",
             Self::UnknownGeneration(_) => "unknown_generation",
@@ -151,7 +149,7 @@ pub struct Indexer {
     /// Counts documents from their preparation until they are handed to
     /// the stores (the tantivy group commit waits for them).
     underway: DocumentsUnderway,
-    catalog: Catalog,
+    parsed_copies: ParsedCopies,
 }
 
 /// What identifies a document's content and where it came from.
@@ -232,7 +230,7 @@ impl DocumentLocks {
 
 impl Indexer {
     /// Wires stages together. `stores` are all written for every document;
-    /// parsed copies go to `catalog`. At most `preparing` documents are
+    /// parsed copies go to `parsed_copies`. At most `preparing` documents are
     /// parsed, chunked and embedded at once; `underway` counts them, and
     /// those waiting for a turn, until they are handed to the stores.
     #[allow(clippy::too_many_arguments)] // one per stage
@@ -246,7 +244,7 @@ impl Indexer {
         stores: Vec<Arc<dyn ChunkStore>>,
         version: PipelineVersion,
         underway: DocumentsUnderway,
-        catalog: Catalog,
+        parsed_copies: ParsedCopies,
     ) -> Self {
         Self {
             sources,
@@ -261,7 +259,7 @@ impl Indexer {
             documents: DocumentLocks::default(),
             preparing: Semaphore::new(preparing.max(1)),
             underway,
-            catalog,
+            parsed_copies,
         }
     }
 
@@ -390,7 +388,7 @@ impl Indexer {
             });
         }
         // Kept before any store write: whatever is indexed can be re-indexed.
-        self.catalog.save_parsed(content_hash, &parsed)?;
+        self.parsed_copies.save(content_hash, &parsed).await?;
         Ok(parsed)
     }
 
@@ -399,7 +397,7 @@ impl Indexer {
     /// source again when no copy was kept.
     pub async fn rebuild(&self, live: &StoredDocument) -> Result<Indexed, IndexError> {
         let (tenant, document) = (&live.tenant, &live.document_id);
-        let parsed = self.catalog.load_parsed(&live.content_hash)?;
+        let parsed = self.parsed_copies.load(&live.content_hash).await?;
         let Some(parsed) = parsed else {
             if live.source.starts_with("file://") {
                 let request =

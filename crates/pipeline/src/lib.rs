@@ -17,11 +17,12 @@ pub use source::{SourceError, SourceReader};
 pub use worker::{Worker, WorkerSummary};
 
 use docpipe_bm25::Bm25Store;
-use docpipe_catalog::{Catalog, CatalogError, Generation};
+use docpipe_catalog::{CatalogError, Generation};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::{ChunkStore, DocumentsUnderway, PipelineConfig, PipelineVersion, StoreError};
 use docpipe_embed::{BatchLimits, BatchingEmbedder, EmbedError, ModelDir, OnnxEmbedder};
 use docpipe_milvus::MilvusStore;
+use docpipe_parsed::ParsedCopies;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ pub enum SetupError {
     /// The generation catalog is unusable.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The parsed copies' location is unusable.
+    #[error(transparent)]
+    Parsed(#[from] docpipe_parsed::ParsedError),
     /// A generation's model files are not the ones it was built with.
     #[error(
         "the model files of generation {generation} changed on disk (they now make {now}); restore them, or build a new generation with `docpipe reindex`"
@@ -65,7 +69,11 @@ impl SetupError {
     /// (not running yet, restarting), rather than a wrong setting.
     pub fn is_transient(&self) -> bool {
         use docpipe_core::{Classify as _, ErrorClass};
-        matches!(self, Self::Store(error) if error.class() == ErrorClass::Transient)
+        match self {
+            Self::Store(error) => error.class() == ErrorClass::Transient,
+            Self::Parsed(error) => error.class() == ErrorClass::Transient,
+            _ => false,
+        }
     }
 }
 
@@ -169,7 +177,7 @@ pub async fn assemble(
         stores,
         version,
         underway,
-        Catalog::new(&base.bm25.index_dir),
+        ParsedCopies::for_pipeline(base)?,
     );
     Ok(Components {
         generation: generation.clone(),

@@ -92,6 +92,30 @@ pub fn record_chunk_text() -> bool {
     std::env::var("DOCPIPE_TRACE_CHUNK_TEXT").is_ok_and(|value| value == "1")
 }
 
+/// Libraries whose warnings are about the documents they read, not about
+/// docpipe: HTML a browser forgives ("foster parenting not implemented"),
+/// PDF fonts without glyph names (77,000 lines for 500 man pages). Only
+/// their errors are logged, unless `RUST_LOG` names them.
+const DOCUMENT_LIBRARIES: [&str; 4] = ["html5ever", "markup5ever", "pdf_extract", "lopdf"];
+
+/// The log filter: `rust_log`'s directives (or `default_level`), with the
+/// [`DOCUMENT_LIBRARIES`] it does not name held to errors.
+pub fn log_filter(default_level: &str, rust_log: Option<&str>) -> EnvFilter {
+    let mut filter = rust_log
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new(default_level));
+    for library in DOCUMENT_LIBRARIES {
+        if !rust_log.is_some_and(|directives| directives.contains(library)) {
+            filter = filter.add_directive(
+                format!("{library}=error")
+                    .parse()
+                    .expect("a library name makes a directive"),
+            );
+        }
+    }
+    filter
+}
+
 /// Installs the subscriber; `default_level` applies when `RUST_LOG` is
 /// unset. Must run inside a tokio runtime (the gRPC exporter needs one).
 pub fn init(
@@ -99,8 +123,8 @@ pub fn init(
     format: LogFormat,
     default_level: &str,
 ) -> Result<Telemetry, TelemetryError> {
-    let log_filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let log_filter = log_filter(default_level, rust_log.as_deref());
     let logs = match format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -167,4 +191,60 @@ fn exporting_provider(service: &'static str) -> Result<SdkTracerProvider, Teleme
         ))))
         .with_resource(Resource::builder().with_service_name(service).build())
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Log lines written to memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged(rust_log: Option<&str>) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_filter(log_filter("info", rust_log)),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(target: "html5ever::tree_builder", "foster parenting not implemented");
+            tracing::warn!(target: "pdf_extract", "unknown glyph name '.notdef'");
+            tracing::error!(target: "lopdf::reader", "xref table is broken");
+            tracing::warn!(target: "docpipe_pipeline::worker", "transient failure; retrying");
+        });
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn parsers_warnings_about_documents_stay_out_of_the_log() {
+        for rust_log in [None, Some("info"), Some("debug")] {
+            let log = logged(rust_log);
+            assert!(!log.contains("foster parenting"), "{rust_log:?}: {log}");
+            assert!(!log.contains(".notdef"), "{rust_log:?}: {log}");
+            assert!(log.contains("xref table is broken"), "{rust_log:?}: {log}");
+            assert!(log.contains("transient failure"), "{rust_log:?}: {log}");
+        }
+    }
+
+    #[test]
+    fn naming_a_parser_in_rust_log_shows_its_warnings() {
+        let log = logged(Some("info,html5ever=warn"));
+        assert!(log.contains("foster parenting"), "{log}");
+        assert!(!log.contains(".notdef"), "{log}");
+    }
 }

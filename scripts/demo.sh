@@ -2,7 +2,7 @@
 # The demo: start Milvus (left running) and a worker, publish fixtures/corpus
 # through RabbitMQ as an upload service would, wait until it is indexed, then
 # search it and evaluate the gold set, re-index it with the int8 model and
-# roll back, as the README shows. The worker is stopped with SIGTERM at
+# roll back, as the README and docs/operations.md show. The worker is stopped with SIGTERM at
 # the end (or on any failure), so only Milvus is left running.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"

@@ -4,7 +4,7 @@
 //!
 //! With eight documents, Recall@10 is nearly free, so Recall@1 carries the
 //! signal; the minimums sit a little below what this pipeline measures
-//! (see the README) so that they catch regressions, not noise.
+//! (see docs/retrieval.md) so that they catch regressions, not noise.
 
 mod common;
 

@@ -32,10 +32,11 @@ bench: setup
 	bash scripts/milvus.sh start
 	$(CARGO) run --release --quiet --bin docpipe -- bench $(BENCH_ARGS)
 
-## lint: formatting and clippy, as CI expects them
+## lint: formatting, clippy and the API docs (every public item documented, no broken link)
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 fmt:
 	$(CARGO) fmt --all

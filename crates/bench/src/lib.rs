@@ -3,6 +3,8 @@
 //! numbers vary between runs on shared machines; the ratios are what we
 //! track.
 
+#![warn(missing_docs)]
+
 mod corpus;
 
 pub use corpus::text_pdf;

@@ -7,6 +7,8 @@
 //! display. Every write ends with a commit, so an acknowledged write is
 //! durable on disk; writes made side by side share one commit.
 
+#![warn(missing_docs)]
+
 use async_trait::async_trait;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{

@@ -22,6 +22,8 @@
 //! The parsed copies a re-index starts from are kept apart, where every
 //! worker can read them (the `docpipe-parsed` crate).
 
+#![warn(missing_docs)]
+
 use docpipe_core::config::{ChunkingConfig, ModelConfig};
 use docpipe_core::{PipelineConfig, PipelineVersion};
 use serde::{Deserialize, Serialize};

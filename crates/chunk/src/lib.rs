@@ -4,6 +4,8 @@
 //! `max_tokens` always fits the model. Boundaries are semantic: text-splitter
 //! prefers paragraph breaks, then sentences, then words.
 
+#![warn(missing_docs)]
+
 use docpipe_core::config::ChunkingConfig;
 use docpipe_core::{
     Chunk, ChunkId, Classify, DocumentId, ErrorClass, ParsedDocument, PipelineVersion, TenantId,

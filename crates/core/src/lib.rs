@@ -6,6 +6,8 @@
 //! [`ParsedDocument`], then [`Chunk`]s, then [`IndexedChunk`]s written to
 //! the stores, then a [`DocumentEvent`].
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod document;
 pub mod error;

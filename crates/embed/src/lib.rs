@@ -13,6 +13,8 @@
 //! `ORT_DYLIB_PATH`, else `$DOCPIPE_HOME/lib/libonnxruntime.so` (`DOCPIPE_HOME`
 //! defaults to `.docpipe`), which `make setup` installs from PyPI.
 
+#![warn(missing_docs)]
+
 mod batch;
 mod executor;
 mod manifest;

@@ -25,6 +25,8 @@
 //! 2.6: only features present in 2.3 are used, and results are read from
 //! columns rather than `rows()`, which 2.3 does not fill in.
 
+#![warn(missing_docs)]
+
 mod admin;
 mod columns;
 mod search;

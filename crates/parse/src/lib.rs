@@ -6,6 +6,8 @@
 //! caught and reported as [`ParseError::ParserPanicked`] so it fails one
 //! document, never the worker.
 
+#![warn(missing_docs)]
+
 mod html;
 mod pdf;
 mod sniff;

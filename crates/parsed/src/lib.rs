@@ -11,6 +11,8 @@
 //! (a hash names one content), so two workers writing the same copy write
 //! the same bytes, and no locking is needed.
 
+#![warn(missing_docs)]
+
 use docpipe_core::{Classify, ContentHash, ErrorClass, ParsedDocument, PipelineConfig};
 use futures::TryStreamExt as _;
 use object_store::aws::AmazonS3Builder;

@@ -6,6 +6,8 @@
 //! write; [`Worker`] feeds them from RabbitMQ and settles each delivery;
 //! [`assemble`] builds a generation's real components.
 
+#![warn(missing_docs)]
+
 mod generations;
 mod indexer;
 mod source;

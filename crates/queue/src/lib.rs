@@ -24,6 +24,8 @@
 //! Retry queues stay classic: they only hold copies for a few seconds, and
 //! classic queues dead-letter expired messages on every broker version.
 
+#![warn(missing_docs)]
+
 mod headers;
 
 use docpipe_core::config::{QueueConfig, RetryConfig};

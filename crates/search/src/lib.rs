@@ -5,6 +5,8 @@
 //! A [`Searcher`] reads the live generation of the generation catalog and
 //! follows it when an operator switches or rolls back, without a restart.
 
+#![warn(missing_docs)]
+
 mod eval;
 mod fusion;
 

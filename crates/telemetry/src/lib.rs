@@ -17,6 +17,8 @@
 //! never recorded unless `DOCPIPE_TRACE_CHUNK_TEXT=1` asks for it (see
 //! [`record_chunk_text`]).
 
+#![warn(missing_docs)]
+
 pub mod http;
 mod json;
 pub mod metrics;
@@ -99,7 +101,8 @@ pub fn record_chunk_text() -> bool {
 const DOCUMENT_LIBRARIES: [&str; 4] = ["html5ever", "markup5ever", "pdf_extract", "lopdf"];
 
 /// The log filter: `rust_log`'s directives (or `default_level`), with the
-/// [`DOCUMENT_LIBRARIES`] it does not name held to errors.
+/// parsers it does not name (html5ever, markup5ever, pdf-extract, lopdf)
+/// held to errors.
 pub fn log_filter(default_level: &str, rust_log: Option<&str>) -> EnvFilter {
     let mut filter = rust_log
         .and_then(|directives| EnvFilter::try_new(directives).ok())

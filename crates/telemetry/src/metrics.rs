@@ -9,7 +9,7 @@ use prometheus_client::registry::Registry;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-/// The `Content-Type` of [`encode`]'s output (Prometheus text format 0.0.4).
+/// The `Content-Type` of [`Metrics::encode`]'s output (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Labels naming a pipeline stage, e.g. `parse` or `store.milvus`.

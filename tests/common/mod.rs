@@ -165,6 +165,7 @@ impl TestPipeline {
         tokio::time::timeout(EVENT_TIMEOUT, async {
             loop {
                 let event = events.next().await.expect("the event stream stays open");
+                assert_fits_event_schema(&event);
                 if is_about(&event) {
                     return event;
                 }
@@ -184,6 +185,7 @@ impl TestPipeline {
         tokio::time::timeout(EVENT_TIMEOUT, async move {
             let mut all = unclaimed;
             all.extend(events.take(missing).collect::<Vec<_>>().await);
+            all.iter().for_each(assert_fits_event_schema);
             all
         })
         .await
@@ -463,4 +465,29 @@ pub fn with_local_s3_credentials(command: &mut Command) -> &mut Command {
     command
         .env("AWS_ACCESS_KEY_ID", "docpipe")
         .env("AWS_SECRET_ACCESS_KEY", "docpipe-local-secret")
+}
+
+/// A compiled JSON Schema from `schemas/`.
+pub fn schema(name: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("the schema exists");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::validator_for(&value).expect("the schema compiles")
+}
+
+/// Panics unless `event`'s wire form fits `schemas/event.schema.json`.
+pub fn assert_fits_event_schema(event: &DocumentEvent) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(|| schema("event.schema.json"));
+    let wire = serde_json::to_value(event).expect("events serialize");
+    let errors: Vec<String> = schema
+        .iter_errors(&wire)
+        .map(|error| error.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{wire} does not fit event.schema.json: {errors:?}"
+    );
 }

@@ -1,6 +1,6 @@
 //! The documentation stays true to the code: every configuration key is in
-//! docs/configuration.md, and every link between the documents leads to a
-//! file that exists.
+//! docs/configuration.md, every link between the documents leads to a file
+//! that exists, and every metric the Grafana dashboard queries is exported.
 
 use docpipe_core::PipelineConfig;
 use std::path::{Path, PathBuf};
@@ -80,4 +80,69 @@ fn links_between_documents_lead_to_files_that_exist() {
         }
     }
     assert!(broken.is_empty(), "broken links: {broken:#?}");
+}
+
+/// Metric names in the dashboard's queries, as the worker's exposition
+/// names their families (`_total`, `_bucket`, `_sum`, `_count` removed).
+fn dashboard_metrics() -> Vec<String> {
+    let path = repository().join("deploy/grafana/dashboards/docpipe.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (start, _) in expr.match_indices("docpipe_") {
+                let name: String = expr[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                names.push(family(&name).to_owned());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn family(sample: &str) -> &str {
+    ["_total", "_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|suffix| sample.strip_suffix(suffix))
+        .unwrap_or(sample)
+}
+
+#[test]
+fn every_metric_the_dashboard_queries_is_exported() {
+    // A labelled family appears on /metrics once it has a sample: record
+    // one of each, as the worker does.
+    let metrics = docpipe_telemetry::metrics::metrics();
+    metrics.stage("parse", std::time::Duration::from_millis(3));
+    metrics.outcome("indexed");
+    metrics.failure(false, "transient", "store_unavailable");
+    metrics.failure(true, "permanent", "corrupt_pdf");
+    metrics
+        .queue_depth
+        .get_or_create(&docpipe_telemetry::metrics::QueueLabels {
+            queue: "uploads".into(),
+        })
+        .set(0);
+    let exported: Vec<String> = metrics
+        .encode()
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split_whitespace().next())
+        .map(|name| family(name).to_owned())
+        .collect();
+    let queried = dashboard_metrics();
+    assert!(queried.len() >= 8, "{queried:?}");
+    let missing: Vec<&String> = queried
+        .iter()
+        .filter(|name| !exported.contains(name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics the worker does not export: {missing:?} (exported: {exported:?})"
+    );
 }

@@ -20,6 +20,8 @@ test: setup
 	bash scripts/milvus.sh start
 	bash scripts/seaweedfs.sh start
 	$(CARGO) test --workspace --all-targets
+	$(CARGO) run --quiet --example embed_a_file -- fixtures/corpus/man-ls.1.html
+	$(CARGO) run --quiet --example index_and_search
 	$(MAKE) --no-print-directory test-faults
 
 ## test-faults: SIGKILLed workers, Milvus stopped mid-run, broker-closed connections (one at a time: they stop shared services)

@@ -55,6 +55,9 @@ heading "docpipe eval fixtures/queries.jsonl (int8 generation)"
 heading "docpipe rollback: the fp32 generation is live again"
 "$docpipe" rollback
 
+heading "examples/publish_and_wait.rs: an upload service in Rust publishes and waits for the event"
+cargo run --quiet --example publish_and_wait -- fixtures/corpus/guides/rabbitmq-operations.pdf
+
 heading "docpipe status"
 "$docpipe" status
 

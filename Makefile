@@ -22,6 +22,7 @@ test: setup
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) run --quiet --example embed_a_file -- fixtures/corpus/man-ls.1.html
 	$(CARGO) run --quiet --example index_and_search
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 	$(MAKE) --no-print-directory test-faults
 
 ## test-faults: SIGKILLed workers, Milvus stopped mid-run, broker-closed connections (one at a time: they stop shared services)

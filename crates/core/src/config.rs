@@ -481,10 +481,14 @@ mod tests {
     fn searches_read_with_bounded_consistency_unless_told_otherwise() {
         let config = PipelineConfig::from_toml(DEFAULT).unwrap();
         assert_eq!(config.milvus.search_consistency, ReadConsistency::Bounded);
+        let unset = DEFAULT.replace("search_consistency = \"bounded\"", "");
+        let config = PipelineConfig::from_toml(&unset).unwrap();
+        assert_eq!(config.milvus.search_consistency, ReadConsistency::Bounded);
         let strong = DEFAULT.replace(
-            "collection = \"docpipe_chunks\"",
-            "collection = \"docpipe_chunks\"\nsearch_consistency = \"strong\"",
+            "search_consistency = \"bounded\"",
+            "search_consistency = \"strong\"",
         );
+        assert_ne!(strong, DEFAULT);
         let config = PipelineConfig::from_toml(&strong).unwrap();
         assert_eq!(config.milvus.search_consistency, ReadConsistency::Strong);
     }

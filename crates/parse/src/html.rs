@@ -11,6 +11,10 @@ const SKIPPED: [&str; 11] = [
     "select",
 ];
 
+/// Table cells: their texts are words apart, however the markup runs them
+/// together (`<td>1</td><td>minor problems</td>`, `<td><a>Home</a></td><td><a>Up</a></td>`).
+const CELLS: [&str; 2] = ["td", "th"];
+
 /// Elements that end a run of inline text.
 const BLOCKS: [&str; 32] = [
     "address",
@@ -81,6 +85,9 @@ pub(crate) fn parse(
                     if BLOCKS.contains(&name) {
                         walker.flush(heading);
                     }
+                    if CELLS.contains(&name) {
+                        walker.buffer.push(' ');
+                    }
                     if let Some(level) = heading_level(name) {
                         heading = Some(level);
                     }
@@ -103,6 +110,9 @@ pub(crate) fn parse(
                     }
                     if BLOCKS.contains(&name) {
                         walker.flush(heading);
+                    }
+                    if CELLS.contains(&name) {
+                        walker.buffer.push(' ');
                     }
                     if heading_level(name).is_some() {
                         heading = None;

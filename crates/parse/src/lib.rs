@@ -131,6 +131,12 @@ fn resolve_format(
 ) -> Result<DocumentFormat, ParseError> {
     let sniffed = sniff_format(bytes);
     match (declared.map(|declared| declared.format), sniffed) {
+        // Real pages start with a stray header line or a bare fragment
+        // (`<table>...`); when HTML is declared and the bytes are markup
+        // somewhere near the start, the declaration wins.
+        (Some(DocumentFormat::Html), Err(_)) if sniff::plausibly_html(bytes) => {
+            Ok(DocumentFormat::Html)
+        }
         (_, Err(reason)) => Err(ParseError::UnsupportedContent(reason.into())),
         (Some(declared), Ok(found)) if declared != found => Err(ParseError::ContentTypeMismatch {
             declared,

@@ -46,6 +46,16 @@ fn looks_like_html(bytes: &[u8]) -> bool {
         || (head.starts_with(b"<") && (contains(&head, b"<p") || contains(&head, b"<div")))
 }
 
+/// Whether bytes declared to be HTML may be: text (no NUL byte) with a tag
+/// near the start, even if something else comes first.
+pub(crate) fn plausibly_html(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    !head.contains(&0)
+        && head
+            .windows(2)
+            .any(|pair| pair[0] == b'<' && (pair[1].is_ascii_alphabetic() || pair[1] == b'!'))
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
@@ -69,6 +79,16 @@ mod tests {
             Ok(DocumentFormat::Html)
         );
         assert_eq!(sniff_format(b"<p>fragment</p>"), Ok(DocumentFormat::Html));
+    }
+
+    #[test]
+    fn markup_after_a_header_line_or_a_bare_fragment_may_be_html() {
+        assert!(plausibly_html(
+            b"Content-type: text/html\n\n<html><p>x</p></html>"
+        ));
+        assert!(plausibly_html(b"<table><tr><td>x</td></tr></table>"));
+        assert!(!plausibly_html(b"just some words"));
+        assert!(!plausibly_html(b"<html>\0\0"));
     }
 
     #[test]

@@ -107,3 +107,51 @@ fn broken_fixtures_fail_with_specific_errors() {
         Err(ParseError::NoText(_))
     ));
 }
+
+fn parse_html(
+    markup: &str,
+    declared: Option<&docpipe_core::message::DeclaredType>,
+) -> Result<String, ParseError> {
+    DocumentParser::new(100, 512)
+        .parse(markup.as_bytes(), declared)
+        .map(|document| document.text)
+}
+
+/// Seen on real pages: table cells and the links in them ran together
+/// ("1minor problems", "HomeUp").
+#[test]
+fn table_cells_are_words_apart() {
+    let text = parse_html(
+        "<html><body><table><tr><td>0</td><td>if OK</td></tr>\
+         <tr><td>1</td><td>minor problems</td></tr></table>\
+         <table><tr><td><a href=/>Home</a></td><td><a href=..>Up</a></td></tr></table></body></html>",
+        None,
+    )
+    .unwrap();
+    assert!(text.contains("1 minor problems"), "{text}");
+    assert!(text.contains("Home Up"), "{text}");
+    assert!(
+        !text.contains("1minor") && !text.contains("HomeUp"),
+        "{text}"
+    );
+}
+
+/// Seen on real pages served as `text/html`: a stray header line before
+/// the markup, and a bare `<table>` fragment. The declaration wins when the
+/// bytes are markup; undeclared, they are still refused.
+#[test]
+fn declared_html_is_honoured_when_the_bytes_are_markup() {
+    let html = docpipe_core::message::DeclaredType {
+        format: docpipe_core::DocumentFormat::Html,
+        charset: None,
+    };
+    for page in [
+        "Content-type: text/html\n\n<html><body><p>A cgi page</p></body></html>",
+        "<table><tr><td>a bare</td><td>fragment</td></tr></table>",
+    ] {
+        let text = parse_html(page, Some(&html)).unwrap();
+        assert!(!text.is_empty(), "{page}");
+        assert!(parse_html(page, None).is_err(), "undeclared: {page}");
+    }
+    assert!(parse_html("plain words, no markup", Some(&html)).is_err());
+}

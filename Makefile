@@ -20,8 +20,7 @@ test: setup
 	bash scripts/milvus.sh start
 	bash scripts/seaweedfs.sh start
 	$(CARGO) test --workspace --all-targets
-	$(CARGO) run --quiet --example embed_a_file -- fixtures/corpus/man-ls.1.html
-	$(CARGO) run --quiet --example index_and_search
+	bash scripts/examples.sh
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 	$(MAKE) --no-print-directory test-faults
 

@@ -2,7 +2,7 @@
 //! with publisher confirms, and wait for the document's event.
 //!
 //! ```sh
-//! docpipe worker &     # (make demo runs this example beside its worker)
+//! docpipe worker &     # (scripts/examples.sh runs this example beside a worker)
 //! cargo run --example publish_and_wait -- fixtures/corpus/man-ls.1.html
 //! ```
 //!

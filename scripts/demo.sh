@@ -12,26 +12,7 @@ bash scripts/milvus.sh start
 cargo build --quiet --bin docpipe
 docpipe=target/debug/docpipe
 
-mkdir -p "$DOCPIPE_HOME/logs"
-worker_log="$DOCPIPE_HOME/logs/demo-worker.log"
-"$docpipe" worker >"$worker_log" 2>&1 &
-worker=$!
-stop_worker() {
-  if kill -0 "$worker" 2>/dev/null; then
-    kill -TERM "$worker"
-    wait "$worker" || die "the worker did not exit cleanly; see $worker_log"
-    log "worker stopped cleanly"
-  fi
-}
-trap stop_worker EXIT
-
-for _ in $(seq 1 120); do
-  grep -q "worker ready" "$worker_log" && break
-  kill -0 "$worker" 2>/dev/null || { cat "$worker_log" >&2; die "the worker failed to start"; }
-  sleep 0.5
-done
-grep -q "worker ready" "$worker_log" || { cat "$worker_log" >&2; die "the worker did not become ready in 60 s"; }
-log "worker ready (log: $worker_log)"
+start_worker "$docpipe" "$DOCPIPE_HOME/logs/demo-worker.log"
 
 heading() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -55,9 +36,6 @@ heading "docpipe eval fixtures/queries.jsonl (int8 generation)"
 heading "docpipe rollback: the fp32 generation is live again"
 "$docpipe" rollback
 
-heading "examples/publish_and_wait.rs: an upload service in Rust publishes and waits for the event"
-cargo run --quiet --example publish_and_wait -- fixtures/corpus/guides/rabbitmq-operations.pdf
-
 heading "docpipe status"
 "$docpipe" status
 
@@ -65,6 +43,5 @@ heading "docpipe generations"
 "$docpipe" generations
 
 stop_worker
-trap - EXIT
 printf '\n'
 log "demo complete. Milvus is still running (pid $(cat "$DOCPIPE_HOME/milvus/milvus.pid" 2>/dev/null || echo '?')); stop it with: scripts/milvus.sh stop"

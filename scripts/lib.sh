@@ -25,3 +25,31 @@ ensure_venv() {
   "$PY" -m pip install --quiet -r "$REPO_ROOT/scripts/requirements.txt"
   echo "$want" >"$stamp"
 }
+
+# Starts `$1 worker` (a docpipe binary) in the background with its log in $2
+# and waits until it is ready; `stop_worker` stops it with SIGTERM, and so
+# does leaving the calling script, however it ends.
+start_worker() {
+  local binary="$1"
+  WORKER_LOG="$2"
+  mkdir -p "$(dirname "$WORKER_LOG")"
+  "$binary" worker >"$WORKER_LOG" 2>&1 &
+  WORKER_PID=$!
+  trap stop_worker EXIT
+  for _ in $(seq 1 120); do
+    grep -q "worker ready" "$WORKER_LOG" && break
+    kill -0 "$WORKER_PID" 2>/dev/null || { cat "$WORKER_LOG" >&2; die "the worker failed to start"; }
+    sleep 0.5
+  done
+  grep -q "worker ready" "$WORKER_LOG" || { cat "$WORKER_LOG" >&2; die "the worker did not become ready in 60 s"; }
+  log "worker ready (log: $WORKER_LOG)"
+}
+
+stop_worker() {
+  if [[ -n "${WORKER_PID:-}" ]] && kill -0 "$WORKER_PID" 2>/dev/null; then
+    kill -TERM "$WORKER_PID"
+    wait "$WORKER_PID" || die "the worker did not exit cleanly; see $WORKER_LOG"
+    log "worker stopped cleanly"
+  fi
+  trap - EXIT
+}

@@ -125,11 +125,11 @@ impl Chunker {
             let heading_path = block
                 .map(|block| block.heading_path.clone())
                 .unwrap_or_default();
-            let embed_text = if self.embed_context {
+            let embed_text = searchable(&if self.embed_context {
                 with_context(document.title.as_deref(), &heading_path, text)
             } else {
                 text.to_owned()
-            };
+            });
             chunks.push(Chunk {
                 id: ChunkId::derive(tenant, document_id, version, ordinal, text),
                 tenant: tenant.clone(),
@@ -166,6 +166,15 @@ impl ChunkSizer for TokensOrBytes<'_> {
     }
 }
 
+/// What the model and BM25 see of a text: its Unicode compatibility form
+/// (NFKC). PDFs keep typographic ligatures and presentation forms ("ﬁle",
+/// U+FB01), which neither the tokenizer nor the BM25 analyzer would ever
+/// match with "file"; the stored text keeps what a reader expects.
+fn searchable(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    text.nfkc().collect()
+}
+
 /// `Title › Heading › Subheading` on a line above the text, skipping parts
 /// the text already starts with (a chunk that opens with its own heading).
 fn with_context(title: Option<&str>, heading_path: &[String], text: &str) -> String {
@@ -188,6 +197,19 @@ fn with_context(title: Option<&str>, heading_path: &[String], text: &str) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ligatures_and_presentation_forms_are_searched_as_plain_letters() {
+        assert_eq!(
+            searchable("\u{FB01}le \u{FB02}ow, \u{FF21}\u{FF22}C"),
+            "file flow, ABC"
+        );
+        assert_eq!(
+            searchable("caf\u{E9}"),
+            "caf\u{E9}",
+            "composed letters stay"
+        );
+    }
 
     #[test]
     fn context_line_skips_repeats_and_the_chunks_own_heading() {

@@ -172,3 +172,25 @@ fn a_word_the_tokenizer_counts_as_one_token_is_still_split_by_bytes() {
         assert!(chunk.text.len() <= limit, "{} bytes", chunk.text.len());
     }
 }
+
+/// PDFs keep typographic ligatures ("ﬁ", U+FB01): what is embedded and
+/// BM25-indexed has plain letters, the stored text what the reader saw.
+#[test]
+fn ligatures_are_embedded_and_indexed_as_plain_letters() {
+    let mut document = ParsedDocument::default();
+    document.push_block(
+        "The con\u{FB01}guration \u{FB01}le de\u{FB01}nes the work\u{FB02}ow.",
+        Some(1),
+        &[],
+        false,
+    );
+    let chunks = chunk(&document, 10).unwrap();
+    assert!(chunks[0].text.contains("con\u{FB01}guration \u{FB01}le"));
+    assert!(
+        chunks[0]
+            .embed_text
+            .contains("configuration file defines the workflow"),
+        "{}",
+        chunks[0].embed_text
+    );
+}

@@ -3,7 +3,8 @@
 //! refuse what it refuses (as far as a schema can tell: whether a file lies
 //! under the allowed roots is for the worker to say). The integration
 //! tests also check every event they receive against `event.schema.json`
-//! (`tests/common`).
+//! (`tests/common`), and every request they publish through the harness
+//! against `request.schema.json`.
 
 mod common;
 

@@ -144,6 +144,7 @@ impl TestPipeline {
             DocumentId::new(document).unwrap(),
             file_uri(path),
         );
+        assert_fits_request_schema(&request.encode());
         self.publisher
             .publish_ingest(&request, None)
             .await
@@ -475,6 +476,21 @@ pub fn schema(name: &str) -> jsonschema::Validator {
     let text = std::fs::read_to_string(&path).expect("the schema exists");
     let value: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
     jsonschema::validator_for(&value).expect("the schema compiles")
+}
+
+/// Panics unless a request body fits `schemas/request.schema.json`.
+pub fn assert_fits_request_schema(body: &[u8]) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(|| schema("request.schema.json"));
+    let wire: serde_json::Value = serde_json::from_slice(body).expect("requests are JSON");
+    let errors: Vec<String> = schema
+        .iter_errors(&wire)
+        .map(|error| error.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{wire} does not fit request.schema.json: {errors:?}"
+    );
 }
 
 /// Panics unless `event`'s wire form fits `schemas/event.schema.json`.

@@ -481,29 +481,27 @@ pub fn schema(name: &str) -> jsonschema::Validator {
 /// Panics unless a request body fits `schemas/request.schema.json`.
 pub fn assert_fits_request_schema(body: &[u8]) {
     static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    let schema = SCHEMA.get_or_init(|| schema("request.schema.json"));
-    let wire: serde_json::Value = serde_json::from_slice(body).expect("requests are JSON");
-    let errors: Vec<String> = schema
-        .iter_errors(&wire)
-        .map(|error| error.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{wire} does not fit request.schema.json: {errors:?}"
-    );
+    let wire = serde_json::from_slice(body).expect("requests are JSON");
+    assert_fits(&SCHEMA, "request.schema.json", &wire);
 }
 
 /// Panics unless `event`'s wire form fits `schemas/event.schema.json`.
 pub fn assert_fits_event_schema(event: &DocumentEvent) {
     static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    let schema = SCHEMA.get_or_init(|| schema("event.schema.json"));
     let wire = serde_json::to_value(event).expect("events serialize");
-    let errors: Vec<String> = schema
-        .iter_errors(&wire)
+    assert_fits(&SCHEMA, "event.schema.json", &wire);
+}
+
+/// Panics unless `wire` fits the schema `name`, compiled once into `cache`.
+fn assert_fits(
+    cache: &std::sync::OnceLock<jsonschema::Validator>,
+    name: &str,
+    wire: &serde_json::Value,
+) {
+    let errors: Vec<String> = cache
+        .get_or_init(|| schema(name))
+        .iter_errors(wire)
         .map(|error| error.to_string())
         .collect();
-    assert!(
-        errors.is_empty(),
-        "{wire} does not fit event.schema.json: {errors:?}"
-    );
+    assert!(errors.is_empty(), "{wire} does not fit {name}: {errors:?}");
 }

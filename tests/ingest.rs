@@ -7,8 +7,12 @@ use common::{TestPipeline, indexed_chunks};
 use docpipe_core::{ChunkStore, DocumentEvent, DocumentId, TenantId};
 use docpipe_search::{Mode, Searcher};
 
+/// A searcher that sees every acknowledged write (Strong reads): these
+/// tests search what they indexed a moment before.
 async fn searcher(pipeline: &TestPipeline) -> Searcher {
-    Searcher::open(&pipeline.config).await.unwrap()
+    let mut config = pipeline.config.clone();
+    config.milvus.search_consistency = docpipe_core::config::ReadConsistency::Strong;
+    Searcher::open(&config).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

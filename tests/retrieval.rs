@@ -37,6 +37,13 @@ async fn gold_set_reports(
     name: &str,
     configure: impl FnOnce(&mut docpipe_core::PipelineConfig),
 ) -> Vec<ModeReport> {
+    // Evaluated right after indexing: Strong reads, so that every
+    // acknowledged chunk is searched (Bounded ones may miss the last
+    // moments of writes, which is what this test is not about).
+    let configure = |config: &mut docpipe_core::PipelineConfig| {
+        config.milvus.search_consistency = docpipe_core::config::ReadConsistency::Strong;
+        configure(config);
+    };
     let mut pipeline = TestPipeline::start_with(name, configure, |store| store).await;
     let corpus = common::fixtures().join("corpus");
     let mut files = Vec::new();

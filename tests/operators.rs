@@ -9,7 +9,7 @@ use common::{TestPipeline, WorkerProcess, docpipe, json, remove_resources, write
 use docpipe_core::ContentHash;
 use docpipe_core::{ChunkStore, DocumentId, IngestRequest, TenantId};
 use docpipe_milvus::MilvusStore;
-use docpipe_parsed::{ParsedCopies, S3Options};
+use docpipe_parsed::ParsedCopies;
 use docpipe_queue::Broker;
 use docpipe_search::{Mode, Searcher};
 use std::path::{Path, PathBuf};
@@ -246,15 +246,7 @@ async fn a_reindex_rebuilds_from_parsed_copies_in_object_storage() {
     let documents = indexed["indexed"].as_u64().unwrap();
     assert!(documents >= 3, "{indexed}");
 
-    let copies = ParsedCopies::s3(
-        &location,
-        &S3Options {
-            endpoint: Some(common::LOCAL_S3_ENDPOINT.into()),
-            region: Some("us-east-1".into()),
-            credentials: Some(("docpipe".into(), "docpipe-local-secret".into())),
-        },
-    )
-    .unwrap();
+    let copies = ParsedCopies::s3(&location, &common::local_s3()).unwrap();
     let bees = std::fs::read(corpus.join("beekeeping-seasons.html")).unwrap();
     let copy = copies.load(&ContentHash::of(&bees)).await.unwrap();
     assert!(copy.is_some_and(|parsed| parsed.text.contains("cluster")));

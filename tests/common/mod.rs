@@ -446,26 +446,37 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// The local SeaweedFS of `scripts/seaweedfs.sh` (`make test` starts it).
-pub const LOCAL_S3_ENDPOINT: &str = "http://127.0.0.1:18333";
+/// The local SeaweedFS of `scripts/seaweedfs.sh` (`make test` starts it):
+/// its endpoint, region and credentials, as this process reaches it.
+pub fn local_s3() -> docpipe_parsed::S3Options {
+    docpipe_parsed::S3Options {
+        endpoint: Some("http://127.0.0.1:18333".into()),
+        region: Some("us-east-1".into()),
+        credentials: Some(("docpipe".into(), "docpipe-local-secret".into())),
+    }
+}
 
 /// Keeps `config`'s parsed copies in the local SeaweedFS, under a prefix of
 /// their own; returns their `s3://` location. Processes that use the file
 /// need [`with_local_s3_credentials`].
 pub fn parsed_copies_in_local_s3(config: &mut PipelineConfig) -> String {
     let url = format!("s3://docpipe/tests/{}", uuid::Uuid::new_v4().simple());
+    let s3 = local_s3();
     config.parsed.url = Some(url.clone());
-    config.parsed.endpoint = Some(LOCAL_S3_ENDPOINT.into());
-    config.parsed.region = Some("us-east-1".into());
+    config.parsed.endpoint = s3.endpoint;
+    config.parsed.region = s3.region;
     url
 }
 
 /// The local SeaweedFS's credentials, as the standard AWS variables, for a
 /// `docpipe` process.
 pub fn with_local_s3_credentials(command: &mut Command) -> &mut Command {
+    let (key, secret) = local_s3()
+        .credentials
+        .expect("the local server has credentials");
     command
-        .env("AWS_ACCESS_KEY_ID", "docpipe")
-        .env("AWS_SECRET_ACCESS_KEY", "docpipe-local-secret")
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
 }
 
 /// A compiled JSON Schema from `schemas/`.

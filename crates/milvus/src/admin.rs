@@ -6,8 +6,8 @@ use crate::columns::classify;
 use docpipe_core::StoreError;
 use milvus::v2 as sdk;
 use milvus::v2::prelude::*;
-// The SDK prelude has its own `Result`; ours carries `StoreError`.
 use std::collections::HashSet;
+// The SDK prelude has its own `Result`; ours carries `StoreError`.
 use std::result::Result;
 use std::time::{Duration, Instant};
 

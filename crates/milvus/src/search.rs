@@ -5,8 +5,8 @@ use crate::columns::{classify, int64_column, malformed, varchar_column, varchar_
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::{ChunkHit, ChunkId, DocumentId, StoreError, TenantId};
 use milvus::v2::prelude::*;
-// The SDK prelude has its own `Result`; ours carries `StoreError`.
 use std::collections::HashMap;
+// The SDK prelude has its own `Result`; ours carries `StoreError`.
 use std::result::Result;
 
 /// The HNSW search breadth used when a search asks for fewer candidates:

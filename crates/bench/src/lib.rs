@@ -548,6 +548,7 @@ fn with_vectors(
                     vector: vectors.next().unwrap_or_default(),
                     pipeline_version: version.clone(),
                     source: "inline".into(),
+                    document_version: 0,
                 })
                 .collect()
         })

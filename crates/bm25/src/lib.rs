@@ -365,6 +365,7 @@ impl Inner {
                 ),
                 pipeline_version: self.text_of(stored, self.fields.pipeline_version),
                 source: self.text_of(stored, self.fields.source),
+                document_version: None,
             })
             .collect())
     }
@@ -415,6 +416,7 @@ impl Inner {
                     content_hash: ContentHash::from_stored(text(self.fields.content_hash)),
                     pipeline_version: text(self.fields.pipeline_version),
                     source: text(self.fields.source),
+                    document_version: 0,
                 })
             })
             .collect()

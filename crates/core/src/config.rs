@@ -4,7 +4,7 @@
 //! limits) and where results go (collection and index names, queues).
 //! Connection URLs can be overridden from the environment so one file serves
 //! every deployment: `DOCPIPE_AMQP_URL`, `DOCPIPE_MILVUS_URL`,
-//! `DOCPIPE_MILVUS_COLLECTION`, `DOCPIPE_PARSED_URL`, `DOCPIPE_PARSED_ENDPOINT`, `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR`, `DOCPIPE_ALLOWED_ROOTS`
+//! `DOCPIPE_MILVUS_COLLECTION`, `DOCPIPE_INDEX_BACKEND`, `DOCPIPE_PARSED_URL`, `DOCPIPE_PARSED_ENDPOINT`, `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR`, `DOCPIPE_ALLOWED_ROOTS`
 //! (`:`-separated) and `DOCPIPE_METRICS_ADDR`. Relative paths are relative to the working directory.
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,42 @@ pub struct PipelineConfig {
     /// Where parsed copies of documents are kept.
     #[serde(default)]
     pub parsed: ParsedConfig,
+    /// Which index backend holds the chunks.
+    #[serde(default)]
+    pub index: IndexConfig,
+}
+
+/// Which index backend holds the chunks, BM25 and the generation catalog.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// `embedded` (the default) or `milvus`.
+    #[serde(default)]
+    pub backend: IndexBackend,
+}
+
+/// Where the BM25 index and the generation catalog live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexBackend {
+    /// Dense vectors in Milvus, BM25 in a tantivy index and the catalog in
+    /// `bm25.index_dir` on the worker's disk: one machine, any Milvus from 2.3.
+    #[default]
+    Embedded,
+    /// Everything in Milvus 2.5+ (full-text search with a BM25 function,
+    /// hybrid search on the server, the catalog in a collection): workers
+    /// and searchers keep no state and run on any number of machines.
+    Milvus,
+}
+
+impl IndexBackend {
+    /// The backend's name, as the pipeline file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Milvus => "milvus",
+        }
+    }
 }
 
 /// Where parsed copies are kept: re-indexes start from them, so every
@@ -416,6 +452,17 @@ impl PipelineConfig {
         }
         if let Some(dir) = var("DOCPIPE_INDEX_DIR") {
             self.bm25.index_dir = dir.into();
+        }
+        if let Some(backend) = var("DOCPIPE_INDEX_BACKEND") {
+            self.index.backend = match backend.as_str() {
+                "embedded" => IndexBackend::Embedded,
+                "milvus" => IndexBackend::Milvus,
+                other => {
+                    return Err(format!(
+                        "DOCPIPE_INDEX_BACKEND is {other:?}; use \"embedded\" or \"milvus\""
+                    ));
+                }
+            };
         }
         if let Some(url) = var("DOCPIPE_PARSED_URL") {
             self.parsed.url = Some(url);

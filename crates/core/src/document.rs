@@ -109,4 +109,7 @@ pub struct IndexedChunk {
     pub content_hash: ContentHash,
     /// Where the document came from: its `file://` URI, or `inline`.
     pub source: String,
+    /// The publisher's version of the document it came from (see
+    /// [`IngestRequest::document_version`](crate::IngestRequest::document_version)).
+    pub document_version: u64,
 }

@@ -37,6 +37,21 @@ pub enum DocumentEvent {
         /// Milliseconds since the Unix epoch.
         at_unix_ms: u64,
     },
+    /// A newer version of the document (a larger `document_version`) was
+    /// already indexed, so this one was not: the stores keep the newer one.
+    #[serde(rename = "document.superseded")]
+    Superseded {
+        /// The document.
+        document_id: DocumentId,
+        /// Its tenant.
+        tenant: TenantId,
+        /// The version this request carried.
+        document_version: u64,
+        /// The version the stores hold.
+        newer_version: u64,
+        /// Milliseconds since the Unix epoch.
+        at_unix_ms: u64,
+    },
     /// The document was removed from every generation of the index.
     #[serde(rename = "document.removed")]
     Removed {
@@ -73,6 +88,7 @@ impl DocumentEvent {
         match self {
             Self::Indexed { .. } => "document.indexed",
             Self::Unchanged { .. } => "document.unchanged",
+            Self::Superseded { .. } => "document.superseded",
             Self::Removed { .. } => "document.removed",
             Self::Failed { .. } => "document.failed",
         }
@@ -88,6 +104,11 @@ impl DocumentEvent {
                 ..
             }
             | Self::Unchanged {
+                tenant,
+                document_id,
+                ..
+            }
+            | Self::Superseded {
                 tenant,
                 document_id,
                 ..

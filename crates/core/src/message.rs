@@ -49,6 +49,18 @@ pub struct IngestRequest {
     /// Free metadata, carried along untouched.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The publisher's version of the document; larger is newer (the
+    /// upload's time in milliseconds, an object's sequence number). When
+    /// two versions of one document are in flight on different workers, the
+    /// stores end up holding the larger one's chunks, whatever the order the
+    /// workers finish in. Requests without it are version 0: among them the
+    /// last one written wins.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub document_version: u64,
+}
+
+fn is_zero(version: &u64) -> bool {
+    *version == 0
 }
 
 /// Where a document's bytes come from.
@@ -303,6 +315,7 @@ impl IngestRequest {
             source: Source::File { uri },
             content_type: None,
             metadata: serde_json::Map::new(),
+            document_version: 0,
         }
     }
 
@@ -317,7 +330,14 @@ impl IngestRequest {
             },
             content_type: None,
             metadata: serde_json::Map::new(),
+            document_version: 0,
         }
+    }
+
+    /// The same request, stamped with the publisher's `document_version`.
+    pub fn with_document_version(mut self, document_version: u64) -> Self {
+        self.document_version = document_version;
+        self
     }
 
     /// Decodes and validates an ingest request body (no `action` field).

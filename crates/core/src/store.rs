@@ -72,6 +72,10 @@ pub struct StoredChunk {
     pub pipeline_version: String,
     /// Where the document came from: its `file://` URI, or `inline`.
     pub source: String,
+    /// The publisher's version of the document, in stores that keep it
+    /// (the `milvus` backend, where workers on several machines may write
+    /// two versions of one document at once); `None` elsewhere.
+    pub document_version: Option<u64>,
 }
 
 /// A document as a store holds it (read from its first chunk).
@@ -87,6 +91,9 @@ pub struct StoredDocument {
     pub pipeline_version: String,
     /// Where it came from: its `file://` URI, or `inline`.
     pub source: String,
+    /// The publisher's version of the document (0 where the store does not
+    /// keep versions).
+    pub document_version: u64,
 }
 
 /// Counts of what a store holds.

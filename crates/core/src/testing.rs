@@ -35,6 +35,7 @@ pub fn indexed_chunks(
                 pipeline_version: version.clone(),
                 content_hash: ContentHash::of(text.as_bytes()),
                 source: format!("file:///test/{document}.html"),
+                document_version: 0,
             }
         })
         .collect()

@@ -167,20 +167,7 @@ impl MilvusStore {
     /// index covers every flushed row, every flushed segment is served, and
     /// so is each of `sealed` (unless compaction merged it into another).
     async fn is_settled(&self, sealed: &[i64]) -> Result<bool, StoreError> {
-        let index = self
-            .client
-            .describe_index(
-                sdk::request::index::DescribeIndexRequest::builder()
-                    .collection_name(&self.collection)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)?;
-        let indexed = index.indexes().iter().all(|index| {
-            index.get_pending_rows() == 0 && index.get_indexed_rows() >= index.get_total_rows()
-        });
-        if !indexed {
+        if !self.index_covers_every_row().await? {
             return Ok(false);
         }
         let persisted = self
@@ -218,5 +205,23 @@ impl MilvusStore {
                 )
         });
         Ok(flushed_served && sealed_served)
+    }
+
+    /// Whether every index of the collection covers every row Milvus has
+    /// flushed (nothing pending).
+    pub(crate) async fn index_covers_every_row(&self) -> Result<bool, StoreError> {
+        let index = self
+            .client
+            .describe_index(
+                sdk::request::index::DescribeIndexRequest::builder()
+                    .collection_name(&self.collection)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        Ok(index.indexes().iter().all(|index| {
+            index.get_pending_rows() == 0 && index.get_indexed_rows() >= index.get_total_rows()
+        }))
     }
 }

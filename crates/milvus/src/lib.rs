@@ -29,7 +29,10 @@
 
 mod admin;
 mod columns;
+mod fulltext;
 mod search;
+
+pub use fulltext::FullTextStore;
 
 pub use search::MAX_SEARCH_LIMIT;
 
@@ -114,6 +117,11 @@ impl MilvusStore {
         } else {
             self.create_collection(dimension).await?;
         }
+        self.load().await
+    }
+
+    /// Loads the collection into the query nodes (searches need it).
+    async fn load(&self) -> Result<(), StoreError> {
         self.client
             .load_collection(
                 sdk::request::collection::LoadCollectionRequest::builder()
@@ -402,6 +410,7 @@ impl ChunkStore for MilvusStore {
                 content_hash: ContentHash::from_stored(hashes[row].clone()),
                 pipeline_version: versions[row].clone(),
                 source: sources[row].clone(),
+                document_version: None,
             })
             .collect())
     }

@@ -23,6 +23,17 @@ pub(crate) fn ef_for(limit: usize) -> usize {
     limit.max(MIN_EF)
 }
 
+/// `limit`, at least 1; more than [`MAX_SEARCH_LIMIT`] is refused.
+pub(crate) fn checked_limit(limit: usize) -> Result<usize, StoreError> {
+    if limit > MAX_SEARCH_LIMIT {
+        return Err(StoreError::Rejected {
+            store: crate::STORE,
+            message: format!("a search may ask for at most {MAX_SEARCH_LIMIT} chunks, not {limit}"),
+        });
+    }
+    Ok(limit.max(1))
+}
+
 /// The SDK's level for a docpipe read consistency.
 pub(crate) fn consistency_level(consistency: ReadConsistency) -> ConsistencyLevel {
     match consistency {
@@ -44,15 +55,7 @@ impl MilvusStore {
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        if limit > MAX_SEARCH_LIMIT {
-            return Err(StoreError::Rejected {
-                store: crate::STORE,
-                message: format!(
-                    "a search may ask for at most {MAX_SEARCH_LIMIT} chunks, not {limit}"
-                ),
-            });
-        }
-        let limit = limit.max(1);
+        let limit = checked_limit(limit)?;
         let response = self
             .client
             .search(
@@ -71,34 +74,45 @@ impl MilvusStore {
             )
             .await
             .map_err(classify)?;
-        let Some(result) = response.results().into_iter().next() else {
-            return Ok(Vec::new());
-        };
-        let ids = varchar_ids(result.get_ids())?;
-        // Milvus sends no output columns at all when nothing matched.
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let documents = varchar_column(result.get_output_field("document_id"), "document_id")?;
-        let ordinals = int64_column(result.get_output_field("ordinal"), "ordinal")?;
-        let pages = int64_column(result.get_output_field("page"), "page")?;
-        let texts = varchar_column(result.get_output_field("text"), "text")?;
-        let scores = result.get_scores();
-        (0..ids.len())
-            .map(|row| {
-                Ok(ChunkHit {
-                    chunk_id: ChunkId::from_stored(ids[row].clone()),
-                    document_id: DocumentId::new(documents[row].clone()).map_err(|error| {
-                        malformed(format!("stored document id is invalid: {error}"))
-                    })?,
-                    ordinal: ordinals[row] as u32,
-                    page: (pages[row] > 0).then_some(pages[row] as u32),
-                    text: texts[row].clone(),
-                    score: scores.get(row).copied().unwrap_or_default(),
-                })
-            })
-            .collect()
+        chunk_hits(response.results())
     }
+}
+
+/// The chunks found by a search of one query, best first, with the
+/// server's scores.
+pub(crate) fn chunk_hits(results: &SearchResults) -> Result<Vec<ChunkHit>, StoreError> {
+    let Some(result) = results.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let ids = varchar_ids(result.get_ids())?;
+    // Milvus sends no output columns at all when nothing matched.
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let documents = varchar_column(result.get_output_field("document_id"), "document_id")?;
+    let ordinals = int64_column(result.get_output_field("ordinal"), "ordinal")?;
+    let pages = int64_column(result.get_output_field("page"), "page")?;
+    let texts = varchar_column(result.get_output_field("text"), "text")?;
+    let chunk_ids = result
+        .get_output_field("chunk_id")
+        .map(|field| varchar_column(Some(field), "chunk_id"))
+        .transpose()?;
+    let scores = result.get_scores();
+    (0..ids.len())
+        .map(|row| {
+            Ok(ChunkHit {
+                // The `milvus` backend's key is the chunk id and a version.
+                chunk_id: ChunkId::from_stored(chunk_ids.unwrap_or(ids)[row].clone()),
+                document_id: DocumentId::new(documents[row].clone()).map_err(|error| {
+                    malformed(format!("stored document id is invalid: {error}"))
+                })?,
+                ordinal: ordinals[row] as u32,
+                page: (pages[row] > 0).then_some(pages[row] as u32),
+                text: texts[row].clone(),
+                score: scores.get(row).copied().unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -131,6 +131,27 @@ pub struct Indexed {
     /// The stores already held exactly this content from this pipeline
     /// version, so nothing was parsed, embedded or written.
     pub unchanged: bool,
+    /// The stores already held a newer version of the document (this
+    /// `document_version`), so nothing was written.
+    pub superseded_by: Option<u64>,
+}
+
+impl Indexed {
+    fn written(chunks: u32) -> Self {
+        Self {
+            chunks,
+            unchanged: false,
+            superseded_by: None,
+        }
+    }
+
+    fn unchanged(chunks: u32) -> Self {
+        Self {
+            chunks,
+            unchanged: true,
+            superseded_by: None,
+        }
+    }
 }
 
 /// The stages, wired together.
@@ -158,6 +179,7 @@ struct Provenance<'a> {
     document: &'a DocumentId,
     content_hash: ContentHash,
     source: String,
+    document_version: u64,
 }
 
 /// The chunk count if every store already holds the document with this
@@ -168,10 +190,11 @@ fn unchanged_chunk_count(
     stored: &[Vec<StoredChunk>],
     content_hash: &ContentHash,
     version: &PipelineVersion,
+    document_version: u64,
 ) -> Option<u32> {
     let mut agreed: Option<Vec<&ChunkId>> = None;
     for chunks in stored {
-        if !holds_current(chunks, content_hash, version) {
+        if !holds_current(chunks, content_hash, version, document_version) {
             return None;
         }
         let mut ids: Vec<&ChunkId> = chunks.iter().map(|chunk| &chunk.id).collect();
@@ -186,16 +209,36 @@ fn unchanged_chunk_count(
 }
 
 /// Whether a store's chunks of a document (`stored`) are all of this
-/// content hash and pipeline version, and there are some.
+/// content hash and pipeline version, and there are some. In stores that
+/// keep document versions, they must also be of this version or a newer
+/// one: an older version's chunks with the same content are written again
+/// with this version, so that a concurrent write of a version between the
+/// two cannot win.
 fn holds_current(
     stored: &[StoredChunk],
     content_hash: &ContentHash,
     version: &PipelineVersion,
+    document_version: u64,
 ) -> bool {
     !stored.is_empty()
         && stored.iter().all(|chunk| {
-            chunk.content_hash == *content_hash && chunk.pipeline_version == version.as_str()
+            chunk.content_hash == *content_hash
+                && chunk.pipeline_version == version.as_str()
+                && chunk
+                    .document_version
+                    .is_none_or(|stored| stored >= document_version)
         })
+}
+
+/// The newest document version a store holds of a document, if it is newer
+/// than `document_version` (and the store keeps versions).
+fn newer_version(stored: &[Vec<StoredChunk>], document_version: u64) -> Option<u64> {
+    stored
+        .iter()
+        .flatten()
+        .filter_map(|chunk| chunk.document_version)
+        .max()
+        .filter(|&newest| newest > document_version)
 }
 
 /// Store reads in progress: the store's position, and what it holds of a
@@ -288,9 +331,10 @@ impl Indexer {
         // then go on beside parsing and embedding, not before them.
         let mut reads = self.read_stores(&request.tenant, &request.document_id);
         let mut read = vec![None; self.stores.len()];
+        let document_version = request.document_version;
         while let Some((store, chunks)) = reads.next().await {
             let chunks = chunks?;
-            let current = holds_current(&chunks, &content_hash, &self.version);
+            let current = holds_current(&chunks, &content_hash, &self.version, document_version);
             read[store] = Some(chunks);
             if !current {
                 break;
@@ -300,8 +344,25 @@ impl Indexer {
             .iter()
             .all(Option::is_some)
             .then(|| read.iter().flatten().cloned().collect::<Vec<_>>());
+        if let Some(answered) = &answered
+            && let Some(newer) = newer_version(answered, document_version)
+        {
+            tracing::info!(
+                document_id = %request.document_id,
+                tenant = %request.tenant,
+                document_version,
+                newer_version = newer,
+                "a newer version of the document is indexed; nothing to do"
+            );
+            return Ok(Indexed {
+                chunks: 0,
+                unchanged: false,
+                superseded_by: Some(newer),
+            });
+        }
         if let Some(answered) = answered
-            && let Some(chunks) = unchanged_chunk_count(&answered, &content_hash, &self.version)
+            && let Some(chunks) =
+                unchanged_chunk_count(&answered, &content_hash, &self.version, document_version)
         {
             tracing::info!(
                 document_id = %request.document_id,
@@ -309,10 +370,7 @@ impl Indexer {
                 chunks,
                 "document unchanged; nothing to do"
             );
-            return Ok(Indexed {
-                chunks,
-                unchanged: true,
-            });
+            return Ok(Indexed::unchanged(chunks));
         }
 
         let provenance = Provenance {
@@ -320,6 +378,7 @@ impl Indexer {
             document: &request.document_id,
             content_hash: content_hash.clone(),
             source: request.source.stored_form(),
+            document_version,
         };
         let underway = self.underway.enter();
         let prepared = async {
@@ -338,10 +397,7 @@ impl Indexer {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "document indexed"
         );
-        Ok(Indexed {
-            chunks,
-            unchanged: false,
-        })
+        Ok(Indexed::written(chunks))
     }
 
     /// Parses a document's bytes and keeps the parsed copy.
@@ -413,17 +469,20 @@ impl Indexer {
         let lock = self.documents.lock_for(tenant, document);
         let _only_version_in_flight = lock.lock().await;
         let before = self.stored_chunks(tenant, document).await?;
-        if let Some(chunks) = unchanged_chunk_count(&before, &live.content_hash, &self.version) {
-            return Ok(Indexed {
-                chunks,
-                unchanged: true,
-            });
+        if let Some(chunks) = unchanged_chunk_count(
+            &before,
+            &live.content_hash,
+            &self.version,
+            live.document_version,
+        ) {
+            return Ok(Indexed::unchanged(chunks));
         }
         let provenance = Provenance {
             tenant,
             document,
             content_hash: live.content_hash.clone(),
             source: live.source.clone(),
+            document_version: live.document_version,
         };
         let indexed = {
             let _underway = self.underway.enter();
@@ -431,10 +490,7 @@ impl Indexer {
             self.prepare(&provenance, parsed).await?
         };
         let chunks = self.store(&provenance, indexed, &before).await?;
-        Ok(Indexed {
-            chunks,
-            unchanged: false,
-        })
+        Ok(Indexed::written(chunks))
     }
 
     /// Removes a document from every store; returns how many chunks it had.
@@ -527,6 +583,7 @@ impl Indexer {
                 pipeline_version: self.version.clone(),
                 content_hash: provenance.content_hash.clone(),
                 source: provenance.source.clone(),
+                document_version: provenance.document_version,
             })
             .collect())
     }
@@ -691,6 +748,7 @@ mod tests {
                 content_hash: hash.clone(),
                 pipeline_version: version.to_string(),
                 source: "inline".into(),
+                document_version: None,
             })
             .collect()
     }
@@ -700,36 +758,36 @@ mod tests {
         let (hash, version) = (ContentHash::of(b"v1"), PipelineVersion::derive("p", &[]));
         let both = stored(&["a", "b"], &hash, &version);
         assert_eq!(
-            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &version),
+            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &version, 0),
             Some(2)
         );
 
         let other_hash = ContentHash::of(b"v2");
         assert_eq!(
-            unchanged_chunk_count(&[both.clone(), both.clone()], &other_hash, &version),
+            unchanged_chunk_count(&[both.clone(), both.clone()], &other_hash, &version, 0),
             None
         );
         let other_version = PipelineVersion::derive("q", &[]);
         assert_eq!(
-            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &other_version),
+            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &other_version, 0),
             None
         );
 
         // A crash between the two stores' writes.
         let missing = stored(&["a"], &hash, &version);
         assert_eq!(
-            unchanged_chunk_count(&[both.clone(), missing], &hash, &version),
+            unchanged_chunk_count(&[both.clone(), missing], &hash, &version, 0),
             None
         );
         assert_eq!(
-            unchanged_chunk_count(&[both, Vec::new()], &hash, &version),
+            unchanged_chunk_count(&[both, Vec::new()], &hash, &version, 0),
             None
         );
         // A crash between a store's write and its stale-chunk delete.
         let mut mixed = stored(&["a", "b"], &hash, &version);
         mixed.extend(stored(&["old"], &other_hash, &version));
         assert_eq!(
-            unchanged_chunk_count(&[mixed.clone(), mixed], &hash, &version),
+            unchanged_chunk_count(&[mixed.clone(), mixed], &hash, &version, 0),
             None
         );
     }

@@ -1,0 +1,666 @@
+//! The `milvus` backend's store: one collection per generation holding the
+//! chunk's searchable text under an analyzer, a BM25 function that turns it into a
+//! sparse vector (`SPARSE_INVERTED_INDEX`, metric BM25), and the dense
+//! vector (HNSW, inner product). Milvus 2.5+ does keyword, dense and hybrid
+//! (RRF) search itself, so no process keeps anything on its own disk.
+//!
+//! Two versions of one document may be written at once by workers on
+//! different machines. Every row carries the publisher's
+//! `document_version`, and its key is the chunk id *and* that version, so
+//! two versions never overwrite each other's rows. After writing, a writer
+//! deletes every row of the document older than the newest version present
+//! (read after its own write). Whatever the interleaving, the last of
+//! those clean-ups runs after both writes, so exactly the newest version's
+//! chunks remain.
+
+use crate::MilvusStore;
+use crate::columns::{classify, int64_column, malformed, varchar_column};
+use crate::search::{chunk_hits, consistency_level, ef_for};
+use async_trait::async_trait;
+use docpipe_core::config::ReadConsistency;
+use docpipe_core::store::stale_ids;
+use docpipe_core::{
+    ChunkHit, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
+    StoredChunk, StoredDocument, TenantId,
+};
+use milvus::v2 as sdk;
+use milvus::v2::prelude::*;
+use std::collections::HashMap;
+// The SDK prelude has its own `Result`; ours carries `StoreError`.
+use std::result::Result;
+use std::time::{Duration, Instant};
+
+const STORE: &str = "milvus";
+const KEY: &str = "key";
+const SPARSE: &str = "sparse";
+/// What BM25 ranks: the chunk's embedded text (context and chunk, in
+/// compatibility form), as the `embedded` backend's tantivy index does;
+/// `text` keeps the original for display.
+const BODY: &str = "body";
+const VECTOR: &str = crate::VECTOR;
+/// Milvus caps one query's result window (offset + limit) at 16384 rows.
+const QUERY_WINDOW: usize = 16_384;
+/// The fields a search returns with each hit.
+const HIT_FIELDS: [&str; 5] = ["chunk_id", "document_id", "ordinal", "page", "text"];
+/// How often [`FullTextStore::settle`] looks at the indexes again.
+const SETTLE_POLL: Duration = Duration::from_millis(500);
+
+/// The analyzer of the text field: words split at Unicode boundaries,
+/// lower-cased and stemmed as English (milvus-lite applies the tokenizer
+/// and lower-casing only).
+fn analyzer() -> serde_json::Value {
+    serde_json::json!({
+        "tokenizer": "standard",
+        "filter": ["lowercase", {"type": "stemmer", "language": "english"}],
+    })
+}
+
+/// A generation's collection in the `milvus` backend.
+#[derive(Clone)]
+pub struct FullTextStore {
+    milvus: MilvusStore,
+}
+
+/// The oldest servers with full-text search: Milvus 2.5, and milvus-lite
+/// 3 (the Milvus project's Python server).
+fn has_full_text_search(version: &str) -> bool {
+    let numbers = |text: &str| -> Vec<u32> {
+        text.split(['.', '-', '+'])
+            .map_while(|part| part.parse().ok())
+            .collect()
+    };
+    if let Some(lite) = version.strip_prefix("milvus_lite-") {
+        return numbers(lite).first().is_some_and(|&major| major >= 3);
+    }
+    let release = numbers(version.trim_start_matches('v'));
+    match release.as_slice() {
+        [major, minor, ..] => (*major, *minor) >= (2, 5),
+        _ => false,
+    }
+}
+
+impl FullTextStore {
+    /// Connects to Milvus at `url`, refuses servers without full-text
+    /// search (before creating anything: Milvus 2.3 accepts a BM25 schema
+    /// and then crashes loading it), and makes sure `collection` exists
+    /// with a `dimension`-sized vector, its indexes, and is loaded.
+    pub async fn connect(
+        url: &str,
+        collection: &str,
+        dimension: usize,
+    ) -> Result<Self, StoreError> {
+        let store = Self::existing(url, collection).await?;
+        store.check_server().await?;
+        if store.milvus.exists().await? {
+            store.milvus.check_dimension(dimension).await?;
+        } else {
+            store.create_collection(dimension).await?;
+        }
+        store.milvus.load().await?;
+        Ok(store)
+    }
+
+    /// Connects for a collection that may or may not exist, creating
+    /// nothing (to drop it, or to point an alias).
+    pub async fn existing(url: &str, collection: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            milvus: MilvusStore::existing(url, collection).await?,
+        })
+    }
+
+    /// The same store, whose searches read with `consistency`.
+    pub fn with_search_consistency(self, consistency: ReadConsistency) -> Self {
+        Self {
+            milvus: self.milvus.with_search_consistency(consistency),
+        }
+    }
+
+    /// The collection, for what both backends do alike (aliases, flushing,
+    /// counting, dropping).
+    pub fn collection(&self) -> &MilvusStore {
+        &self.milvus
+    }
+
+    /// Refuses a server without full-text search, naming its version.
+    pub async fn check_server(&self) -> Result<(), StoreError> {
+        let version = self
+            .milvus
+            .client
+            .server_version(
+                sdk::request::utility::GetServerVersionRequest::builder()
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?
+            .version()
+            .to_owned();
+        if has_full_text_search(&version) {
+            return Ok(());
+        }
+        Err(StoreError::Rejected {
+            store: STORE,
+            message: format!(
+                "the Milvus server is version {version}, which has no full-text search; \
+                 index.backend = \"milvus\" needs Milvus 2.5 or later (or milvus-lite 3). \
+                 Upgrade Milvus, or use index.backend = \"embedded\" with this server. \
+                 Nothing was created"
+            ),
+        })
+    }
+
+    async fn create_collection(&self, dimension: usize) -> Result<(), StoreError> {
+        let varchar = |name: &str, max_length: u32| {
+            sdk::FieldSchema::new()
+                .name(name)
+                .data_type(sdk::DataType::VarChar)
+                .max_length(max_length)
+        };
+        let int64 = |name: &str| {
+            sdk::FieldSchema::new()
+                .name(name)
+                .data_type(sdk::DataType::Int64)
+        };
+        let schema = sdk::CollectionSchema::new()
+            .add_field(varchar(KEY, 64).primary_key(true).auto_id(false))
+            .add_field(varchar("chunk_id", 64))
+            .add_field(varchar("document_id", 1024))
+            .add_field(varchar("tenant", 64))
+            .add_field(int64("document_version"))
+            .add_field(int64("ordinal"))
+            .add_field(int64("page"))
+            .add_field(varchar("text", 65_535))
+            .add_field(
+                varchar(BODY, 65_535)
+                    .enable_analyzer(true)
+                    .analyzer_params(analyzer()),
+            )
+            .add_field(varchar("pipeline_version", 256))
+            .add_field(varchar("content_hash", 64))
+            .add_field(varchar("source", 65_535))
+            .add_field(
+                sdk::FieldSchema::new()
+                    .name(SPARSE)
+                    .data_type(sdk::DataType::SparseFloatVector),
+            )
+            .add_field(
+                sdk::FieldSchema::new()
+                    .name(VECTOR)
+                    .data_type(sdk::DataType::FloatVector)
+                    .dimension(dimension as u32),
+            )
+            .add_function(
+                sdk::Function::new()
+                    .name("text_bm25")
+                    .function_type(sdk::FunctionType::Bm25)
+                    .input_fields([BODY])
+                    .output_fields([SPARSE]),
+            );
+        let client = &self.milvus.client;
+        let collection = self.milvus.collection();
+        client
+            .create_collection(
+                sdk::request::collection::CreateCollectionRequest::builder()
+                    .collection_name(collection)
+                    .schema(schema)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        let indexes = [
+            IndexParam::new()
+                .field_name(VECTOR)
+                .index_type(IndexType::Hnsw)
+                .metric_type(MetricType::Ip)
+                .extra_params(HashMap::from([
+                    ("M".into(), "16".into()),
+                    ("efConstruction".into(), "200".into()),
+                ])),
+            IndexParam::new()
+                .field_name(SPARSE)
+                .index_type(IndexType::SparseInvertedIndex)
+                .metric_type(MetricType::Bm25)
+                .extra_params(HashMap::from([
+                    ("bm25_k1".into(), "1.2".into()),
+                    ("bm25_b".into(), "0.75".into()),
+                ])),
+        ];
+        for index in indexes {
+            client
+                .create_index(
+                    sdk::request::index::CreateIndexRequest::builder()
+                        .collection_name(collection)
+                        .index_params(vec![index])
+                        // Index building is asynchronous; `settle` waits
+                        // for it where it matters (milvus-lite refuses the
+                        // synchronous form).
+                        .sync(false)
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
+    }
+
+    /// Rows matching `filter`, with `fields`, read Strong. Rows beyond one
+    /// query's window are reached by splitting the key space by the prefix
+    /// of the chunk ids (hexadecimal) until each part fits.
+    async fn rows(
+        &self,
+        filter: &str,
+        fields: &[&str],
+    ) -> Result<Vec<HashMap<String, FieldData>>, StoreError> {
+        let mut pages = Vec::new();
+        let mut prefixes = vec![String::new()];
+        while let Some(prefix) = prefixes.pop() {
+            let filter = if prefix.is_empty() {
+                filter.to_owned()
+            } else {
+                format!("({filter}) && {KEY} like \"{prefix}%\"")
+            };
+            let response = self
+                .milvus
+                .client
+                .query(
+                    QueryRequest::builder()
+                        .collection_name(self.milvus.collection())
+                        .filter(filter)
+                        .output_fields(fields.iter().copied())
+                        .limit(QUERY_WINDOW as i64)
+                        .consistency_level(ConsistencyLevel::Strong)
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)?;
+            let results = response.results();
+            let count = results.get_row_count();
+            if count >= QUERY_WINDOW as u64 {
+                prefixes.extend(
+                    "0123456789abcdef"
+                        .chars()
+                        .map(|digit| format!("{prefix}{digit}")),
+                );
+                continue;
+            }
+            if count == 0 {
+                continue;
+            }
+            let columns = fields
+                .iter()
+                .map(|field| {
+                    results
+                        .get_output_field(field)
+                        .cloned()
+                        .map(|column| ((*field).to_owned(), column))
+                        .ok_or_else(|| malformed(format!("response has no column {field}")))
+                })
+                .collect::<Result<HashMap<_, _>, _>>()?;
+            pages.push(columns);
+        }
+        Ok(pages)
+    }
+
+    /// The newest version of the document present, if any (Strong).
+    async fn newest_version(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Option<i64>, StoreError> {
+        let filter =
+            format!("tenant == \"{tenant}\" && document_id == \"{document}\" && ordinal == 0");
+        let mut newest = None;
+        for page in self.rows(&filter, &["document_version"]).await? {
+            let versions = int64_column(page.get("document_version"), "document_version")?;
+            newest = newest.max(versions.iter().copied().max());
+        }
+        Ok(newest)
+    }
+
+    /// Deletes the rows matching `filter`.
+    async fn delete(&self, filter: String) -> Result<(), StoreError> {
+        self.milvus
+            .client
+            .delete(
+                DeleteRequest::builder()
+                    .collection_name(self.milvus.collection())
+                    .filter(filter)
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    /// Every document of the generation (optionally of one tenant), read
+    /// from its chunks with ordinal 0; the newest version of each.
+    pub async fn documents(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<StoredDocument>, StoreError> {
+        let filter = match tenant {
+            Some(tenant) => format!("tenant == \"{tenant}\" && ordinal == 0"),
+            None => "ordinal == 0".to_owned(),
+        };
+        let fields = [
+            "tenant",
+            "document_id",
+            "content_hash",
+            "pipeline_version",
+            "source",
+            "document_version",
+        ];
+        let mut newest: HashMap<(TenantId, DocumentId), StoredDocument> = HashMap::new();
+        for page in self.rows(&filter, &fields).await? {
+            let text = |name| varchar_column(page.get(name), name);
+            let (tenants, documents, hashes) =
+                (text("tenant")?, text("document_id")?, text("content_hash")?);
+            let (versions, sources) = (text("pipeline_version")?, text("source")?);
+            let document_versions = int64_column(page.get("document_version"), "document_version")?;
+            for row in 0..tenants.len() {
+                let document = StoredDocument {
+                    tenant: TenantId::new(tenants[row].clone())
+                        .map_err(|error| malformed(format!("stored tenant is invalid: {error}")))?,
+                    document_id: DocumentId::new(documents[row].clone()).map_err(|error| {
+                        malformed(format!("stored document id is invalid: {error}"))
+                    })?,
+                    content_hash: ContentHash::from_stored(hashes[row].clone()),
+                    pipeline_version: versions[row].clone(),
+                    source: sources[row].clone(),
+                    document_version: document_versions[row].max(0) as u64,
+                };
+                let key = (document.tenant.clone(), document.document_id.clone());
+                match newest.get(&key) {
+                    Some(kept) if kept.document_version >= document.document_version => {}
+                    _ => {
+                        newest.insert(key, document);
+                    }
+                }
+            }
+        }
+        Ok(newest.into_values().collect())
+    }
+
+    /// The `limit` chunks of `tenant` nearest to `vector` by cosine.
+    pub async fn dense(
+        &self,
+        tenant: &TenantId,
+        vector: Vec<f32>,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.search(SearchVectors::Float(vec![vector]), VECTOR, tenant, limit)
+            .await
+    }
+
+    /// The `limit` chunks of `tenant` that match `query` best by BM25 (the
+    /// server analyses the query with the text field's analyzer).
+    pub async fn keyword(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.search(
+            SearchVectors::EmbeddedText(vec![query.to_owned()]),
+            SPARSE,
+            tenant,
+            limit,
+        )
+        .await
+    }
+
+    async fn search(
+        &self,
+        vectors: SearchVectors,
+        field: &str,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let limit = crate::search::checked_limit(limit)?;
+        let (metric, params) = search_params(field, limit);
+        let response = self
+            .milvus
+            .client
+            .search(
+                SearchRequest::builder()
+                    .collection_name(self.milvus.collection())
+                    .vector_field(field)
+                    .vectors(vectors)
+                    .filter(format!("tenant == \"{tenant}\""))
+                    .output_fields(HIT_FIELDS)
+                    .limit(limit as i64)
+                    .metric_type(metric)
+                    .extra_params(params)
+                    .consistency_level(consistency_level(self.milvus.search_consistency))
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        chunk_hits(response.results())
+    }
+
+    /// The `limit` chunks of `tenant` best by Reciprocal Rank Fusion
+    /// (k = `rrf_k`) of the dense ranking of `vector` and the BM25 ranking
+    /// of `query`, fused by Milvus in one `hybrid_search`; each sub-search
+    /// carries the tenant filter. Scores are RRF scores.
+    pub async fn hybrid(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        vector: Vec<f32>,
+        limit: usize,
+        rrf_k: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let limit = crate::search::checked_limit(limit)?;
+        let sub_search = |field: &str, vectors: SearchVectors| {
+            let (metric, params) = search_params(field, limit);
+            SubSearchRequest::builder()
+                .vector_field(field)
+                .vectors(vectors)
+                .filter(format!("tenant == \"{tenant}\""))
+                .limit(limit as i64)
+                .metric_type(metric)
+                .extra_params(params)
+                .build()
+                .map_err(classify)
+        };
+        let response = self
+            .milvus
+            .client
+            .hybrid_search(
+                HybridSearchRequest::builder()
+                    .collection_name(self.milvus.collection())
+                    .sub_requests(vec![
+                        sub_search(VECTOR, SearchVectors::Float(vec![vector]))?,
+                        sub_search(SPARSE, SearchVectors::EmbeddedText(vec![query.to_owned()]))?,
+                    ])
+                    .rerank(sdk::RRFRerank::new().k(i64::from(rrf_k)))
+                    .limit(limit as i64)
+                    .output_fields(HIT_FIELDS)
+                    .consistency_level(consistency_level(self.milvus.search_consistency))
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map_err(classify)?;
+        chunk_hits(response.results())
+    }
+
+    /// Seals the collection's growing segments and waits, up to `timeout`,
+    /// until both indexes cover every row; returns whether they did (the
+    /// data is searchable either way).
+    pub async fn settle(&self, timeout: Duration) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + timeout;
+        self.milvus.flush().await?;
+        while Instant::now() < deadline {
+            if self.milvus.index_covers_every_row().await? {
+                return Ok(true);
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+        Ok(false)
+    }
+}
+
+/// The metric and search parameters of a search of `field` for `limit` hits.
+fn search_params(field: &str, limit: usize) -> (MetricType, HashMap<String, String>) {
+    if field == SPARSE {
+        (MetricType::Bm25, HashMap::new())
+    } else {
+        (
+            MetricType::Ip,
+            HashMap::from([("ef".into(), ef_for(limit).to_string())]),
+        )
+    }
+}
+
+/// A row's key: the chunk id and the document version, so that two
+/// versions of a document sharing a chunk keep a row each.
+fn row_key(chunk: &str, document_version: u64) -> String {
+    format!("{chunk}-{document_version}")
+}
+
+#[async_trait]
+impl ChunkStore for FullTextStore {
+    fn name(&self) -> &'static str {
+        STORE
+    }
+
+    async fn write_document(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+        chunks: &[IndexedChunk],
+        replacing: &[StoredChunk],
+    ) -> Result<(), StoreError> {
+        if !chunks.is_empty() {
+            let column = |select: fn(&IndexedChunk) -> String| chunks.iter().map(select).collect();
+            let number = |select: fn(&IndexedChunk) -> i64| chunks.iter().map(select).collect();
+            let columns = vec![
+                sdk::FieldData::varchar(
+                    KEY,
+                    column(|c| row_key(c.chunk.id.as_str(), c.document_version)),
+                ),
+                sdk::FieldData::varchar("chunk_id", column(|c| c.chunk.id.to_string())),
+                sdk::FieldData::varchar("document_id", column(|c| c.chunk.document_id.to_string())),
+                sdk::FieldData::varchar("tenant", column(|c| c.chunk.tenant.to_string())),
+                sdk::FieldData::int64("document_version", number(|c| c.document_version as i64)),
+                sdk::FieldData::int64("ordinal", number(|c| i64::from(c.chunk.ordinal))),
+                sdk::FieldData::int64("page", number(|c| c.chunk.page.map_or(0, i64::from))),
+                sdk::FieldData::varchar("text", column(|c| c.chunk.text.clone())),
+                sdk::FieldData::varchar(BODY, column(|c| c.chunk.embed_text.clone())),
+                sdk::FieldData::varchar(
+                    "pipeline_version",
+                    column(|c| c.pipeline_version.to_string()),
+                ),
+                sdk::FieldData::varchar("content_hash", column(|c| c.content_hash.to_string())),
+                sdk::FieldData::varchar("source", column(|c| c.source.clone())),
+                sdk::FieldData::float_vector(
+                    VECTOR,
+                    chunks.iter().map(|c| c.vector.clone()).collect(),
+                ),
+            ];
+            self.milvus
+                .client
+                .upsert(
+                    UpsertRequest::builder()
+                        .insert(
+                            InsertRequest::builder()
+                                .collection_name(self.milvus.collection())
+                                .columns(columns)
+                                .build()
+                                .map_err(classify)?,
+                        )
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)?;
+        }
+        // Only after the new chunks are in: drop those they replace...
+        let stale: Vec<String> = replacing
+            .iter()
+            .filter(|stored| stale_ids(std::slice::from_ref(stored), chunks).len() == 1)
+            .map(|stored| row_key(stored.id.as_str(), stored.document_version.unwrap_or(0)))
+            .collect();
+        if !stale.is_empty() {
+            let quoted: Vec<String> = stale.iter().map(|key| format!("\"{key}\"")).collect();
+            self.delete(format!("{KEY} in [{}]", quoted.join(",")))
+                .await?;
+        }
+        // ...and every older version, including this one if a newer
+        // version was written meanwhile by another worker.
+        if let Some(newest) = self.newest_version(tenant, document).await? {
+            self.delete(format!(
+                "tenant == \"{tenant}\" && document_id == \"{document}\" && document_version < {newest}"
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn document_chunks(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<StoredChunk>, StoreError> {
+        let filter = format!("tenant == \"{tenant}\" && document_id == \"{document}\"");
+        let fields = [
+            "chunk_id",
+            "content_hash",
+            "pipeline_version",
+            "source",
+            "document_version",
+        ];
+        let mut chunks = Vec::new();
+        for page in self.rows(&filter, &fields).await? {
+            let text = |name| varchar_column(page.get(name), name);
+            let (ids, hashes) = (text("chunk_id")?, text("content_hash")?);
+            let (versions, sources) = (text("pipeline_version")?, text("source")?);
+            let document_versions = int64_column(page.get("document_version"), "document_version")?;
+            chunks.extend((0..ids.len()).map(|row| StoredChunk {
+                id: docpipe_core::ChunkId::from_stored(ids[row].clone()),
+                content_hash: ContentHash::from_stored(hashes[row].clone()),
+                pipeline_version: versions[row].clone(),
+                source: sources[row].clone(),
+                document_version: Some(document_versions[row].max(0) as u64),
+            }));
+        }
+        Ok(chunks)
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.milvus.stats().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_text_search_is_recognised_from_the_server_version() {
+        for version in [
+            "v2.5.0",
+            "v2.6.3",
+            "2.5.4-rc1",
+            "v3.0.0",
+            "milvus_lite-3.2.2",
+        ] {
+            assert!(has_full_text_search(version), "{version}");
+        }
+        for version in ["v2.3.5", "v2.4.15", "milvus_lite-2.5.1", "unknown", ""] {
+            assert!(!has_full_text_search(version), "{version}");
+        }
+    }
+
+    #[test]
+    fn two_versions_of_a_chunk_have_two_rows() {
+        assert_ne!(row_key("abc", 1), row_key("abc", 2));
+    }
+}

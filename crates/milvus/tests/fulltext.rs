@@ -1,0 +1,172 @@
+//! The `milvus` backend's store against a real Milvus with full-text search
+//! (`scripts/milvus-lite.sh start`; the URL comes from
+//! DOCPIPE_MILVUS_FULLTEXT_URL, default http://127.0.0.1:19541), and its
+//! refusal of a server without it (the Milvus 2.3.5 of
+//! `scripts/milvus.sh start`, DOCPIPE_MILVUS_URL). Each test uses its own
+//! collection and drops it.
+
+use docpipe_core::testing::{indexed_chunks, sorted_ids};
+use docpipe_core::{ChunkStore, Classify, DocumentId, ErrorClass, IndexedChunk, TenantId};
+use docpipe_milvus::{FullTextStore, MilvusStore};
+
+const DIMENSION: usize = 8;
+
+fn url() -> String {
+    std::env::var("DOCPIPE_MILVUS_FULLTEXT_URL").unwrap_or_else(|_| "http://127.0.0.1:19541".into())
+}
+
+async fn store(name: &str) -> FullTextStore {
+    let collection = format!("test_{name}_{}", std::process::id());
+    FullTextStore::connect(&url(), &collection, DIMENSION)
+        .await
+        .expect("milvus-lite is running (scripts/milvus-lite.sh start)")
+}
+
+fn ids(tenant: &str, document: &str) -> (TenantId, DocumentId) {
+    (
+        TenantId::new(tenant).unwrap(),
+        DocumentId::new(document).unwrap(),
+    )
+}
+
+/// `texts` as chunks of version `document_version` of a document.
+fn version(document: &str, texts: &[&str], document_version: u64) -> Vec<IndexedChunk> {
+    indexed_chunks("acme", document, texts, DIMENSION)
+        .into_iter()
+        .map(|chunk| IndexedChunk {
+            document_version,
+            ..chunk
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn replacing_a_document_leaves_exactly_the_new_chunks() {
+    let store = store("replace").await;
+    let (tenant, document) = ids("acme", "doc \u{e9}/1");
+    let first = version("doc \u{e9}/1", &["one", "two", "three"], 1);
+    store
+        .replace_document(&tenant, &document, &first)
+        .await
+        .unwrap();
+    let second = version("doc \u{e9}/1", &["one", "2", "3", "4"], 2);
+    store
+        .replace_document(&tenant, &document, &second)
+        .await
+        .unwrap();
+    let mut stored = store.chunk_ids(&tenant, &document).await.unwrap();
+    stored.sort();
+    assert_eq!(stored, sorted_ids(&second));
+    let documents = store.documents(None).await.unwrap();
+    assert_eq!(documents.len(), 1);
+    assert_eq!(documents[0].document_version, 2);
+    store.collection().drop_collection().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_older_version_written_last_never_replaces_a_newer_one() {
+    // Two workers: one read the document before either wrote, then wrote
+    // version 1 after the other had written version 2 and cleaned up.
+    let store = store("race").await;
+    let (tenant, document) = ids("acme", "raced");
+    let older = version("raced", &["old one", "old two", "shared"], 1);
+    let newer = version("raced", &["new one", "shared"], 2);
+    store
+        .write_document(&tenant, &document, &newer, &[])
+        .await
+        .unwrap();
+    store
+        .write_document(&tenant, &document, &older, &[])
+        .await
+        .unwrap();
+    let mut stored = store.chunk_ids(&tenant, &document).await.unwrap();
+    stored.sort();
+    assert_eq!(stored, sorted_ids(&newer), "only the newer version remains");
+    let versions: Vec<Option<u64>> = store
+        .document_chunks(&tenant, &document)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|chunk| chunk.document_version)
+        .collect();
+    assert!(
+        versions.iter().all(|&version| version == Some(2)),
+        "{versions:?}"
+    );
+    store.collection().drop_collection().await.unwrap();
+}
+
+#[tokio::test]
+async fn keyword_dense_and_hybrid_searches_stay_within_the_tenant() {
+    let store = store("search").await;
+    for tenant in ["a", "b"] {
+        let chunks: Vec<IndexedChunk> = indexed_chunks(
+            tenant,
+            "guide",
+            &[
+                "rabbitmq quorum queues replicate messages",
+                "milvus stores dense vectors",
+                "tantivy ranks words with bm25",
+            ],
+            DIMENSION,
+        );
+        let (tenant, document) = ids(tenant, "guide");
+        store
+            .write_document(&tenant, &document, &chunks, &[])
+            .await
+            .unwrap();
+    }
+    let tenant = TenantId::new("a").unwrap();
+    let keyword = store.keyword(&tenant, "quorum queues", 10).await.unwrap();
+    assert_eq!(keyword[0].text, "rabbitmq quorum queues replicate messages");
+    assert_eq!(keyword.len(), 1, "only chunks with a query word match");
+
+    let mut vector = vec![0.0; DIMENSION];
+    vector[1] = 1.0;
+    let dense = store.dense(&tenant, vector.clone(), 2).await.unwrap();
+    assert_eq!(dense[0].text, "milvus stores dense vectors");
+
+    let hybrid = store
+        .hybrid(&tenant, "bm25 words", vector, 10, 60)
+        .await
+        .unwrap();
+    let texts: Vec<&str> = hybrid.iter().map(|hit| hit.text.as_str()).collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(
+        texts.contains(&"tantivy ranks words with bm25"),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"milvus stores dense vectors"), "{texts:?}");
+    for hit in dense.iter().chain(&keyword).chain(&hybrid) {
+        assert_eq!(hit.document_id.as_str(), "guide");
+    }
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.documents, stats.chunks), (2, 6));
+    store.collection().drop_collection().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_without_full_text_search_is_refused_before_anything_is_created() {
+    let url =
+        std::env::var("DOCPIPE_MILVUS_URL").unwrap_or_else(|_| "http://127.0.0.1:19530".into());
+    let collection = format!("test_refused_{}", std::process::id());
+    let error = FullTextStore::connect(&url, &collection, DIMENSION)
+        .await
+        .err()
+        .expect("Milvus 2.3 has no full-text search");
+    assert_eq!(error.class(), ErrorClass::Permanent, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("2.3.5") && message.contains("2.5"),
+        "{message}"
+    );
+    let untouched = MilvusStore::existing(&url, &collection).await.unwrap();
+    assert_eq!(
+        untouched.aliased_collection(&collection).await.unwrap(),
+        None
+    );
+    assert!(
+        untouched.stats().await.is_err(),
+        "no collection {collection} was created"
+    );
+}

@@ -8,7 +8,8 @@
 //! ```
 
 use docpipe_core::{DocumentId, IngestRequest, PipelineConfig, TenantId};
-use docpipe_pipeline::{Generations, no_wrapping, remove_family};
+use docpipe_index::remove_family;
+use docpipe_pipeline::{Generations, no_wrapping};
 use docpipe_search::{Mode, Searcher};
 use std::path::Path;
 

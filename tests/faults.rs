@@ -8,13 +8,13 @@
 mod common;
 
 use common::{WorkerProcess, write_pipeline};
-use docpipe_bm25::Bm25Store;
+use docpipe_index::GenerationIndex;
 use docpipe_chunk::Chunker;
 use docpipe_core::{
-    ChunkId, ChunkStore, DocumentId, IngestRequest, PipelineConfig, StoreStats, TenantId,
+    ChunkId, DocumentId, IngestRequest, PipelineConfig, StoreStats, TenantId,
 };
 use docpipe_embed::ModelDir;
-use docpipe_milvus::MilvusStore;
+use std::sync::Arc;
 use docpipe_parse::DocumentParser;
 use docpipe_pipeline::{Generations, no_wrapping};
 use docpipe_queue::Broker;
@@ -83,14 +83,13 @@ fn expected_chunks(
 }
 
 /// Everything a fault test needs: a unique pipeline file, the corpus, and
-/// read access to both stores.
+/// read access to every store of the live generation.
 struct Scenario {
     config: PipelineConfig,
     pipeline: PathBuf,
     scratch: tempfile::TempDir,
     corpus: BTreeMap<String, PathBuf>,
-    milvus: MilvusStore,
-    bm25: Bm25Store,
+    index: Arc<dyn GenerationIndex>,
 }
 
 impl Scenario {
@@ -107,15 +106,13 @@ impl Scenario {
         // Makes the pipeline's generation live, as the first worker would,
         // and reads its stores as the workers write them.
         let generations = Generations::open(&config, no_wrapping()).await.unwrap();
-        let live = generations.live().await.unwrap();
-        let (milvus, bm25) = (live.milvus.clone(), live.bm25.clone());
+        let index = generations.live().await.unwrap().index.clone();
         Self {
             config,
             pipeline,
             scratch,
             corpus,
-            milvus,
-            bm25,
+            index,
         }
     }
 
@@ -142,11 +139,11 @@ impl Scenario {
         broker.close().await;
     }
 
-    /// Documents in each store, if the query answers (Milvus may be down).
+    /// Documents in Milvus and in the store that lists documents (tantivy,
+    /// or Milvus again), if the query answers (Milvus may be down).
     async fn documents(&self) -> Option<(u64, u64)> {
-        let milvus = self.milvus.stats().await.ok()?;
-        let bm25 = self.bm25.stats().await.ok()?;
-        Some((milvus.documents, bm25.documents))
+        let stats = self.index.stats().await.ok()?;
+        Some((stats.milvus.documents, stats.listed().documents))
     }
 
     /// Waits until the worker has indexed a first document: it is connected
@@ -192,7 +189,7 @@ impl Scenario {
         let total: usize = expected.values().map(Vec::len).sum();
         for (id, chunks) in &expected {
             let document = DocumentId::new(id.clone()).unwrap();
-            for store in [&self.milvus as &dyn ChunkStore, &self.bm25] {
+            for store in self.index.stores() {
                 let mut stored = store.chunk_ids(&tenant, &document).await.unwrap();
                 stored.sort();
                 let unique: HashSet<&ChunkId> = stored.iter().collect();
@@ -214,16 +211,11 @@ impl Scenario {
             documents: expected.len() as u64,
             chunks: total as u64,
         };
-        assert_eq!(
-            self.milvus.stats().await.unwrap(),
-            wanted,
-            "Milvus: no orphans, no duplicates"
-        );
-        assert_eq!(
-            self.bm25.stats().await.unwrap(),
-            wanted,
-            "tantivy: no orphans, no duplicates"
-        );
+        let stats = self.index.stats().await.unwrap();
+        assert_eq!(stats.milvus, wanted, "Milvus: no orphans, no duplicates");
+        if let Some(tantivy) = stats.tantivy {
+            assert_eq!(tantivy, wanted, "tantivy: no orphans, no duplicates");
+        }
         let broker = Broker::connect(&self.config.queue, &self.config.retry)
             .await
             .unwrap();

@@ -188,8 +188,8 @@ async fn every_hostile_input_is_dead_lettered_with_a_specific_reason() {
     // The windows-1252 page was decoded, not rejected or mangled.
     let hits = pipeline
         .components
-        .bm25
-        .search(&TenantId::new("acme").unwrap(), "Warré", 5)
+        .index
+        .keyword(&TenantId::new("acme").unwrap(), "Warré", 5)
         .await
         .unwrap();
     assert!(

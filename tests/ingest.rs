@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestPipeline, indexed_chunks};
-use docpipe_core::{ChunkStore, DocumentEvent, DocumentId, TenantId};
+use docpipe_core::{DocumentEvent, DocumentId, TenantId};
 use docpipe_search::{Mode, Searcher};
 
 /// A searcher that sees every acknowledged write (Strong reads): these
@@ -111,12 +111,12 @@ async fn reingesting_a_changed_document_leaves_exactly_the_new_chunks() {
     let tenant = TenantId::new("acme").unwrap();
     let old_words = pipeline
         .components
-        .bm25
-        .search(&tenant, "zeppelin", 10)
+        .index
+        .keyword(&tenant, "zeppelin", 10)
         .await
         .unwrap();
     assert!(old_words.is_empty(), "the old text is gone from BM25");
-    let stats = pipeline.components.milvus.stats().await.unwrap();
+    let stats = pipeline.components.index.stats().await.unwrap().milvus;
     assert_eq!((stats.documents, stats.chunks), (1, u64::from(second)));
     pipeline.shutdown().await;
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{FailingWrites, TestPipeline, indexed_chunks};
-use docpipe_core::{ChunkStore, DocumentEvent, PipelineConfig};
+use docpipe_core::{DocumentEvent, PipelineConfig};
 use std::time::Duration;
 
 /// Fast retries for tests: no in-process retries, 200 ms then 400 ms delays.
@@ -26,7 +26,7 @@ async fn republishing_an_unchanged_document_is_acknowledged_without_reindexing()
         DocumentEvent::Unchanged { chunks: again, .. } => assert_eq!(again, chunks),
         other => panic!("expected document.unchanged, got {other:?}"),
     }
-    let stats = pipeline.components.bm25.stats().await.unwrap();
+    let stats = pipeline.components.index.stats().await.unwrap().listed();
     assert_eq!((stats.documents, stats.chunks), (1, u64::from(chunks)));
     let summary = pipeline.shutdown().await;
     assert_eq!((summary.indexed, summary.unchanged), (1, 1));
@@ -64,7 +64,7 @@ async fn a_transient_failure_on_two_attempts_succeeds_on_the_third() {
     let page = common::fixtures().join("corpus/man-ls.1.html");
     pipeline.publish_file("acme", "man-ls.1", &page).await;
     let chunks = indexed_chunks(&pipeline.event_for("acme", "man-ls.1").await);
-    let stats = pipeline.components.milvus.stats().await.unwrap();
+    let stats = pipeline.components.index.stats().await.unwrap().milvus;
     assert_eq!(
         stats.chunks,
         u64::from(chunks),

@@ -5,19 +5,20 @@ use super::print_json;
 use super::publish::{Tally, publish_bulk};
 use crate::cli::{GcArgs, GenerationsArgs, ReindexArgs};
 use anyhow::bail;
-use docpipe_bm25::Bm25Store;
 use docpipe_catalog::{Catalog, Generation, GenerationState};
+use docpipe_core::config::IndexBackend;
 use docpipe_core::{
-    ChunkStore, ContentHash, DocumentEvent, DocumentId, PipelineConfig, PipelineVersion, Request,
-    StoreStats, TenantId,
+    ContentHash, DocumentEvent, DocumentId, PipelineConfig, PipelineVersion, Request, StoreStats,
+    TenantId,
 };
 use docpipe_embed::ModelDir;
-use docpipe_milvus::MilvusStore;
+use docpipe_index::{Access, GenerationIndex};
 use docpipe_parsed::{PRUNE_GRACE, ParsedCopies};
 use docpipe_pipeline::{drop_generations, pipeline_version};
 use docpipe_queue::Broker;
 use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How many times `reindex` publishes what the new generation lacks before
@@ -29,7 +30,7 @@ const MAX_ROUNDS: usize = 5;
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Seals the Milvus segments of `generations` and waits for their index
-/// (see `MilvusStore::settle`): what a backfill or re-index just wrote is
+/// (see `GenerationIndex::settle`): what a backfill or re-index just wrote is
 /// then found as well as data Milvus settled on its own, ten minutes later.
 /// Not settling in time is reported, not an error: the data is searchable.
 pub(super) async fn settle_index(
@@ -39,7 +40,7 @@ pub(super) async fn settle_index(
     for generation in generations {
         let collection = generation.collection(&config.milvus.collection);
         eprintln!("settling {collection}: sealing its segments and waiting for their index");
-        let settled = MilvusStore::existing(&config.milvus.url, &collection)
+        let settled = open_index(config, generation)
             .await?
             .settle(SETTLE_TIMEOUT)
             .await?;
@@ -62,25 +63,25 @@ const IN_FLIGHT_GRACE: Duration = Duration::from_secs(5);
 type DocumentKey = (TenantId, DocumentId);
 
 /// What the new generation lacks, by document: a `reindex` for each live
-/// document it does not hold with the same content hash in both stores, a
+/// document it does not hold with the same content hash in every store, a
 /// `remove` for each document it holds that is no longer live. The first
 /// listing, made after the new generation was added to the catalog, covers
 /// every document written before; every later write goes to both
 /// generations, so what appears missing afterwards is being written right
 /// now, unless it stays missing past [`IN_FLIGHT_GRACE`].
 async fn differences(
-    live: &Stores,
-    new: &Stores,
+    live: &dyn GenerationIndex,
+    new: &dyn GenerationIndex,
     version: &PipelineVersion,
 ) -> anyhow::Result<HashMap<DocumentKey, Request>> {
-    let (live_documents, new_documents) = (live.documents().await?, new.documents().await?);
+    let (live_documents, new_documents) = (documents(live).await?, documents(new).await?);
     let mut by_tenant: HashMap<&TenantId, Vec<DocumentId>> = HashMap::new();
     for (tenant, document) in live_documents.keys() {
         by_tenant.entry(tenant).or_default().push(document.clone());
     }
     let mut in_milvus = HashMap::new();
     for (tenant, documents) in by_tenant {
-        for (document, hash) in new.milvus.content_hashes(tenant, &documents).await? {
+        for (document, hash) in new.content_hashes(tenant, &documents).await? {
             in_milvus.insert((tenant.clone(), document), hash);
         }
     }
@@ -103,45 +104,31 @@ async fn differences(
     Ok(differences)
 }
 
-/// A generation's stores, opened for reading.
-pub(super) struct Stores {
-    milvus: MilvusStore,
-    bm25: Bm25Store,
+/// A generation's index, opened for reading.
+pub(super) async fn open_index(
+    base: &PipelineConfig,
+    generation: &Generation,
+) -> anyhow::Result<Arc<dyn GenerationIndex>> {
+    let model = generation.pipeline(base).model.dir;
+    let dimension = ModelDir::open(&model)?.manifest().dimension;
+    Ok(docpipe_index::open(base, generation, dimension, Access::Read).await?)
 }
 
-impl Stores {
-    pub(super) async fn open(
-        base: &PipelineConfig,
-        generation: &Generation,
-    ) -> anyhow::Result<Self> {
-        let config = generation.pipeline(base);
-        let dimension = ModelDir::open(&config.model.dir)?.manifest().dimension;
-        Ok(Self {
-            milvus: MilvusStore::connect(&config.milvus.url, &config.milvus.collection, dimension)
-                .await?,
-            bm25: Bm25Store::open(&config.bm25.index_dir)?,
+/// Every document of a generation, keyed by tenant and id, with its content hash.
+async fn documents(
+    index: &dyn GenerationIndex,
+) -> anyhow::Result<HashMap<DocumentKey, ContentHash>> {
+    Ok(index
+        .documents(None)
+        .await?
+        .into_iter()
+        .map(|document| {
+            (
+                (document.tenant, document.document_id),
+                document.content_hash,
+            )
         })
-    }
-
-    pub(super) async fn stats(&self) -> anyhow::Result<(StoreStats, StoreStats)> {
-        Ok((self.milvus.stats().await?, self.bm25.stats().await?))
-    }
-
-    /// Every document, keyed by tenant and id, with its content hash.
-    async fn documents(&self) -> anyhow::Result<HashMap<DocumentKey, ContentHash>> {
-        Ok(self
-            .bm25
-            .documents(None)
-            .await?
-            .into_iter()
-            .map(|document| {
-                (
-                    (document.tenant, document.document_id),
-                    document.content_hash,
-                )
-            })
-            .collect())
-    }
+        .collect())
 }
 
 #[derive(serde::Serialize)]
@@ -157,22 +144,22 @@ struct ReindexReport {
 }
 
 pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::new(&config.bm25.index_dir);
+    let catalog = docpipe_index::catalog(config).await?;
     let version = pipeline_version(config, &ModelDir::open(&config.model.dir)?)?;
     let building = Generation::of(config, version.clone(), GenerationState::Building);
-    let live = catalog
-        .read()?
-        .live()
-        .cloned()
-        .ok_or_else(|| no_family_to_reindex(config))?;
-    catalog.update(|generations| generations.begin_building(building.clone()))?;
+    let Some(live) = catalog.read().await?.live().cloned() else {
+        return Err(no_family_to_reindex(config).await);
+    };
+    catalog
+        .update(|generations| generations.begin_building(building.clone()))
+        .await?;
     eprintln!(
         "building generation {version} from live generation {} (workers now write both)",
         live.version
     );
     let (old, new) = (
-        Stores::open(config, &live).await?,
-        Stores::open(config, &building).await?,
+        open_index(config, &live).await?,
+        open_index(config, &building).await?,
     );
     let broker = Broker::connect(&config.queue, &config.retry).await?;
     let publisher = broker.publisher().await?;
@@ -183,7 +170,7 @@ pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Resu
     // Compare, publish what is missing or extra, wait; again until nothing
     // is missing but documents being written right now (see `differences`).
     loop {
-        let differences = differences(&old, &new, &version).await?;
+        let differences = differences(old.as_ref(), new.as_ref(), &version).await?;
         let now = Instant::now();
         missing_since.retain(|key, _| differences.contains_key(key));
         for key in differences.keys() {
@@ -256,12 +243,13 @@ pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Resu
     }
     // Before searches read it: its newest segments through the real index.
     settle_index(config, &[&building]).await?;
-    let verified = (old.stats().await?.1, new.stats().await?.1);
-    let (before, after) = verified;
+    let (before, after) = (old.stats().await?.listed(), new.stats().await?.listed());
     let switched = !args.no_switch;
     if switched {
-        catalog.update(|generations| generations.switch_to(&version))?;
-        new.milvus.point_alias(&config.milvus.collection).await?;
+        catalog
+            .update(|generations| generations.switch_to(&version))
+            .await?;
+        new.point_alias(&config.milvus.collection).await?;
     }
     let report = ReindexReport {
         generation: version.to_string(),
@@ -299,23 +287,28 @@ pub async fn reindex(config: &PipelineConfig, args: ReindexArgs) -> anyhow::Resu
 /// Why there is nothing to re-index, and what to change: a re-index builds
 /// a generation beside the live one of the same family, so the pipeline
 /// file must name the family that holds the documents.
-fn no_family_to_reindex(config: &PipelineConfig) -> anyhow::Error {
+async fn no_family_to_reindex(config: &PipelineConfig) -> anyhow::Error {
     let index_dir = &config.bm25.index_dir;
-    let families: Vec<String> = index_dir
-        .parent()
-        .and_then(|parent| std::fs::read_dir(parent).ok())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| {
-            path != index_dir
-                && Catalog::new(path)
-                    .read()
-                    .is_ok_and(|catalog| catalog.live().is_some())
-        })
-        .map(|path| path.display().to_string())
-        .collect();
+    let mut families = Vec::new();
+    if config.index.backend == IndexBackend::Embedded {
+        let siblings = index_dir
+            .parent()
+            .and_then(|parent| std::fs::read_dir(parent).ok())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path != index_dir);
+        for path in siblings {
+            if Catalog::file(&path)
+                .read()
+                .await
+                .is_ok_and(|catalog| catalog.live().is_some())
+            {
+                families.push(path.display().to_string());
+            }
+        }
+    }
     let found = match families.as_slice() {
         [] => String::new(),
         families => format!(
@@ -346,11 +339,12 @@ struct GenerationRow {
 }
 
 pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Result<ExitCode> {
-    let generations = Catalog::new(&config.bm25.index_dir).read()?;
+    let catalog = docpipe_index::catalog(config).await?;
+    let generations = catalog.read().await?;
     let mut rows = Vec::new();
     for generation in &generations.generations {
-        let stats = match Stores::open(config, generation).await {
-            Ok(stores) => Some(stores.stats().await?),
+        let stats = match open_index(config, generation).await {
+            Ok(index) => Some(index.stats().await?),
             Err(error) => {
                 tracing::warn!(%error, generation = %generation.version, "cannot count");
                 None
@@ -362,8 +356,8 @@ pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Res
             max_tokens: generation.chunking.max_tokens,
             overlap_tokens: generation.chunking.overlap_tokens,
             model: generation.model.dir.display().to_string(),
-            milvus: stats.map(|stats| stats.0),
-            tantivy: stats.map(|stats| stats.1),
+            milvus: stats.map(|stats| stats.milvus),
+            tantivy: stats.and_then(|stats| stats.tantivy),
         });
     }
     if args.json {
@@ -371,10 +365,7 @@ pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Res
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!(
-            "no generations under {} yet",
-            config.bm25.index_dir.display()
-        );
+        println!("no generations in {} yet", catalog.location());
     }
     let count = |stats: Option<StoreStats>| {
         stats.map_or("?".to_owned(), |stats| {
@@ -397,15 +388,16 @@ pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Res
 }
 
 pub async fn rollback(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::new(&config.bm25.index_dir);
-    let live = catalog.update(|generations| generations.roll_back())?;
-    let generations = catalog.read()?;
+    let catalog = docpipe_index::catalog(config).await?;
+    let live = catalog
+        .update(|generations| generations.roll_back())
+        .await?;
+    let generations = catalog.read().await?;
     let generation = generations
         .get(&live)
         .expect("the generation just made live");
-    Stores::open(config, generation)
+    open_index(config, generation)
         .await?
-        .milvus
         .point_alias(&config.milvus.collection)
         .await?;
     println!("generation {live} is live again");
@@ -413,14 +405,16 @@ pub async fn rollback(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn gc(config: &PipelineConfig, args: GcArgs) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::new(&config.bm25.index_dir);
-    let dropped = catalog.update(|generations| Ok(generations.collect_garbage(args.building)))?;
+    let catalog = docpipe_index::catalog(config).await?;
+    let dropped = catalog
+        .update(|generations| Ok(generations.collect_garbage(args.building)))
+        .await?;
     drop_generations(config, &dropped).await?;
     // Parsed copies still referenced by a remaining generation are kept.
     let mut referenced = HashSet::new();
-    for generation in catalog.read()?.generations {
-        let stores = Bm25Store::open(&generation.index_dir(&config.bm25.index_dir))?;
-        for document in stores.documents(None).await? {
+    for generation in catalog.read().await?.generations {
+        let index = open_index(config, &generation).await?;
+        for document in index.documents(None).await? {
             referenced.insert(document.content_hash.to_string());
         }
     }

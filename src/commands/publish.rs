@@ -3,8 +3,6 @@
 use super::{print_json, tenant};
 use crate::cli::{BackfillArgs, PublishArgs};
 use anyhow::{Context as _, bail};
-use docpipe_bm25::Bm25Store;
-use docpipe_catalog::Catalog;
 use docpipe_core::{
     ContentHash, DocumentEvent, DocumentId, IngestRequest, PipelineConfig, Request, StoredDocument,
     TenantId,
@@ -96,7 +94,7 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
         let patience = Duration::from_secs(args.timeout_secs);
         let finished = summary.wait(events, pending, |_| true, patience).await;
         if finished {
-            let generations = Catalog::new(&config.bm25.index_dir).read()?;
+            let generations = docpipe_index::catalog(config).await?.read().await?;
             super::generations::settle_index(config, &generations.written()).await?;
         } else {
             eprintln!(
@@ -136,9 +134,10 @@ async fn plan_backfill(
     root: &Path,
     documents: &BTreeMap<DocumentId, PathBuf>,
 ) -> anyhow::Result<BackfillPlan> {
-    let catalog = Catalog::new(&config.bm25.index_dir);
-    let indexed: BTreeMap<DocumentId, StoredDocument> = match catalog.read()?.live() {
-        Some(live) => Bm25Store::open(&live.index_dir(&config.bm25.index_dir))?
+    let catalog = docpipe_index::catalog(config).await?;
+    let indexed: BTreeMap<DocumentId, StoredDocument> = match catalog.read().await?.live() {
+        Some(live) => super::generations::open_index(config, live)
+            .await?
             .documents(Some(tenant))
             .await?
             .into_iter()
@@ -228,6 +227,8 @@ pub(super) struct Tally {
     pub indexed: u64,
     /// Documents found unchanged by the worker.
     pub unchanged: u64,
+    /// Requests for a version older than the one already indexed.
+    pub superseded: u64,
     /// Documents removed.
     pub removed: u64,
     /// Chunks of the documents indexed or unchanged.
@@ -279,6 +280,7 @@ impl Tally {
                     self.unchanged += 1;
                     self.chunks += u64::from(*chunks);
                 }
+                DocumentEvent::Superseded { .. } => self.superseded += 1,
                 DocumentEvent::Removed { .. } => self.removed += 1,
                 DocumentEvent::Failed { reason, .. } => {
                     self.failed.insert(document.to_string(), reason.clone());
@@ -301,6 +303,12 @@ impl Tally {
             "published {}, already current {}; indexed {} and unchanged {} ({} chunks), removed {}",
             self.published, self.skipped, self.indexed, self.unchanged, self.chunks, self.removed
         );
+        if self.superseded > 0 {
+            println!(
+                "superseded {} (a newer version of each was already indexed)",
+                self.superseded
+            );
+        }
         if !self.failed.is_empty() {
             println!("failed {}:", self.failed.len());
             for (document, reason) in &self.failed {
@@ -326,14 +334,20 @@ impl Tally {
     }
 }
 
+/// A request for the file at `path`, versioned by its modification time
+/// (milliseconds), so that of two versions of a file in flight at once the
+/// newer one ends up indexed.
 fn file_request(tenant: &TenantId, id: &DocumentId, path: &Path) -> anyhow::Result<IngestRequest> {
     let uri = url::Url::from_file_path(path)
         .map_err(|()| anyhow::anyhow!("{} is not an absolute path", path.display()))?;
-    Ok(IngestRequest::for_file(
-        tenant.clone(),
-        id.clone(),
-        uri.to_string(),
-    ))
+    let modified = std::fs::metadata(path)
+        .and_then(|metadata| metadata.modified())
+        .with_context(|| format!("cannot read the modification time of {}", path.display()))?;
+    let version = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    Ok(IngestRequest::for_file(tenant.clone(), id.clone(), uri.to_string())
+        .with_document_version(version))
 }
 
 async fn publish_file(

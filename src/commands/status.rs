@@ -1,9 +1,8 @@
 //! `docpipe status`.
 
-use super::generations::Stores;
+use super::generations::open_index;
 use super::print_json;
 use crate::cli::StatusArgs;
-use docpipe_catalog::Catalog;
 use docpipe_core::{PipelineConfig, StoreStats};
 use docpipe_queue::{Broker, QueueDepths};
 use std::process::ExitCode;
@@ -12,24 +11,28 @@ use std::process::ExitCode;
 struct Status {
     queues: QueueDepths,
     live_generation: Option<String>,
+    backend: &'static str,
     milvus: StoreStats,
-    tantivy: StoreStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tantivy: Option<StoreStats>,
 }
 
 pub async fn run(config: &PipelineConfig, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let broker = Broker::connect(&config.queue, &config.retry).await?;
     let queues = broker.queue_depths().await?;
     broker.close().await;
-    let live = Catalog::new(&config.bm25.index_dir).read()?.live().cloned();
-    let (milvus, tantivy) = match &live {
-        Some(live) => Stores::open(config, live).await?.stats().await?,
+    let catalog = docpipe_index::catalog(config).await?;
+    let live = catalog.read().await?.live().cloned();
+    let stats = match &live {
+        Some(live) => open_index(config, live).await?.stats().await?,
         None => Default::default(),
     };
     let status = Status {
         queues,
         live_generation: live.map(|live| live.version.to_string()),
-        milvus,
-        tantivy,
+        backend: config.index.backend.as_str(),
+        milvus: stats.milvus,
+        tantivy: stats.tantivy,
     };
     if args.json {
         print_json(&status);
@@ -46,7 +49,9 @@ pub async fn run(config: &PipelineConfig, args: StatusArgs) -> anyhow::Result<Ex
             .as_deref()
             .unwrap_or("(nothing indexed yet)")
     );
-    for (name, stats) in [("milvus", status.milvus), ("tantivy", status.tantivy)] {
+    println!("backend  {}", status.backend);
+    let stores = [("milvus", Some(status.milvus)), ("tantivy", status.tantivy)];
+    for (name, stats) in stores.into_iter().filter_map(|(name, stats)| Some((name, stats?))) {
         println!(
             "{name:<8} {:>6} documents   {:>6} chunks",
             stats.documents, stats.chunks

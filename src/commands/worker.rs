@@ -20,8 +20,8 @@ pub async fn run(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
     tracing::info!(
         queue = %config.queue.ingest_queue,
         bulk_queue = %config.queue.bulk_queue(),
-        collection = %live.milvus.collection(),
-        index = %config.bm25.index_dir.display(),
+        collection = %config.milvus.collection,
+        backend = config.index.backend.as_str(),
         live_generation = %live.generation.version,
         isa = docpipe_embed::cpu_isa(),
         "worker ready"
@@ -45,7 +45,7 @@ pub async fn run(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
     // Flush policy: seal Milvus segments on the way out (acknowledged
     // writes are already durable in Milvus' log; this only speeds recovery).
     for generation in generations.written().await.unwrap_or_default() {
-        if let Err(error) = generation.milvus.flush().await {
+        if let Err(error) = generation.index.flush().await {
             tracing::warn!(%error, "cannot flush Milvus on shutdown");
         }
     }
@@ -94,7 +94,7 @@ async fn probe_milvus(generations: Arc<Generations>, readiness: Arc<Readiness>, 
     loop {
         probes.tick().await;
         let up = match generations.live().await {
-            Ok(live) => live.milvus.aliased_collection(&alias).await.is_ok(),
+            Ok(live) => live.index.aliased_collection(&alias).await.is_ok(),
             Err(_) => false,
         };
         readiness.set_milvus(up);

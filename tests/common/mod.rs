@@ -6,7 +6,8 @@
 
 use docpipe_core::{ChunkId, ChunkStore, IndexedChunk, StoreError, StoreStats, StoredChunk};
 use docpipe_core::{DocumentEvent, DocumentId, IngestRequest, PipelineConfig, TenantId};
-use docpipe_pipeline::{Components, Generations, Worker, WorkerSummary, remove_family};
+use docpipe_index::{GenerationIndex, remove_family};
+use docpipe_pipeline::{Components, Generations, Worker, WorkerSummary};
 use docpipe_queue::{Broker, DeadLetter};
 use futures::{Stream, StreamExt};
 use std::path::{Path, PathBuf};
@@ -193,29 +194,9 @@ impl TestPipeline {
         .unwrap_or_else(|_| panic!("fewer than {count} events within {EVENT_TIMEOUT:?}"))
     }
 
-    /// The document's chunk ids, sorted; Milvus and tantivy must agree on them.
+    /// The document's chunk ids, sorted; every store must agree on them.
     pub async fn stored_chunk_ids(&self, tenant: &str, document: &str) -> Vec<ChunkId> {
-        let tenant = TenantId::new(tenant).unwrap();
-        let document = DocumentId::new(document).unwrap();
-        let mut in_milvus = self
-            .components
-            .milvus
-            .chunk_ids(&tenant, &document)
-            .await
-            .unwrap();
-        let mut in_tantivy = self
-            .components
-            .bm25
-            .chunk_ids(&tenant, &document)
-            .await
-            .unwrap();
-        in_milvus.sort();
-        in_tantivy.sort();
-        assert_eq!(
-            in_milvus, in_tantivy,
-            "Milvus and tantivy disagree on {document}'s chunks"
-        );
-        in_milvus
+        stored_chunk_ids(self.components.index.as_ref(), tenant, document).await
     }
 
     /// Checks that each `(error code, body)` case was dead-lettered exactly
@@ -515,4 +496,30 @@ fn assert_fits(
         .map(|error| error.to_string())
         .collect();
     assert!(errors.is_empty(), "{wire} does not fit {name}: {errors:?}");
+}
+
+/// A document's chunk ids in a generation, sorted; every store of the
+/// generation must agree on them.
+pub async fn stored_chunk_ids(
+    index: &dyn GenerationIndex,
+    tenant: &str,
+    document: &str,
+) -> Vec<ChunkId> {
+    let tenant = TenantId::new(tenant).unwrap();
+    let document = DocumentId::new(document).unwrap();
+    let mut agreed: Option<(&str, Vec<ChunkId>)> = None;
+    for store in index.stores() {
+        let mut ids = store.chunk_ids(&tenant, &document).await.unwrap();
+        ids.sort();
+        match &agreed {
+            Some((first, agreed)) => assert_eq!(
+                agreed,
+                &ids,
+                "{first} and {} disagree on {document}'s chunks",
+                store.name()
+            ),
+            None => agreed = Some((store.name(), ids)),
+        }
+    }
+    agreed.map(|(_, ids)| ids).unwrap_or_default()
 }

@@ -20,7 +20,7 @@ use docpipe_embed::{BatchLimits, BatchingEmbedder, Embedder, ModelDir, OnnxEmbed
 use docpipe_milvus::MilvusStore;
 use docpipe_parse::DocumentParser;
 use docpipe_pipeline::{
-    Generations, Worker, WorkerSummary, no_wrapping, pipeline_version, remove_family,
+    Generations, Worker, WorkerSummary, no_wrapping, pipeline_version,
 };
 use docpipe_queue::{Broker, Publisher};
 use futures::{Stream, StreamExt as _};
@@ -699,7 +699,7 @@ impl Rig {
             .await
             .map_err(failed("removing bench queues"))?;
         broker.close().await;
-        remove_family(&config)
+        docpipe_index::remove_family(&config)
             .await
             .map_err(failed("dropping the bench collection"))
     }

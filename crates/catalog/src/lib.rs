@@ -4,8 +4,11 @@
 //! A *generation* is everything one pipeline version wrote: a Milvus
 //! collection `<milvus.collection>_<digest>` and a tantivy index
 //! `<bm25.index_dir>/<digest>`, where `<digest>` is the hash part of the
-//! pipeline version. The catalog lives beside the tantivy indexes, in
-//! `<bm25.index_dir>/generations.json`, and says what each generation is:
+//! pipeline version. The catalog says what each generation is; where it
+//! lives depends on the index backend ([`CatalogStore`]): beside the
+//! tantivy indexes in `<bm25.index_dir>/generations.json` ([`FileCatalog`],
+//! the `embedded` backend), or in a Milvus collection (the `milvus`
+//! backend, so that workers and searchers on other machines share it):
 //!
 //! - **live**: what searchers read (exactly one, once anything is indexed);
 //! - **building**: what `docpipe reindex` is filling (at most one);
@@ -15,9 +18,9 @@
 //!
 //! Workers write every live, building and previous generation (dual write),
 //! and re-read the catalog for every delivery; searchers re-read it for every
-//! search. Switching is one atomic rename of `generations.json`, so no
-//! process ever sees a half-switched catalog, and no restart is needed.
-//! Changes are serialised by an advisory lock on `generations.lock`.
+//! search. Switching is one atomic write of the whole catalog (a rename of
+//! `generations.json`, an upsert of one Milvus row), so no process ever
+//! sees a half-switched catalog, and no restart is needed.
 //!
 //! The parsed copies a re-index starts from are kept apart, where every
 //! worker can read them (the `docpipe-parsed` crate).
@@ -29,6 +32,7 @@ use docpipe_core::{PipelineConfig, PipelineVersion};
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const CATALOG_FILE: &str = "generations.json";
@@ -58,6 +62,43 @@ pub enum CatalogError {
     /// The requested change does not fit the catalog's current state.
     #[error("{0}")]
     Refused(String),
+    /// The store holding the catalog cannot be reached; retrying may help.
+    #[error("the generation catalog in {location} is unavailable: {message}")]
+    Unavailable {
+        /// Where the catalog lives.
+        location: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl CatalogError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// A change to the catalog's content, as [`CatalogStore::update_with`] applies it.
+pub type CatalogChange<'a> =
+    dyn for<'g> FnMut(&'g mut Generations) -> Result<(), CatalogError> + Send + 'a;
+
+/// Where a catalog is kept: it reads the whole catalog, and changes it as
+/// a whole.
+#[async_trait::async_trait]
+pub trait CatalogStore: Send + Sync {
+    /// Where the catalog lives, for messages (a directory, a collection).
+    fn location(&self) -> String;
+
+    /// The current content (empty if nothing was ever indexed).
+    async fn read(&self) -> Result<Generations, CatalogError>;
+
+    /// Reads the content, lets `change` change it once, and stores what
+    /// it leaves if it succeeds and changed anything.
+    async fn update_with(
+        &self,
+        change: &mut CatalogChange<'_>,
+    ) -> Result<(), CatalogError>;
 }
 
 /// What a generation is for; see the crate documentation.
@@ -313,13 +354,61 @@ impl Generations {
     }
 }
 
-/// The catalog of one index family, rooted at its `bm25.index_dir`.
+/// The generation catalog of one index family, wherever it is kept.
+#[derive(Clone)]
+pub struct Catalog(Arc<dyn CatalogStore>);
+
+impl Catalog {
+    /// The catalog kept in `store`.
+    pub fn new(store: impl CatalogStore + 'static) -> Self {
+        Self(Arc::new(store))
+    }
+
+    /// The catalog kept in `<root>/generations.json`.
+    pub fn file(root: &Path) -> Self {
+        Self::new(FileCatalog::new(root))
+    }
+
+    /// Where the catalog lives, for messages.
+    pub fn location(&self) -> String {
+        self.0.location()
+    }
+
+    /// The current content (empty if nothing was ever indexed).
+    pub async fn read(&self) -> Result<Generations, CatalogError> {
+        self.0.read().await
+    }
+
+    /// Changes the catalog: `change` sees the current content, and what it
+    /// leaves is stored as a whole if it succeeds.
+    pub async fn update<T: Send>(
+        &self,
+        change: impl FnOnce(&mut Generations) -> Result<T, CatalogError> + Send,
+    ) -> Result<T, CatalogError> {
+        let mut change = Some(change);
+        let mut result = None;
+        self.0
+            .update_with(&mut |generations| {
+                let change = change
+                    .take()
+                    .expect("a catalog store calls the change once");
+                result = Some(change(generations)?);
+                Ok(())
+            })
+            .await?;
+        Ok(result.expect("the change ran"))
+    }
+}
+
+/// The `embedded` backend's catalog: `generations.json` in the family's
+/// `bm25.index_dir`, replaced atomically, changes serialised by an
+/// advisory lock on `generations.lock`.
 #[derive(Debug, Clone)]
-pub struct Catalog {
+pub struct FileCatalog {
     root: PathBuf,
 }
 
-impl Catalog {
+impl FileCatalog {
     /// The catalog under `root` (created on first change).
     pub fn new(root: &Path) -> Self {
         Self {
@@ -327,13 +416,7 @@ impl Catalog {
         }
     }
 
-    /// The family's root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The current content (empty if nothing was ever indexed).
-    pub fn read(&self) -> Result<Generations, CatalogError> {
+    fn read_file(&self) -> Result<Generations, CatalogError> {
         let path = self.root.join(CATALOG_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| CatalogError::Corrupt {
@@ -346,13 +429,22 @@ impl Catalog {
             Err(source) => Err(CatalogError::Io { path, source }),
         }
     }
+}
 
-    /// Changes the catalog under its lock: `change` sees the current
-    /// content, and what it leaves is written atomically if it succeeds.
-    pub fn update<T>(
+#[async_trait::async_trait]
+impl CatalogStore for FileCatalog {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn read(&self) -> Result<Generations, CatalogError> {
+        self.read_file()
+    }
+
+    async fn update_with(
         &self,
-        change: impl FnOnce(&mut Generations) -> Result<T, CatalogError>,
-    ) -> Result<T, CatalogError> {
+        change: &mut CatalogChange<'_>,
+    ) -> Result<(), CatalogError> {
         std::fs::create_dir_all(&self.root).map_err(|source| CatalogError::Io {
             path: self.root.clone(),
             source,
@@ -369,14 +461,14 @@ impl Catalog {
             .open(&lock_path)
             .map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
-        let mut generations = self.read()?;
+        let mut generations = self.read_file()?;
         let before = generations.clone();
-        let result = change(&mut generations)?;
+        change(&mut generations)?;
         if generations != before {
             let bytes = serde_json::to_vec_pretty(&generations).expect("the catalog serializes");
             write_atomically(&self.root.join(CATALOG_FILE), &bytes)?;
         }
-        Ok(result)
+        Ok(())
     }
 }
 
@@ -505,18 +597,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn changes_survive_a_reopen() {
+    #[tokio::test]
+    async fn changes_survive_a_reopen() {
         let directory = tempfile::tempdir().unwrap();
-        let catalog = Catalog::new(directory.path());
-        assert_eq!(catalog.read().unwrap(), Generations::default());
+        let catalog = Catalog::file(directory.path());
+        assert_eq!(catalog.read().await.unwrap(), Generations::default());
         catalog
             .update(|generations| {
                 generations.bootstrap(generation("aaa"));
                 Ok(())
             })
+            .await
             .unwrap();
-        let reopened = Catalog::new(directory.path()).read().unwrap();
+        let reopened = Catalog::file(directory.path()).read().await.unwrap();
         assert_eq!(reopened.live().unwrap().version.digest(), "aaa");
     }
 

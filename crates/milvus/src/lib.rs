@@ -28,10 +28,12 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod catalog;
 mod columns;
 mod fulltext;
 mod search;
 
+pub use catalog::MilvusCatalog;
 pub use fulltext::FullTextStore;
 
 pub use search::MAX_SEARCH_LIMIT;

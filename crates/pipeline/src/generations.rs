@@ -1,10 +1,9 @@
 //! The generations a worker writes, following the catalog as it changes.
 
 use crate::{Components, SetupError, StoreWrapper, assemble, pipeline_version};
-use docpipe_catalog::{Catalog, CatalogError, Generation, GenerationState};
+use docpipe_catalog::{Catalog, Generation, GenerationState};
 use docpipe_core::{PipelineConfig, PipelineVersion};
 use docpipe_embed::ModelDir;
-use docpipe_milvus::MilvusStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -21,15 +20,17 @@ pub struct Generations {
 }
 
 impl Generations {
-    /// Opens the index family of `base` (its `milvus.collection` and
-    /// `bm25.index_dir`). If nothing is live yet, `base`'s own pipeline
+    /// Opens the index family of `base` (its `milvus.collection`, and
+    /// `bm25.index_dir` in the `embedded` backend). If nothing is live yet, `base`'s own pipeline
     /// becomes the live generation. The live generation is assembled at
     /// once, so a missing model or an unreachable store shows at start-up.
     pub async fn open(base: &PipelineConfig, wrap: StoreWrapper) -> Result<Self, SetupError> {
-        let catalog = Catalog::new(&base.bm25.index_dir);
+        let catalog = docpipe_index::catalog(base).await?;
         let version = pipeline_version(base, &ModelDir::open(&base.model.dir)?)?;
         let first = Generation::of(base, version.clone(), GenerationState::Live);
-        catalog.update(|generations| Ok(generations.bootstrap(first)))?;
+        catalog
+            .update(|generations| Ok(generations.bootstrap(first)))
+            .await?;
         let generations = Self {
             base: base.clone(),
             catalog,
@@ -46,7 +47,7 @@ impl Generations {
             );
         }
         // Clients outside docpipe find the live generation through the alias.
-        live.milvus.point_alias(&base.milvus.collection).await?;
+        live.index.point_alias(&base.milvus.collection).await?;
         Ok(generations)
     }
 
@@ -57,16 +58,16 @@ impl Generations {
 
     /// The live generation.
     pub async fn live(&self) -> Result<Arc<Components>, SetupError> {
-        let generations = self.catalog.read()?;
+        let generations = self.catalog.read().await?;
         let live = generations
             .live()
-            .ok_or_else(|| SetupError::NoLiveGeneration(self.catalog.root().to_owned()))?;
+            .ok_or_else(|| SetupError::NoLiveGeneration(self.catalog.location()))?;
         self.components(live).await
     }
 
     /// Every generation workers write: live first, then building and previous.
     pub async fn written(&self) -> Result<Vec<Arc<Components>>, SetupError> {
-        let generations = self.catalog.read()?;
+        let generations = self.catalog.read().await?;
         let written = generations.written();
         self.assembled.lock().await.retain(|version, _| {
             written
@@ -85,7 +86,7 @@ impl Generations {
         &self,
         version: &PipelineVersion,
     ) -> Result<Option<Arc<Components>>, SetupError> {
-        let generations = self.catalog.read()?;
+        let generations = self.catalog.read().await?;
         match generations.get(version) {
             Some(generation) if generation.state.is_written() => {
                 Ok(Some(self.components(generation).await?))
@@ -106,45 +107,14 @@ impl Generations {
     }
 }
 
-/// Drops generations' Milvus collections and tantivy directories (after
-/// `docpipe gc` took them out of the catalog).
+/// Drops what generations stored (after `docpipe gc` took them out of
+/// the catalog).
 pub async fn drop_generations(
     base: &PipelineConfig,
     dropped: &[Generation],
 ) -> Result<(), SetupError> {
     for generation in dropped {
-        let config = generation.pipeline(base);
-        MilvusStore::existing(&config.milvus.url, &config.milvus.collection)
-            .await?
-            .drop_collection()
-            .await?;
-        remove_dir(&config.bm25.index_dir)?;
+        docpipe_index::drop_generation(base, generation).await?;
     }
     Ok(())
-}
-
-/// Removes a whole index family: its alias, every generation, the catalog
-/// and parsed copies (tests and the bench clean up with this).
-pub async fn remove_family(base: &PipelineConfig) -> Result<(), SetupError> {
-    let catalog = Catalog::new(&base.bm25.index_dir);
-    let generations = catalog.read()?.generations;
-    let alias = &base.milvus.collection;
-    MilvusStore::existing(&base.milvus.url, alias)
-        .await?
-        .drop_alias(alias)
-        .await?;
-    drop_generations(base, &generations).await?;
-    remove_dir(&base.bm25.index_dir)
-}
-
-fn remove_dir(directory: &std::path::Path) -> Result<(), SetupError> {
-    match std::fs::remove_dir_all(directory) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            Err(SetupError::Catalog(CatalogError::Io {
-                path: directory.to_owned(),
-                source: error,
-            }))
-        }
-        _ => Ok(()),
-    }
 }

@@ -13,17 +13,16 @@ mod indexer;
 mod source;
 mod worker;
 
-pub use generations::{Generations, drop_generations, remove_family};
+pub use generations::{Generations, drop_generations};
 pub use indexer::{IndexError, Indexed, Indexer};
 pub use source::{SourceError, SourceReader};
 pub use worker::{Worker, WorkerSummary};
 
-use docpipe_bm25::Bm25Store;
 use docpipe_catalog::{CatalogError, Generation};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::{ChunkStore, DocumentsUnderway, PipelineConfig, PipelineVersion, StoreError};
 use docpipe_embed::{BatchLimits, BatchingEmbedder, EmbedError, ModelDir, OnnxEmbedder};
-use docpipe_milvus::MilvusStore;
+use docpipe_index::{Access, GenerationIndex};
 use docpipe_parsed::ParsedCopies;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +46,7 @@ pub enum SetupError {
     #[error(
         "the catalog in {0} has no live generation; start a worker with a pipeline file to create one"
     )]
-    NoLiveGeneration(std::path::PathBuf),
+    NoLiveGeneration(String),
     /// The generation catalog is unusable.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
@@ -74,6 +73,7 @@ impl SetupError {
         match self {
             Self::Store(error) => error.class() == ErrorClass::Transient,
             Self::Parsed(error) => error.class() == ErrorClass::Transient,
+            Self::Catalog(error) => error.is_transient(),
             _ => false,
         }
     }
@@ -94,10 +94,8 @@ pub struct Components {
     pub generation: Generation,
     /// The wired stages.
     pub indexer: Arc<Indexer>,
-    /// The generation's Milvus collection.
-    pub milvus: MilvusStore,
-    /// The generation's tantivy index.
-    pub bm25: Bm25Store,
+    /// The generation's index, as its backend lays it out.
+    pub index: Arc<dyn GenerationIndex>,
 }
 
 /// The version of everything that shapes chunks and vectors: chunking
@@ -112,8 +110,8 @@ pub fn pipeline_version(
     ))
 }
 
-/// Loads a generation's model, connects to its Milvus collection, opens its
-/// tantivy index, and wires the stages; `base` gives everything that is not
+/// Loads a generation's model, opens its index (Milvus, and tantivy in the
+/// `embedded` backend), and wires the stages; `base` gives everything that is not
 /// the generation's own (limits, sources, queues, connection URLs).
 pub async fn assemble(
     base: &PipelineConfig,
@@ -159,16 +157,11 @@ pub async fn assemble(
         &config.chunking,
         config.limits.max_chunks_per_document,
     )?;
-    let milvus =
-        MilvusStore::connect(&config.milvus.url, &config.milvus.collection, dimension).await?;
     let underway = DocumentsUnderway::default();
-    let bm25 = Bm25Store::open_for_writes(
-        &config.bm25.index_dir,
-        Duration::from_millis(config.bm25.commit_interval_ms),
-        underway.clone(),
-    )?;
+    let index = docpipe_index::open(base, generation, dimension, Access::Write(underway.clone()))
+        .await?;
     let stores: Vec<Arc<dyn ChunkStore>> =
-        vec![wrap(Arc::new(milvus.clone())), wrap(Arc::new(bm25.clone()))];
+        index.stores().iter().map(|store| wrap(store.clone())).collect();
     let indexer = Indexer::new(
         sources,
         &config.limits,
@@ -184,7 +177,6 @@ pub async fn assemble(
     Ok(Components {
         generation: generation.clone(),
         indexer: Arc::new(indexer),
-        milvus,
-        bm25,
+        index,
     })
 }

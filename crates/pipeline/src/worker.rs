@@ -15,7 +15,7 @@ use docpipe_core::config::{PipelineConfig, QueueConfig, RetryConfig, WorkerConfi
 use docpipe_core::event::now_unix_ms;
 use docpipe_core::message::{IngestRequest, ReindexRequest, RemoveRequest, Request};
 use docpipe_core::{
-    ChunkStore, Classify, DocumentEvent, DocumentId, ErrorClass, PipelineVersion, StoredDocument,
+    Classify, DocumentEvent, DocumentId, ErrorClass, PipelineVersion, StoredDocument,
     TenantId,
 };
 use docpipe_queue::{Broker, DeadLetter, IngestDelivery, Publisher, QueueError};
@@ -40,6 +40,8 @@ enum Outcome {
     Indexed,
     /// Already indexed with the same content; acknowledged without work.
     Unchanged,
+    /// A newer version was already indexed; acknowledged without work.
+    Superseded,
     /// Removed from the index and acknowledged.
     Removed,
     /// Failed transiently; parked in a delay queue for another attempt.
@@ -57,6 +59,8 @@ pub struct WorkerSummary {
     pub indexed: u64,
     /// Documents found unchanged.
     pub unchanged: u64,
+    /// Requests for a version older than the one indexed.
+    pub superseded: u64,
     /// Documents removed.
     pub removed: u64,
     /// Deliveries sent to a delay queue after a transient failure.
@@ -74,6 +78,7 @@ impl Outcome {
         match self {
             Self::Indexed => "indexed",
             Self::Unchanged => "unchanged",
+            Self::Superseded => "superseded",
             Self::Removed => "removed",
             Self::Retried => "retried",
             Self::DeadLettered => "dead_lettered",
@@ -88,6 +93,7 @@ impl WorkerSummary {
         match outcome {
             Outcome::Indexed => self.indexed += 1,
             Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Superseded => self.superseded += 1,
             Outcome::Removed => self.removed += 1,
             Outcome::Retried => self.retried += 1,
             Outcome::DeadLettered => self.dead_lettered += 1,
@@ -406,6 +412,7 @@ async fn settle_delivery(
             let outcome = match event {
                 DocumentEvent::Indexed { .. } => Outcome::Indexed,
                 DocumentEvent::Unchanged { .. } => Outcome::Unchanged,
+                DocumentEvent::Superseded { .. } => Outcome::Superseded,
                 _ => Outcome::Removed,
             };
             // Event consumers continue the trace from the worker's span.
@@ -447,6 +454,15 @@ async fn index(
         }
     }
     let (indexed, version) = reported.expect("a live generation is always written");
+    if let Some(newer_version) = indexed.superseded_by {
+        return Ok(DocumentEvent::Superseded {
+            document_id: request.document_id.clone(),
+            tenant: request.tenant.clone(),
+            document_version: request.document_version,
+            newer_version,
+            at_unix_ms: now_unix_ms(),
+        });
+    }
     Ok(indexed_event(
         request.tenant.clone(),
         request.document_id.clone(),
@@ -497,7 +513,7 @@ async fn reindex(
         .ok_or_else(|| IndexError::UnknownGeneration(request.generation.to_string()))?;
     let live = generations.live().await.map_err(unavailable)?;
     let (tenant, document_id) = (&request.tenant, &request.document_id);
-    let live_chunks = live.bm25.document_chunks(tenant, document_id).await?;
+    let live_chunks = live.index.document_chunks(tenant, document_id).await?;
     let Some(first) = live_chunks.first() else {
         let chunks = target
             .indexer
@@ -516,6 +532,7 @@ async fn reindex(
         content_hash: first.content_hash.clone(),
         pipeline_version: first.pipeline_version.clone(),
         source: first.source.clone(),
+        document_version: first.document_version.unwrap_or(0),
     };
     let indexed = target.indexer.rebuild(&stored).await?;
     Ok(indexed_event(

@@ -1,5 +1,6 @@
-//! Search over both stores — dense (Milvus), BM25 (tantivy) and hybrid
-//! (Reciprocal Rank Fusion of the two) — and gold-set evaluation.
+//! Search of an index generation — dense, BM25 and hybrid (Reciprocal Rank
+//! Fusion of the two), whichever backend holds it — and gold-set
+//! evaluation.
 //!
 //! Results are documents: each document's best chunk, shown as evidence.
 //! A [`Searcher`] reads the live generation of the generation catalog and
@@ -8,16 +9,16 @@
 #![warn(missing_docs)]
 
 mod eval;
-mod fusion;
+mod grouping;
 
+pub use docpipe_index::{RRF_K, reciprocal_rank_fusion};
 pub use eval::{EvalError, GoldQuery, ModeReport, evaluate, read_gold_set};
-pub use fusion::{RRF_K, best_chunk_per_document, reciprocal_rank_fusion};
+pub use grouping::best_chunk_per_document;
 
-use docpipe_bm25::Bm25Store;
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_core::{ChunkHit, DocumentId, PipelineConfig, PipelineVersion, StoreError, TenantId};
 use docpipe_embed::{BatchLimits, EmbedError, Embedder, ModelDir, OnnxEmbedder};
-use docpipe_milvus::MilvusStore;
+use docpipe_index::{Access, GenerationIndex};
 use std::sync::Arc;
 
 /// How to search.
@@ -28,7 +29,7 @@ pub enum Mode {
     Hybrid,
     /// Milvus nearest neighbours of the query embedding.
     Dense,
-    /// tantivy BM25.
+    /// BM25 (tantivy, or Milvus full-text search).
     Bm25,
 }
 
@@ -74,9 +75,9 @@ pub enum SearchError {
     TopK(usize),
     /// Nothing was ever indexed in this index family.
     #[error(
-        "nothing is indexed under {0} yet (no live generation); start a worker (`docpipe worker`) and publish documents"
+        "nothing is indexed in {0} yet (no live generation); start a worker (`docpipe worker`) and publish documents"
     )]
-    NothingIndexed(std::path::PathBuf),
+    NothingIndexed(String),
 }
 
 /// Most documents one search returns: each asks the stores for five times
@@ -99,12 +100,11 @@ pub struct Searcher {
     current: tokio::sync::Mutex<Option<Arc<GenerationSearcher>>>,
 }
 
-/// The model and stores of one generation.
+/// The model and index of one generation.
 struct GenerationSearcher {
     version: PipelineVersion,
     embedder: Arc<dyn Embedder>,
-    milvus: MilvusStore,
-    bm25: Bm25Store,
+    index: Arc<dyn GenerationIndex>,
 }
 
 impl GenerationSearcher {
@@ -116,31 +116,30 @@ impl GenerationSearcher {
             BatchLimits::new(1, 1),
             config.model.intra_threads,
         )?);
-        let milvus = MilvusStore::connect(
-            &config.milvus.url,
-            &config.milvus.collection,
+        let index = docpipe_index::open(
+            base,
+            generation,
             embedder.manifest().dimension,
+            Access::Read,
         )
-        .await?
-        .with_search_consistency(config.milvus.search_consistency);
-        let bm25 = Bm25Store::open(&config.bm25.index_dir)?;
+        .await?;
         Ok(Self {
             version: generation.version.clone(),
             embedder,
-            milvus,
-            bm25,
+            index,
         })
     }
 }
 
 impl Searcher {
     /// A searcher of the index family named by a pipeline definition (its
-    /// `milvus.collection` and `bm25.index_dir`); the generation searched
-    /// is whichever the catalog says is live at each search.
+    /// `milvus.collection`, and `bm25.index_dir` in the `embedded`
+    /// backend); the generation searched is whichever the catalog says is
+    /// live at each search.
     pub async fn open(config: &PipelineConfig) -> Result<Self, SearchError> {
         let searcher = Self {
             base: config.clone(),
-            catalog: Catalog::new(&config.bm25.index_dir),
+            catalog: docpipe_index::catalog(config).await?,
             current: tokio::sync::Mutex::new(None),
         };
         searcher.live().await?;
@@ -153,10 +152,10 @@ impl Searcher {
     }
 
     async fn live(&self) -> Result<Arc<GenerationSearcher>, SearchError> {
-        let generations = self.catalog.read()?;
+        let generations = self.catalog.read().await?;
         let live = generations
             .live()
-            .ok_or_else(|| SearchError::NothingIndexed(self.catalog.root().to_owned()))?;
+            .ok_or_else(|| SearchError::NothingIndexed(self.catalog.location()))?;
         let mut current = self.current.lock().await;
         if let Some(searcher) = current
             .as_ref()
@@ -213,14 +212,14 @@ impl Searcher {
         // chunks that `top_k` distinct documents survive grouping.
         let candidates = (top_k * 5).max(50);
         let chunks = match mode {
-            Mode::Dense => scored(live.dense(tenant, query, vector, candidates).await?),
-            Mode::Bm25 => scored(live.bm25.search(tenant, query, candidates).await?),
+            Mode::Bm25 => scored(live.index.keyword(tenant, query, candidates).await?),
+            Mode::Dense => {
+                let vector = live.vector(query, vector).await?;
+                scored(live.index.dense(tenant, vector, candidates).await?)
+            }
             Mode::Hybrid => {
-                let (dense, keyword) = tokio::join!(
-                    live.dense(tenant, query, vector, candidates),
-                    live.bm25.search(tenant, query, candidates)
-                );
-                reciprocal_rank_fusion(&[dense?, keyword?], RRF_K)
+                let vector = live.vector(query, vector).await?;
+                live.index.hybrid(tenant, query, vector, candidates).await?
             }
         };
         let mut documents = best_chunk_per_document(chunks);
@@ -240,19 +239,12 @@ impl GenerationSearcher {
         )
     }
 
-    /// Nearest chunks to the query's vector (embedded here unless given).
-    async fn dense(
-        &self,
-        tenant: &TenantId,
-        query: &str,
-        vector: Option<Vec<f32>>,
-        limit: usize,
-    ) -> Result<Vec<ChunkHit>, SearchError> {
-        let vector = match vector {
-            Some(vector) => vector,
-            None => self.embed(query).await?,
-        };
-        Ok(self.milvus.search(tenant, vector, limit).await?)
+    /// The query's vector: `vector` if given, else embedded here.
+    async fn vector(&self, query: &str, vector: Option<Vec<f32>>) -> Result<Vec<f32>, SearchError> {
+        match vector {
+            Some(vector) => Ok(vector),
+            None => self.embed(query).await,
+        }
     }
 }
 

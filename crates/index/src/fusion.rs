@@ -1,6 +1,6 @@
-//! Reciprocal Rank Fusion and grouping chunks into documents.
+//! Reciprocal Rank Fusion of rankings (the `embedded` backend fuses its two
+//! stores' rankings here; Milvus fuses on the server with the same k).
 
-use crate::DocumentHit;
 use docpipe_core::{ChunkHit, ChunkId};
 use std::collections::HashMap;
 
@@ -28,21 +28,6 @@ pub fn reciprocal_rank_fusion(rankings: &[Vec<ChunkHit>], k: f32) -> Vec<(ChunkH
     }
     fused.sort_by(|a, b| b.1.total_cmp(&a.1));
     fused
-}
-
-/// Keeps each document's best chunk, in the order of the (already sorted)
-/// input.
-pub fn best_chunk_per_document(chunks: Vec<(ChunkHit, f32)>) -> Vec<DocumentHit> {
-    let mut seen = std::collections::HashSet::new();
-    chunks
-        .into_iter()
-        .filter(|(hit, _)| seen.insert(hit.document_id.clone()))
-        .map(|(chunk, score)| DocumentHit {
-            document_id: chunk.document_id.clone(),
-            score,
-            chunk,
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -80,20 +65,5 @@ mod tests {
     fn a_single_ranking_keeps_its_order() {
         let fused = reciprocal_rank_fusion(&[vec![hit("x", "1"), hit("y", "2")]], RRF_K);
         assert_eq!(ids(&fused), ["x", "y"]);
-    }
-
-    #[test]
-    fn documents_are_represented_by_their_best_chunk() {
-        let fused = vec![
-            (hit("a1", "A"), 0.9),
-            (hit("b1", "B"), 0.8),
-            (hit("a2", "A"), 0.7),
-        ];
-        let documents = best_chunk_per_document(fused);
-        let shown: Vec<(&str, &str)> = documents
-            .iter()
-            .map(|hit| (hit.document_id.as_str(), hit.chunk.chunk_id.as_str()))
-            .collect();
-        assert_eq!(shown, [("A", "a1"), ("B", "b1")]);
     }
 }

@@ -274,7 +274,14 @@ async fn settled_document_count(pipeline: &TestPipeline) -> u64 {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let depths = pipeline.broker.queue_depths().await.unwrap();
-        let documents = pipeline.components.index.stats().await.unwrap().listed().documents;
+        let documents = pipeline
+            .components
+            .index
+            .stats()
+            .await
+            .unwrap()
+            .listed()
+            .documents;
         if depths.bulk == 0 && last == Some(documents) {
             return documents;
         }

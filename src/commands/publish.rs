@@ -346,8 +346,10 @@ fn file_request(tenant: &TenantId, id: &DocumentId, path: &Path) -> anyhow::Resu
     let version = modified
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as u64);
-    Ok(IngestRequest::for_file(tenant.clone(), id.clone(), uri.to_string())
-        .with_document_version(version))
+    Ok(
+        IngestRequest::for_file(tenant.clone(), id.clone(), uri.to_string())
+            .with_document_version(version),
+    )
 }
 
 async fn publish_file(

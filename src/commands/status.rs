@@ -51,7 +51,10 @@ pub async fn run(config: &PipelineConfig, args: StatusArgs) -> anyhow::Result<Ex
     );
     println!("backend  {}", status.backend);
     let stores = [("milvus", Some(status.milvus)), ("tantivy", status.tantivy)];
-    for (name, stats) in stores.into_iter().filter_map(|(name, stats)| Some((name, stats?))) {
+    for (name, stats) in stores
+        .into_iter()
+        .filter_map(|(name, stats)| Some((name, stats?)))
+    {
         println!(
             "{name:<8} {:>6} documents   {:>6} chunks",
             stats.documents, stats.chunks

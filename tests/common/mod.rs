@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses part of the harness
 
+pub mod scenario;
+
 use docpipe_core::{ChunkId, ChunkStore, IndexedChunk, StoreError, StoreStats, StoredChunk};
 use docpipe_core::{DocumentEvent, DocumentId, IngestRequest, PipelineConfig, TenantId};
 use docpipe_index::{GenerationIndex, remove_family};
@@ -447,6 +449,16 @@ pub fn parsed_copies_in_local_s3(config: &mut PipelineConfig) -> String {
     config.parsed.endpoint = s3.endpoint;
     config.parsed.region = s3.region;
     url
+}
+
+/// Puts `config` on the `milvus` backend: the local Milvus with full-text
+/// search (`scripts/milvus-lite.sh`, or DOCPIPE_MILVUS_FULLTEXT_URL), and
+/// parsed copies in the local S3, so no worker keeps anything on its disk.
+pub fn on_milvus_full_text_search(config: &mut PipelineConfig) {
+    config.index.backend = docpipe_core::config::IndexBackend::Milvus;
+    config.milvus.url = std::env::var("DOCPIPE_MILVUS_FULLTEXT_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:19541".into());
+    parsed_copies_in_local_s3(config);
 }
 
 /// The local SeaweedFS's credentials, as the standard AWS variables, for a

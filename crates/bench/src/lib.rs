@@ -19,9 +19,7 @@ use docpipe_core::{
 use docpipe_embed::{BatchLimits, BatchingEmbedder, Embedder, ModelDir, OnnxEmbedder};
 use docpipe_milvus::MilvusStore;
 use docpipe_parse::DocumentParser;
-use docpipe_pipeline::{
-    Generations, Worker, WorkerSummary, no_wrapping, pipeline_version,
-};
+use docpipe_pipeline::{Generations, Worker, WorkerSummary, no_wrapping, pipeline_version};
 use docpipe_queue::{Broker, Publisher};
 use futures::{Stream, StreamExt as _};
 use std::ffi::OsString;

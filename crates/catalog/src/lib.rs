@@ -62,6 +62,9 @@ pub enum CatalogError {
     /// The requested change does not fit the catalog's current state.
     #[error("{0}")]
     Refused(String),
+    /// The store cannot hold the catalog (a server too old, say).
+    #[error("{0}")]
+    Incompatible(String),
     /// The store holding the catalog cannot be reached; retrying may help.
     #[error("the generation catalog in {location} is unavailable: {message}")]
     Unavailable {
@@ -95,10 +98,7 @@ pub trait CatalogStore: Send + Sync {
 
     /// Reads the content, lets `change` change it once, and stores what
     /// it leaves if it succeeds and changed anything.
-    async fn update_with(
-        &self,
-        change: &mut CatalogChange<'_>,
-    ) -> Result<(), CatalogError>;
+    async fn update_with(&self, change: &mut CatalogChange<'_>) -> Result<(), CatalogError>;
 }
 
 /// What a generation is for; see the crate documentation.
@@ -441,10 +441,7 @@ impl CatalogStore for FileCatalog {
         self.read_file()
     }
 
-    async fn update_with(
-        &self,
-        change: &mut CatalogChange<'_>,
-    ) -> Result<(), CatalogError> {
+    async fn update_with(&self, change: &mut CatalogChange<'_>) -> Result<(), CatalogError> {
         std::fs::create_dir_all(&self.root).map_err(|source| CatalogError::Io {
             path: self.root.clone(),
             source,

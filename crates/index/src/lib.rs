@@ -185,15 +185,28 @@ pub async fn open(
 pub async fn catalog(base: &PipelineConfig) -> Result<Catalog, CatalogError> {
     Ok(match base.index.backend {
         IndexBackend::Embedded => Catalog::file(&base.bm25.index_dir),
-        IndexBackend::Milvus => Catalog::new(
-            MilvusCatalog::connect(&base.milvus.url, &base.milvus.collection).await?,
-        ),
+        IndexBackend::Milvus => {
+            // Before the catalog's collection is created: a Milvus without
+            // full-text search gets nothing at all.
+            let (url, family) = (&base.milvus.url, &base.milvus.collection);
+            let server = FullTextStore::existing(url, family)
+                .await
+                .map_err(catalog_unreachable)?;
+            server.check_server().await.map_err(|error| match error {
+                StoreError::Rejected { message, .. } => CatalogError::Incompatible(message),
+                unavailable => catalog_unreachable(unavailable),
+            })?;
+            Catalog::new(MilvusCatalog::connect(url, family).await?)
+        }
     })
 }
 
 /// Drops what `generation` of `base`'s family stored (after `docpipe gc`
 /// took it out of the catalog).
-pub async fn drop_generation(base: &PipelineConfig, generation: &Generation) -> Result<(), StoreError> {
+pub async fn drop_generation(
+    base: &PipelineConfig,
+    generation: &Generation,
+) -> Result<(), StoreError> {
     let config = generation.pipeline(base);
     MilvusStore::existing(&config.milvus.url, &config.milvus.collection)
         .await?
@@ -226,6 +239,13 @@ pub async fn remove_family(base: &PipelineConfig) -> Result<(), StoreError> {
             .drop_collection()
             .await
             .map_err(catalog_unavailable),
+    }
+}
+
+fn catalog_unreachable(error: StoreError) -> CatalogError {
+    CatalogError::Unavailable {
+        location: "Milvus".into(),
+        message: error.to_string(),
     }
 }
 

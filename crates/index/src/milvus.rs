@@ -60,7 +60,10 @@ impl GenerationIndex for MilvusIndex {
         tenant: &TenantId,
         documents: &[DocumentId],
     ) -> Result<HashMap<DocumentId, ContentHash>, StoreError> {
-        self.store.collection().content_hashes(tenant, documents).await
+        self.store
+            .collection()
+            .content_hashes(tenant, documents)
+            .await
     }
 
     async fn stats(&self) -> Result<IndexStats, StoreError> {

@@ -135,7 +135,8 @@ impl MilvusStore {
             .map_err(classify)
     }
 
-    async fn exists(&self) -> Result<bool, StoreError> {
+    /// Whether the collection exists.
+    pub async fn exists(&self) -> Result<bool, StoreError> {
         Ok(self
             .client
             .has_collection(

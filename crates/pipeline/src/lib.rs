@@ -158,10 +158,13 @@ pub async fn assemble(
         config.limits.max_chunks_per_document,
     )?;
     let underway = DocumentsUnderway::default();
-    let index = docpipe_index::open(base, generation, dimension, Access::Write(underway.clone()))
-        .await?;
-    let stores: Vec<Arc<dyn ChunkStore>> =
-        index.stores().iter().map(|store| wrap(store.clone())).collect();
+    let index =
+        docpipe_index::open(base, generation, dimension, Access::Write(underway.clone())).await?;
+    let stores: Vec<Arc<dyn ChunkStore>> = index
+        .stores()
+        .iter()
+        .map(|store| wrap(store.clone()))
+        .collect();
     let indexer = Indexer::new(
         sources,
         &config.limits,

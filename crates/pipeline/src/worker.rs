@@ -15,8 +15,7 @@ use docpipe_core::config::{PipelineConfig, QueueConfig, RetryConfig, WorkerConfi
 use docpipe_core::event::now_unix_ms;
 use docpipe_core::message::{IngestRequest, ReindexRequest, RemoveRequest, Request};
 use docpipe_core::{
-    Classify, DocumentEvent, DocumentId, ErrorClass, PipelineVersion, StoredDocument,
-    TenantId,
+    Classify, DocumentEvent, DocumentId, ErrorClass, PipelineVersion, StoredDocument, TenantId,
 };
 use docpipe_queue::{Broker, DeadLetter, IngestDelivery, Publisher, QueueError};
 use docpipe_telemetry::http::Readiness;

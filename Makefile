@@ -4,9 +4,9 @@
 export DOCPIPE_HOME ?= $(CURDIR)/.docpipe
 CARGO ?= cargo
 
-.PHONY: setup demo test test-faults bench lint fmt milvus-start milvus-stop seaweedfs-start seaweedfs-stop clean
+.PHONY: setup demo test test-faults bench lint fmt milvus-start milvus-stop milvus-lite-start milvus-lite-stop seaweedfs-start seaweedfs-stop clean
 
-## setup: install the model, ONNX Runtime, Milvus and SeaweedFS; check RabbitMQ (idempotent)
+## setup: install the model, ONNX Runtime, Milvus, milvus-lite and SeaweedFS; check RabbitMQ (idempotent)
 setup:
 	bash scripts/setup.sh
 
@@ -14,10 +14,11 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-## test: the whole suite (unit + integration against real RabbitMQ, Milvus, SeaweedFS (S3), tantivy and model), then the fault tests
+## test: the whole suite (unit + integration against real RabbitMQ, Milvus 2.3 (embedded backend), milvus-lite (milvus backend), SeaweedFS (S3), tantivy and model), then the fault tests
 test: setup
 	$(DOCPIPE_HOME)/venv/bin/python scripts/fixtures/generate.py --check
 	bash scripts/milvus.sh start
+	bash scripts/milvus-lite.sh start
 	bash scripts/seaweedfs.sh start
 	$(CARGO) test --workspace --all-targets
 	bash scripts/examples.sh
@@ -49,6 +50,12 @@ milvus-start:
 milvus-stop:
 	bash scripts/milvus.sh stop
 
+milvus-lite-start:
+	bash scripts/milvus-lite.sh start
+
+milvus-lite-stop:
+	bash scripts/milvus-lite.sh stop
+
 seaweedfs-start:
 	bash scripts/seaweedfs.sh start
 
@@ -58,5 +65,6 @@ seaweedfs-stop:
 ## clean: stop Milvus and remove everything installed or indexed (.docpipe) and built (target)
 clean:
 	-bash scripts/milvus.sh stop
+	-bash scripts/milvus-lite.sh stop
 	-bash scripts/seaweedfs.sh stop
 	rm -rf .docpipe target

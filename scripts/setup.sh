@@ -11,6 +11,7 @@ ensure_venv
 bash "$REPO_ROOT/scripts/install-onnxruntime.sh"
 bash "$REPO_ROOT/scripts/install-model.sh" >/dev/null
 bash "$REPO_ROOT/scripts/milvus.sh" install
+bash "$REPO_ROOT/scripts/milvus-lite.sh" install
 bash "$REPO_ROOT/scripts/seaweedfs.sh" install
 
 amqp_up() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }

@@ -284,6 +284,11 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Instead of the stage bench: index the corpus with one worker
+    /// process, then with this many side by side, and report their total
+    /// throughput against one (needs index.backend = "milvus").
+    #[arg(long, value_parser = clap::value_parser!(u16).range(2..))]
+    pub workers: Option<u16>,
     /// Only ingest a corpus of this many documents end to end and print
     /// this process's memory as JSON (the bench starts itself this way to
     /// measure memory in fresh processes).

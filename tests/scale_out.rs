@@ -9,10 +9,13 @@ use common::scenario::{Scenario, TENANT, expected_chunks};
 use common::{docpipe, json, on_milvus_full_text_search, with_local_s3_credentials};
 use docpipe_core::{DocumentEvent, DocumentId, IngestRequest, StoreStats, TenantId};
 use docpipe_queue::Broker;
+use docpipe_search::Mode;
 use futures::StreamExt as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Runs a `docpipe` command to completion off the async runtime.
@@ -125,8 +128,7 @@ async fn two_versions_in_flight_on_two_workers_end_as_the_newer_in_every_store()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_searcher_with_no_access_to_any_workers_disk_answers_and_operators_reindex_and_roll_back()
-{
+async fn a_searcher_with_no_access_to_any_workers_disk_answers_through_a_reindex_and_a_rollback() {
     let scratch = tempfile::tempdir().unwrap();
     let mut config = common::unique_config("stateless", scratch.path());
     on_milvus_full_text_search(&mut config);
@@ -184,7 +186,27 @@ async fn a_searcher_with_no_access_to_any_workers_disk_answers_and_operators_rei
     assert_eq!(status["backend"], "milvus", "{status}");
     assert_eq!(status["milvus"]["documents"], documents, "{status}");
 
-    // A re-index to smaller chunks, run from the searcher's machine.
+    // A re-index to smaller chunks, run from the searcher's machine, while
+    // a searcher keeps asking.
+    let searcher = docpipe_search::Searcher::open(&elsewhere).await.unwrap();
+    let reindexing = Arc::new(AtomicBool::new(true));
+    let searching = tokio::spawn({
+        let reindexing = reindexing.clone();
+        async move {
+            let tenant = TenantId::new("ops").unwrap();
+            let (mut answered, mut unanswered) = (0, Vec::new());
+            while reindexing.load(Ordering::SeqCst) {
+                let hits = searcher
+                    .search(&tenant, "what bees do in winter", Mode::Hybrid, 5)
+                    .await;
+                match hits {
+                    Ok(hits) if !hits.is_empty() => answered += 1,
+                    other => unanswered.push(format!("{other:?}")),
+                }
+            }
+            (answered, unanswered)
+        }
+    });
     let mut smaller = elsewhere.clone();
     smaller.chunking.max_tokens = 128;
     let smaller_pipeline = searchers_dir.join("smaller.toml");
@@ -192,7 +214,10 @@ async fn a_searcher_with_no_access_to_any_workers_disk_answers_and_operators_rei
     let mut reindex = docpipe(&smaller_pipeline);
     reindex.args(["reindex", "--json"]);
     let reindex = run(reindex).await;
+    reindexing.store(false, Ordering::SeqCst);
+    let (answered, unanswered) = searching.await.unwrap();
     assert!(reindex.status.success());
+    assert!(answered > 0 && unanswered.is_empty(), "{unanswered:?}");
     let report = json(&reindex);
     assert_eq!(report["switched"], true, "{report}");
     assert_eq!(report["documents"], documents, "{report}");

@@ -39,7 +39,8 @@ fn accepted() -> Vec<serde_json::Value> {
         "schema_version": 1, "action": "index", "document_id": "r/2024", "tenant": "t.1",
         "source": {"type": "file", "uri": "file:///srv/docs/r.html"},
         "content_type": "text/html; charset=windows-1252",
-        "metadata": {"uploaded_by": "alice", "tags": ["a"]}
+        "metadata": {"uploaded_by": "alice", "tags": ["a"]},
+        "document_version": 1_733_227_200_000u64
     }));
     bodies
 }
@@ -61,6 +62,7 @@ fn refused() -> Vec<serde_json::Value> {
         json!({"schema_version": 1, "action": "purge", "document_id": "d", "tenant": "t"}),
         json!({"schema_version": 1, "action": "reindex", "document_id": "d", "tenant": "t"}),
         json!({"schema_version": 1, "action": "remove", "document_id": "d", "tenant": "t", "source": file}),
+        json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": file, "document_version": -1}),
         json!(["not", "an", "object"]),
     ]
 }
@@ -107,6 +109,13 @@ fn every_kind_of_event_fits_the_event_schema() {
             tenant: tenant.clone(),
             chunks: 6,
             pipeline_version: "int8@053d38694152".into(),
+            at_unix_ms: 1,
+        },
+        DocumentEvent::Superseded {
+            document_id: document.clone(),
+            tenant: tenant.clone(),
+            document_version: 1,
+            newer_version: 2,
             at_unix_ms: 1,
         },
         DocumentEvent::Removed {

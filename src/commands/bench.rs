@@ -16,6 +16,18 @@ pub async fn run(
         print_json(&docpipe_bench::memory_run(config, documents).await?);
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(workers) = args.workers {
+        let binary = std::env::current_exe()?.into_os_string();
+        let report =
+            docpipe_bench::compare_workers(config, usize::from(workers), args.documents, &binary)
+                .await?;
+        if args.json {
+            print_json(&report);
+        } else {
+            print!("{}", report.table());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let int8_model = args.int8_model.unwrap_or_else(|| {
         let mut dir = config.model.dir.clone().into_os_string();
         dir.push("-int8");

@@ -6,8 +6,10 @@
 #![warn(missing_docs)]
 
 mod corpus;
+mod workers;
 
 pub use corpus::text_pdf;
+pub use workers::{WorkersReport, WorkersRun, compare_workers};
 
 use docpipe_bm25::Bm25Store;
 use docpipe_chunk::Chunker;

@@ -17,6 +17,7 @@ use milvus::v2 as sdk;
 use milvus::v2::prelude::*;
 // The SDK prelude has its own `Result`; ours carries `CatalogError`.
 use std::result::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const FAMILY: &str = "family";
 const CONTENT: &str = "generations";
@@ -27,6 +28,9 @@ const PLACEHOLDER: &str = "unused_vector";
 pub struct MilvusCatalog {
     milvus: MilvusStore,
     family: String,
+    /// Whether the collection is known to exist and be loaded, so that
+    /// reads (one per delivery) cost one query.
+    loaded: AtomicBool,
 }
 
 impl MilvusCatalog {
@@ -40,6 +44,7 @@ impl MilvusCatalog {
         Ok(Self {
             milvus,
             family: family.to_owned(),
+            loaded: AtomicBool::new(false),
         })
     }
 
@@ -48,8 +53,13 @@ impl MilvusCatalog {
     }
 
     async fn ensure_collection(&self) -> Result<(), StoreError> {
+        if self.loaded.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         if self.milvus.exists().await? {
-            return self.milvus.load().await;
+            self.milvus.load().await?;
+            self.loaded.store(true, Ordering::Relaxed);
+            return Ok(());
         }
         let schema = sdk::CollectionSchema::new()
             .add_field(
@@ -100,14 +110,18 @@ impl MilvusCatalog {
             )
             .await
             .map_err(classify)?;
-        self.milvus.load().await
+        self.milvus.load().await?;
+        self.loaded.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn read_row(&self) -> Result<Generations, StoreError> {
-        if !self.milvus.exists().await? {
-            return Ok(Generations::default());
+        if !self.loaded.load(Ordering::Relaxed) {
+            if !self.milvus.exists().await? {
+                return Ok(Generations::default());
+            }
+            self.ensure_collection().await?;
         }
-        self.milvus.load().await?;
         let response = self
             .milvus
             .client

@@ -791,4 +791,38 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn an_older_version_is_superseded_and_a_newer_one_of_the_same_content_is_written() {
+        let (hash, version) = (ContentHash::of(b"v1"), PipelineVersion::derive("p", &[]));
+        let at = |document_version| {
+            stored(&["a"], &hash, &version)
+                .into_iter()
+                .map(|chunk| StoredChunk {
+                    document_version: Some(document_version),
+                    ..chunk
+                })
+                .collect::<Vec<_>>()
+        };
+        let holds_five = [at(5)];
+        assert_eq!(newer_version(&holds_five, 4), Some(5), "4 is superseded");
+        assert_eq!(newer_version(&holds_five, 5), None);
+        assert_eq!(
+            unchanged_chunk_count(&holds_five, &hash, &version, 5),
+            Some(1),
+            "a redelivery of version 5"
+        );
+        assert_eq!(
+            unchanged_chunk_count(&holds_five, &hash, &version, 6),
+            None,
+            "version 6 of the same content is stamped again"
+        );
+        // Stores that keep no versions: the version never matters.
+        let unversioned = [stored(&["a"], &hash, &version)];
+        assert_eq!(newer_version(&unversioned, 0), None);
+        assert_eq!(
+            unchanged_chunk_count(&unversioned, &hash, &version, 9),
+            Some(1)
+        );
+    }
 }

@@ -53,3 +53,19 @@ stop_worker() {
   fi
   trap - EXIT
 }
+
+# Stops the server whose pid is in $2 (SIGTERM, then SIGKILL after 10 s) and
+# removes the pid file; $1 names it in messages.
+stop_by_pidfile() {
+  local name="$1" pidfile="$2" pid
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    log "$name stopped"
+  else
+    log "$name is not running from this checkout"
+  fi
+  rm -f "$pidfile"
+}

@@ -60,19 +60,7 @@ cmd_start() {
   log "milvus-lite is up: http://127.0.0.1:$LITE_PORT"
 }
 
-cmd_stop() {
-  local pid
-  pid="$(cat "$LITE_PIDFILE" 2>/dev/null || true)"
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    log "milvus-lite stopped"
-  else
-    log "milvus-lite is not running from this checkout"
-  fi
-  rm -f "$LITE_PIDFILE"
-}
+cmd_stop() { stop_by_pidfile milvus-lite "$LITE_PIDFILE"; }
 
 case "${1:-}" in
   install) cmd_install ;;

@@ -95,19 +95,7 @@ EOF
   log "SeaweedFS is up: bucket $BUCKET at $S3_URL"
 }
 
-cmd_stop() {
-  local pid
-  pid="$(cat "$WEED_PIDFILE" 2>/dev/null || true)"
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    log "SeaweedFS stopped"
-  else
-    log "SeaweedFS is not running from this checkout"
-  fi
-  rm -f "$WEED_PIDFILE"
-}
+cmd_stop() { stop_by_pidfile SeaweedFS "$WEED_PIDFILE"; }
 
 case "${1:-}" in
   install) cmd_install ;;

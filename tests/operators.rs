@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestPipeline, WorkerProcess, docpipe, json, remove_resources, write_pipeline};
+use common::{TestPipeline, WorkerProcess, docpipe, json, remove_resources, run, write_pipeline};
 use docpipe_core::ContentHash;
 use docpipe_core::{DocumentId, IngestRequest, TenantId};
 use docpipe_milvus::MilvusStore;
@@ -13,7 +13,7 @@ use docpipe_parsed::ParsedCopies;
 use docpipe_queue::Broker;
 use docpipe_search::{Mode, Searcher};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,17 +25,6 @@ const QUERIES: [&str; 4] = [
     "what bees do in winter",
     "quorum queues and publisher confirms",
 ];
-
-/// Runs a `docpipe` command to completion off the async runtime.
-async fn run(mut command: Command) -> Output {
-    let output = tokio::task::spawn_blocking(move || command.output().expect("docpipe runs"))
-        .await
-        .unwrap();
-    if !output.status.success() {
-        eprintln!("stderr: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    output
-}
 
 /// `docpipe backfill DIR --tenant T --wait --json`, which must succeed.
 async fn backfill(pipeline: &Path, dir: &Path, tenant: &str) -> serde_json::Value {

@@ -18,16 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Runs a `docpipe` command to completion off the async runtime.
+/// Runs a `docpipe` command, with the local S3's credentials, to completion.
 async fn run(mut command: Command) -> Output {
     with_local_s3_credentials(&mut command);
-    let output = tokio::task::spawn_blocking(move || command.output().expect("docpipe runs"))
-        .await
-        .unwrap();
-    if !output.status.success() {
-        eprintln!("stderr: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    output
+    common::run(command).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -344,6 +344,18 @@ impl ChunkStore for FailingWrites {
     }
 }
 
+/// Runs a `docpipe` command to completion off the async runtime; prints
+/// its stderr if it fails.
+pub async fn run(mut command: Command) -> std::process::Output {
+    let output = tokio::task::spawn_blocking(move || command.output().expect("docpipe runs"))
+        .await
+        .unwrap();
+    if !output.status.success() {
+        eprintln!("stderr: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    output
+}
+
 /// The `docpipe` binary with `--pipeline pipeline` and info logging.
 pub fn docpipe(pipeline: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_docpipe"));

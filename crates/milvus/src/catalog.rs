@@ -10,7 +10,7 @@
 //! the same pipeline file).
 
 use crate::MilvusStore;
-use crate::columns::{classify, varchar_column};
+use crate::columns::{classify, varchar, varchar_column};
 use docpipe_catalog::{CatalogChange, CatalogError, CatalogStore, Generations};
 use docpipe_core::StoreError;
 use milvus::v2 as sdk;
@@ -62,20 +62,8 @@ impl MilvusCatalog {
             return Ok(());
         }
         let schema = sdk::CollectionSchema::new()
-            .add_field(
-                sdk::FieldSchema::new()
-                    .name(FAMILY)
-                    .data_type(sdk::DataType::VarChar)
-                    .max_length(256)
-                    .primary_key(true)
-                    .auto_id(false),
-            )
-            .add_field(
-                sdk::FieldSchema::new()
-                    .name(CONTENT)
-                    .data_type(sdk::DataType::VarChar)
-                    .max_length(65_535),
-            )
+            .add_field(varchar(FAMILY, 256).primary_key(true).auto_id(false))
+            .add_field(varchar(CONTENT, 65_535))
             .add_field(
                 sdk::FieldSchema::new()
                     .name(PLACEHOLDER)
@@ -158,23 +146,7 @@ impl MilvusCatalog {
             sdk::FieldData::varchar(CONTENT, vec![content]),
             sdk::FieldData::float_vector(PLACEHOLDER, vec![vec![0.0, 0.0]]),
         ];
-        self.milvus
-            .client
-            .upsert(
-                UpsertRequest::builder()
-                    .insert(
-                        InsertRequest::builder()
-                            .collection_name(self.milvus.collection())
-                            .columns(columns)
-                            .build()
-                            .map_err(classify)?,
-                    )
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map(|_| ())
-            .map_err(classify)
+        self.milvus.upsert(columns).await
     }
 
     /// Drops the catalog's collection (when the whole family is removed).

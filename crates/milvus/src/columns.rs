@@ -7,6 +7,21 @@ use milvus::v2::prelude::*;
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
 use std::result::Result;
 
+/// A varchar field of a collection schema.
+pub(crate) fn varchar(name: &str, max_length: u32) -> milvus::v2::FieldSchema {
+    milvus::v2::FieldSchema::new()
+        .name(name)
+        .data_type(milvus::v2::DataType::VarChar)
+        .max_length(max_length)
+}
+
+/// An int64 field of a collection schema.
+pub(crate) fn int64(name: &str) -> milvus::v2::FieldSchema {
+    milvus::v2::FieldSchema::new()
+        .name(name)
+        .data_type(milvus::v2::DataType::Int64)
+}
+
 /// `["a","b"]`, for `in` filters.
 pub(crate) fn quoted_list(ids: &[ChunkId]) -> String {
     let quoted: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();

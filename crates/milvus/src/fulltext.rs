@@ -14,7 +14,7 @@
 //! chunks remain.
 
 use crate::MilvusStore;
-use crate::columns::{classify, int64_column, malformed, varchar_column};
+use crate::columns::{classify, int64, int64_column, malformed, varchar, varchar_column};
 use crate::search::{chunk_hits, consistency_level, ef_for};
 use async_trait::async_trait;
 use docpipe_core::config::ReadConsistency;
@@ -150,17 +150,6 @@ impl FullTextStore {
     }
 
     async fn create_collection(&self, dimension: usize) -> Result<(), StoreError> {
-        let varchar = |name: &str, max_length: u32| {
-            sdk::FieldSchema::new()
-                .name(name)
-                .data_type(sdk::DataType::VarChar)
-                .max_length(max_length)
-        };
-        let int64 = |name: &str| {
-            sdk::FieldSchema::new()
-                .name(name)
-                .data_type(sdk::DataType::Int64)
-        };
         let schema = sdk::CollectionSchema::new()
             .add_field(varchar(KEY, 64).primary_key(true).auto_id(false))
             .add_field(varchar("chunk_id", 64))
@@ -318,22 +307,6 @@ impl FullTextStore {
             newest = newest.max(versions.iter().copied().max());
         }
         Ok(newest)
-    }
-
-    /// Deletes the rows matching `filter`.
-    async fn delete(&self, filter: String) -> Result<(), StoreError> {
-        self.milvus
-            .client
-            .delete(
-                DeleteRequest::builder()
-                    .collection_name(self.milvus.collection())
-                    .filter(filter)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map(|_| ())
-            .map_err(classify)
     }
 
     /// Every document of the generation (optionally of one tenant), read
@@ -565,22 +538,7 @@ impl ChunkStore for FullTextStore {
                     chunks.iter().map(|c| c.vector.clone()).collect(),
                 ),
             ];
-            self.milvus
-                .client
-                .upsert(
-                    UpsertRequest::builder()
-                        .insert(
-                            InsertRequest::builder()
-                                .collection_name(self.milvus.collection())
-                                .columns(columns)
-                                .build()
-                                .map_err(classify)?,
-                        )
-                        .build()
-                        .map_err(classify)?,
-                )
-                .await
-                .map_err(classify)?;
+            self.milvus.upsert(columns).await?;
         }
         // Only after the new chunks are in: drop those they replace...
         let stale: Vec<String> = replacing
@@ -590,13 +548,14 @@ impl ChunkStore for FullTextStore {
             .collect();
         if !stale.is_empty() {
             let quoted: Vec<String> = stale.iter().map(|key| format!("\"{key}\"")).collect();
-            self.delete(format!("{KEY} in [{}]", quoted.join(",")))
+            self.milvus
+                .delete_where(format!("{KEY} in [{}]", quoted.join(",")))
                 .await?;
         }
         // ...and every older version, including this one if a newer
         // version was written meanwhile by another worker.
         if let Some(newest) = self.newest_version(tenant, document).await? {
-            self.delete(format!(
+            self.milvus.delete_where(format!(
                 "tenant == \"{tenant}\" && document_id == \"{document}\" && document_version < {newest}"
             ))
             .await?;

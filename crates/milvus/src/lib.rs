@@ -39,7 +39,7 @@ pub use fulltext::FullTextStore;
 pub use search::MAX_SEARCH_LIMIT;
 
 use async_trait::async_trait;
-use columns::{classify, int64_column, malformed, quoted_list, varchar_column};
+use columns::{classify, int64, int64_column, malformed, quoted_list, varchar, varchar_column};
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
@@ -182,17 +182,6 @@ impl MilvusStore {
     }
 
     async fn create_collection(&self, dimension: usize) -> Result<(), StoreError> {
-        let varchar = |name: &str, max_length: u32| {
-            sdk::FieldSchema::new()
-                .name(name)
-                .data_type(sdk::DataType::VarChar)
-                .max_length(max_length)
-        };
-        let int64 = |name: &str| {
-            sdk::FieldSchema::new()
-                .name(name)
-                .data_type(sdk::DataType::Int64)
-        };
         let schema = sdk::CollectionSchema::new()
             .add_field(varchar("chunk_id", 64).primary_key(true).auto_id(false))
             .add_field(varchar("document_id", 1024))
@@ -306,11 +295,37 @@ impl MilvusStore {
         if ids.is_empty() {
             return Ok(());
         }
+        self.delete_where(format!("chunk_id in {}", quoted_list(ids)))
+            .await
+    }
+
+    /// Writes `columns` as rows, replacing rows with the same keys.
+    pub(crate) async fn upsert(&self, columns: Vec<sdk::FieldData>) -> Result<(), StoreError> {
+        self.client
+            .upsert(
+                UpsertRequest::builder()
+                    .insert(
+                        InsertRequest::builder()
+                            .collection_name(&self.collection)
+                            .columns(columns)
+                            .build()
+                            .map_err(classify)?,
+                    )
+                    .build()
+                    .map_err(classify)?,
+            )
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    /// Deletes the rows matching `filter`.
+    pub(crate) async fn delete_where(&self, filter: String) -> Result<(), StoreError> {
         self.client
             .delete(
                 DeleteRequest::builder()
                     .collection_name(&self.collection)
-                    .filter(format!("chunk_id in {}", quoted_list(ids)))
+                    .filter(filter)
                     .build()
                     .map_err(classify)?,
             )
@@ -354,21 +369,7 @@ impl ChunkStore for MilvusStore {
                     chunks.iter().map(|c| c.vector.clone()).collect(),
                 ),
             ];
-            self.client
-                .upsert(
-                    UpsertRequest::builder()
-                        .insert(
-                            InsertRequest::builder()
-                                .collection_name(&self.collection)
-                                .columns(columns)
-                                .build()
-                                .map_err(classify)?,
-                        )
-                        .build()
-                        .map_err(classify)?,
-                )
-                .await
-                .map_err(classify)?;
+            self.upsert(columns).await?;
         }
         // Only after the new chunks are in: drop the ones they replace.
         self.delete(&stale_ids(replacing, chunks)).await

@@ -70,34 +70,11 @@ impl MilvusCatalog {
                     .data_type(sdk::DataType::FloatVector)
                     .dimension(2),
             );
-        let client = &self.milvus.client;
-        let collection = self.milvus.collection();
-        client
-            .create_collection(
-                sdk::request::collection::CreateCollectionRequest::builder()
-                    .collection_name(collection)
-                    .schema(schema)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)?;
-        client
-            .create_index(
-                sdk::request::index::CreateIndexRequest::builder()
-                    .collection_name(collection)
-                    .index_params(vec![
-                        IndexParam::new()
-                            .field_name(PLACEHOLDER)
-                            .index_type(IndexType::Flat)
-                            .metric_type(MetricType::L2),
-                    ])
-                    .sync(false)
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)?;
+        let index = IndexParam::new()
+            .field_name(PLACEHOLDER)
+            .index_type(IndexType::Flat)
+            .metric_type(MetricType::L2);
+        self.milvus.create(schema, vec![index], false).await?;
         self.milvus.load().await?;
         self.loaded.store(true, Ordering::Relaxed);
         Ok(())

@@ -185,53 +185,19 @@ impl FullTextStore {
                     .input_fields([BODY])
                     .output_fields([SPARSE]),
             );
-        let client = &self.milvus.client;
-        let collection = self.milvus.collection();
-        client
-            .create_collection(
-                sdk::request::collection::CreateCollectionRequest::builder()
-                    .collection_name(collection)
-                    .schema(schema)
-                    .build()
-                    .map_err(classify)?,
-            )
+        let sparse_index = IndexParam::new()
+            .field_name(SPARSE)
+            .index_type(IndexType::SparseInvertedIndex)
+            .metric_type(MetricType::Bm25)
+            .extra_params(HashMap::from([
+                ("bm25_k1".into(), "1.2".into()),
+                ("bm25_b".into(), "0.75".into()),
+            ]));
+        // Index building is asynchronous; `settle` waits for it where it
+        // matters (milvus-lite refuses the synchronous form).
+        self.milvus
+            .create(schema, vec![crate::dense_index(), sparse_index], false)
             .await
-            .map_err(classify)?;
-        let indexes = [
-            IndexParam::new()
-                .field_name(VECTOR)
-                .index_type(IndexType::Hnsw)
-                .metric_type(MetricType::Ip)
-                .extra_params(HashMap::from([
-                    ("M".into(), "16".into()),
-                    ("efConstruction".into(), "200".into()),
-                ])),
-            IndexParam::new()
-                .field_name(SPARSE)
-                .index_type(IndexType::SparseInvertedIndex)
-                .metric_type(MetricType::Bm25)
-                .extra_params(HashMap::from([
-                    ("bm25_k1".into(), "1.2".into()),
-                    ("bm25_b".into(), "0.75".into()),
-                ])),
-        ];
-        for index in indexes {
-            client
-                .create_index(
-                    sdk::request::index::CreateIndexRequest::builder()
-                        .collection_name(collection)
-                        .index_params(vec![index])
-                        // Index building is asynchronous; `settle` waits
-                        // for it where it matters (milvus-lite refuses the
-                        // synchronous form).
-                        .sync(false)
-                        .build()
-                        .map_err(classify)?,
-                )
-                .await
-                .map_err(classify)?;
-        }
-        Ok(())
     }
 
     /// Rows matching `filter`, with `fields`, read Strong. Rows beyond one

@@ -59,6 +59,19 @@ const VECTOR: &str = "vector";
 /// Milvus caps one query's result window at 16384 rows.
 const QUERY_WINDOW: i64 = 16_384;
 
+/// The dense vector's index: HNSW over inner products (= cosine of
+/// L2-normalised vectors).
+pub(crate) fn dense_index() -> IndexParam {
+    IndexParam::new()
+        .field_name(VECTOR)
+        .index_type(IndexType::Hnsw)
+        .metric_type(MetricType::Ip)
+        .extra_params(HashMap::from([
+            ("M".into(), "16".into()),
+            ("efConstruction".into(), "200".into()),
+        ]))
+}
+
 /// A Milvus collection of chunks.
 #[derive(Clone)]
 pub struct MilvusStore {
@@ -198,6 +211,18 @@ impl MilvusStore {
                     .data_type(sdk::DataType::FloatVector)
                     .dimension(dimension as u32),
             );
+        // Milvus 2.3 builds the index synchronously.
+        self.create(schema, vec![dense_index()], true).await
+    }
+
+    /// Creates the collection with `schema`, then each of `indexes`
+    /// (waiting for each to be built if `wait`).
+    pub(crate) async fn create(
+        &self,
+        schema: sdk::CollectionSchema,
+        indexes: Vec<IndexParam>,
+        wait: bool,
+    ) -> Result<(), StoreError> {
         self.client
             .create_collection(
                 sdk::request::collection::CreateCollectionRequest::builder()
@@ -208,25 +233,20 @@ impl MilvusStore {
             )
             .await
             .map_err(classify)?;
-        self.client
-            .create_index(
-                sdk::request::index::CreateIndexRequest::builder()
-                    .collection_name(&self.collection)
-                    .index_params(vec![
-                        IndexParam::new()
-                            .field_name(VECTOR)
-                            .index_type(IndexType::Hnsw)
-                            .metric_type(MetricType::Ip)
-                            .extra_params(HashMap::from([
-                                ("M".into(), "16".into()),
-                                ("efConstruction".into(), "200".into()),
-                            ])),
-                    ])
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)
+        for index in indexes {
+            self.client
+                .create_index(
+                    sdk::request::index::CreateIndexRequest::builder()
+                        .collection_name(&self.collection)
+                        .index_params(vec![index])
+                        .sync(wait)
+                        .build()
+                        .map_err(classify)?,
+                )
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
     }
 
     /// The content hash of each of `documents` of `tenant` that the

@@ -82,7 +82,7 @@ pub enum SearchError {
 
 /// Most documents one search returns: each asks the stores for five times
 /// as many chunks (so that enough distinct documents survive grouping), and
-/// Milvus returns at most [`docpipe_milvus::MAX_SEARCH_LIMIT`] per search.
+/// Milvus returns at most 16,384 (`docpipe_milvus::MAX_SEARCH_LIMIT`) per search.
 pub const MAX_TOP_K: usize = 1000;
 
 /// A query embedded by the model of one generation, to run in several

@@ -1,7 +1,7 @@
 //! Reading Milvus' columnar results, and classifying its errors.
 
 use crate::STORE;
-use docpipe_core::{ChunkId, StoreError};
+use docpipe_core::StoreError;
 use milvus::v2::error::{Error, ServerError};
 use milvus::v2::prelude::*;
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
@@ -23,7 +23,7 @@ pub(crate) fn int64(name: &str) -> milvus::v2::FieldSchema {
 }
 
 /// `["a","b"]`, for `in` filters.
-pub(crate) fn quoted_list(ids: &[ChunkId]) -> String {
+pub(crate) fn quoted_list(ids: &[impl std::fmt::Display]) -> String {
     let quoted: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();
     format!("[{}]", quoted.join(","))
 }

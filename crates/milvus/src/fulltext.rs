@@ -14,18 +14,20 @@
 //! chunks remain.
 
 use crate::MilvusStore;
-use crate::columns::{classify, int64, int64_column, malformed, varchar, varchar_column};
+use crate::columns::{
+    classify, int64, int64_column, malformed, quoted_list, varchar, varchar_column,
+};
 use crate::search::{chunk_hits, consistency_level, ef_for};
 use async_trait::async_trait;
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
-    ChunkHit, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
+    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
     StoredChunk, StoredDocument, TenantId,
 };
 use milvus::v2 as sdk;
 use milvus::v2::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
 use std::result::Result;
 use std::time::{Duration, Instant};
@@ -507,15 +509,15 @@ impl ChunkStore for FullTextStore {
             self.milvus.upsert(columns).await?;
         }
         // Only after the new chunks are in: drop those they replace...
+        let stale_chunks: HashSet<ChunkId> = stale_ids(replacing, chunks).into_iter().collect();
         let stale: Vec<String> = replacing
             .iter()
-            .filter(|stored| stale_ids(std::slice::from_ref(stored), chunks).len() == 1)
+            .filter(|stored| stale_chunks.contains(&stored.id))
             .map(|stored| row_key(stored.id.as_str(), stored.document_version.unwrap_or(0)))
             .collect();
         if !stale.is_empty() {
-            let quoted: Vec<String> = stale.iter().map(|key| format!("\"{key}\"")).collect();
             self.milvus
-                .delete_where(format!("{KEY} in [{}]", quoted.join(",")))
+                .delete_where(format!("{KEY} in {}", quoted_list(&stale)))
                 .await?;
         }
         // ...and every older version, including this one if a newer
@@ -549,7 +551,7 @@ impl ChunkStore for FullTextStore {
             let (versions, sources) = (text("pipeline_version")?, text("source")?);
             let document_versions = int64_column(page.get("document_version"), "document_version")?;
             chunks.extend((0..ids.len()).map(|row| StoredChunk {
-                id: docpipe_core::ChunkId::from_stored(ids[row].clone()),
+                id: ChunkId::from_stored(ids[row].clone()),
                 content_hash: ContentHash::from_stored(hashes[row].clone()),
                 pipeline_version: versions[row].clone(),
                 source: sources[row].clone(),

@@ -189,7 +189,7 @@ async fn every_hostile_input_is_dead_lettered_with_a_specific_reason() {
     let hits = pipeline
         .components
         .index
-        .keyword(&TenantId::new("acme").unwrap(), "Warré", 5)
+        .keyword(&(&TenantId::new("acme").unwrap()).into(), "Warré", 5)
         .await
         .unwrap();
     assert!(

@@ -112,7 +112,7 @@ async fn reingesting_a_changed_document_leaves_exactly_the_new_chunks() {
     let old_words = pipeline
         .components
         .index
-        .keyword(&tenant, "zeppelin", 10)
+        .keyword(&(&tenant).into(), "zeppelin", 10)
         .await
         .unwrap();
     assert!(old_words.is_empty(), "the old text is gone from BM25");

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
     ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, IndexedChunk,
-    StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
+    SearchScope, StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,19 +156,20 @@ impl Bm25Store {
         })
     }
 
-    /// BM25 search within a tenant. Queries come from people, not from a
-    /// query language: their words are analysed as the indexed text was and
-    /// searched as terms (see `terms_query`).
+    /// BM25 search within a scope (a tenant, maybe some of its documents).
+    /// Queries come from people, not from a query language: their words are
+    /// analysed as the indexed text was and searched as terms (see
+    /// `terms_query`).
     pub async fn search(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         let inner = self.inner.clone();
-        let tenant = tenant.clone();
+        let scope = scope.clone();
         let query = query.to_owned();
-        blocking(move || inner.search(&tenant, &query, limit)).await
+        blocking(move || inner.search(&scope, &query, limit)).await
     }
 
     /// Every document in the index (of `tenant` only, if given), read from
@@ -446,7 +447,7 @@ impl Inner {
 
     fn search(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
@@ -457,7 +458,7 @@ impl Inner {
         let Some(query) = self.terms_query(query)? else {
             return Ok(Vec::new());
         };
-        self.run(&searcher, tenant, query, limit)
+        self.run(&searcher, scope, query, limit)
     }
 
     /// The query's words as BM25 terms, OR-ed: it goes through the index's
@@ -496,21 +497,34 @@ impl Inner {
     fn run(
         &self,
         searcher: &tantivy::Searcher,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: Box<dyn Query>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        let filtered = BooleanQuery::new(vec![
+        // Zero-score filters: the scope must match but must not shift BM25 scores.
+        let filter = |query: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
+            (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
+        };
+        let mut clauses = vec![
             (Occur::Must, query),
-            // A zero-score filter: the tenant must match but must not shift BM25 scores.
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(
-                    term_query(self.fields.tenant, tenant.as_str()),
-                    0.0,
-                )),
-            ),
-        ]);
+            filter(term_query(self.fields.tenant, scope.tenant_id().as_str())),
+        ];
+        if let Some(documents) = scope.documents() {
+            if documents.is_empty() {
+                return Ok(Vec::new());
+            }
+            let any_document = documents
+                .iter()
+                .map(|document| {
+                    (
+                        Occur::Should,
+                        term_query(self.fields.document_id, document.as_str()),
+                    )
+                })
+                .collect();
+            clauses.push(filter(Box::new(BooleanQuery::new(any_document))));
+        }
+        let filtered = BooleanQuery::new(clauses);
         let top = searcher
             .search(
                 &filtered,

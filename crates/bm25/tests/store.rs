@@ -2,7 +2,9 @@
 
 use docpipe_bm25::Bm25Store;
 use docpipe_core::testing::{indexed_chunks, sorted_ids as ids};
-use docpipe_core::{ChunkId, ChunkStore, DocumentId, DocumentsUnderway, IndexedChunk, TenantId};
+use docpipe_core::{
+    ChunkId, ChunkStore, DocumentId, DocumentsUnderway, IndexedChunk, SearchScope, TenantId,
+};
 use std::time::Duration;
 
 fn chunks(tenant: &str, document: &str, texts: &[&str]) -> Vec<IndexedChunk> {
@@ -81,13 +83,36 @@ async fn search_ranks_by_bm25_and_never_crosses_tenants() {
             .unwrap();
     }
     // Stemming: "tide" matches "tides"; a parenthesis is only punctuation.
-    let hits = store
-        .search(&TenantId::new("a").unwrap(), "tide (range", 10)
-        .await
-        .unwrap();
+    let tenant_a = SearchScope::tenant(TenantId::new("a").unwrap());
+    let hits = store.search(&tenant_a, "tide (range", 10).await.unwrap();
     assert_eq!(hits[0].document_id.as_str(), "tides");
     assert!(hits.iter().all(|hit| !hit.text.contains("tenant b")));
     assert_eq!(hits.len(), 1);
+
+    // A scope naming documents keeps the search to them, scores unchanged.
+    let named = |documents: &[&str]| {
+        let documents = documents.iter().map(|id| DocumentId::new(*id).unwrap());
+        tenant_a.clone().with_documents(documents.collect())
+    };
+    let narrowed = store
+        .search(&named(&["tides", "bread"]), "tide", 10)
+        .await
+        .unwrap();
+    assert_eq!(narrowed, store.search(&tenant_a, "tide", 10).await.unwrap());
+    assert!(
+        store
+            .search(&named(&["bread"]), "tide", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .search(&named(&[]), "tide", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Queries are people's words, not tantivy's query language: a hyphen is
@@ -98,6 +123,7 @@ async fn punctuation_in_a_query_is_not_query_syntax() {
     let dir = tempfile::tempdir().unwrap();
     let store = Bm25Store::open(dir.path()).unwrap();
     let tenant = TenantId::new("a").unwrap();
+    let scope = SearchScope::from(&tenant);
     for (document, text) in [
         (
             "paths",
@@ -119,7 +145,7 @@ async fn punctuation_in_a_query_is_not_query_syntax() {
     };
     let plain = ranking(
         store
-            .search(&tenant, "distribution specific paths", 10)
+            .search(&scope, "distribution specific paths", 10)
             .await
             .unwrap(),
     );
@@ -129,10 +155,10 @@ async fn punctuation_in_a_query_is_not_query_syntax() {
         "\"distribution-specific paths",
         "distribution: specific, paths?",
     ] {
-        let hits = store.search(&tenant, typed, 10).await.unwrap();
+        let hits = store.search(&scope, typed, 10).await.unwrap();
         assert_eq!(ranking(hits), plain, "{typed}");
     }
-    assert!(store.search(&tenant, "\"(:)", 10).await.unwrap().is_empty());
+    assert!(store.search(&scope, "\"(:)", 10).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod message;
+pub mod scope;
 pub mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -25,5 +26,6 @@ pub use error::{Classify, ErrorClass};
 pub use event::DocumentEvent;
 pub use ids::{ChunkId, ContentHash, DocumentId, PipelineVersion, TenantId};
 pub use message::{DocumentFormat, IngestRequest, ReindexRequest, RemoveRequest, Request, Source};
+pub use scope::SearchScope;
 pub use store::{ChunkHit, ChunkStore, StoreError, StoreStats, StoredChunk, StoredDocument};
 pub use underway::{DocumentsUnderway, Underway};

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use tokenizers::Encoding;
 
 /// Embeds with [`OnnxEmbedder`] lanes on threads of their own, batching
-/// texts across concurrent callers. Queries bypass the queue.
+/// texts across concurrent callers: documents a worker prepares, or the
+/// queries of concurrent searches.
 pub struct BatchingEmbedder {
     model: Arc<OnnxEmbedder>,
     shared: Arc<Shared>,
@@ -87,7 +88,11 @@ impl BatchingEmbedder {
                 largest_batch: 0,
             });
         }
-        let encodings = self.model.tokenize_documents(texts)?;
+        self.run(self.model.tokenize_documents(texts)?)
+    }
+
+    /// Waits while the lanes embed `encodings` along with other callers'.
+    fn run(&self, encodings: Vec<Encoding>) -> Result<Embedded, EmbedError> {
         let (reply, replied) = sync_channel(1);
         self.shared.admit(Job { encodings, reply });
         replied
@@ -120,7 +125,8 @@ impl Embedder for BatchingEmbedder {
     }
 
     fn embed_query(&self, query: &str) -> Result<Vec<f32>, EmbedError> {
-        self.model.embed_query(query)
+        let mut embedded = self.run(vec![self.model.tokenize_query(query)?])?;
+        Ok(embedded.vectors.remove(0))
     }
 }
 

@@ -150,6 +150,13 @@ impl OnnxEmbedder {
         self.tokenize(&prefixed.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
+    /// Tokenizes a search query, with the model's query prefix (truncated
+    /// to the model's longest input, like every text).
+    pub(crate) fn tokenize_query(&self, query: &str) -> Result<Encoding, EmbedError> {
+        let text = format!("{}{query}", self.manifest.query_prefix);
+        Ok(self.tokenize(&[&text])?.remove(0))
+    }
+
     /// Runs one model call on tokenized texts, padded to the longest, and
     /// returns their pooled, normalised vectors in order.
     pub(crate) fn run_batch(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -279,9 +286,8 @@ impl Embedder for OnnxEmbedder {
     }
 
     fn embed_query(&self, query: &str) -> Result<Vec<f32>, EmbedError> {
-        let text = format!("{}{query}", self.manifest.query_prefix);
-        let encodings = self.tokenize(&[&text])?;
-        Ok(self.run_batch(&[&encodings[0]])?.remove(0))
+        let encoding = self.tokenize_query(query)?;
+        Ok(self.run_batch(&[&encoding])?.remove(0))
     }
 }
 

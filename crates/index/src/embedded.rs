@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use docpipe_bm25::Bm25Store;
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{
-    ChunkHit, ChunkStore, ContentHash, DocumentId, StoreError, StoredChunk, StoredDocument,
-    TenantId,
+    ChunkHit, ChunkStore, ContentHash, DocumentId, SearchScope, StoreError, StoredChunk,
+    StoredDocument, TenantId,
 };
 use docpipe_milvus::MilvusStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// A generation of the `embedded` backend: a Milvus collection and a
 /// tantivy index.
@@ -77,34 +78,40 @@ impl GenerationIndex for EmbeddedIndex {
 
     async fn dense(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.milvus.search(tenant, vector, limit).await
+        self.milvus.search(scope, vector, limit).await
     }
 
     async fn keyword(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.bm25.search(tenant, query, limit).await
+        self.bm25.search(scope, query, limit).await
     }
 
     async fn hybrid(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<(ChunkHit, f32)>, StoreError> {
         let (dense, keyword) = tokio::join!(
-            self.milvus.search(tenant, vector, limit),
-            self.bm25.search(tenant, query, limit)
+            self.milvus
+                .search(scope, vector, limit)
+                .instrument(tracing::info_span!("docpipe.dense")),
+            self.bm25
+                .search(scope, query, limit)
+                .instrument(tracing::info_span!("docpipe.bm25"))
         );
-        Ok(reciprocal_rank_fusion(&[dense?, keyword?], RRF_K))
+        let (dense, keyword) = (dense?, keyword?);
+        let _fuse = tracing::info_span!("docpipe.fuse").entered();
+        Ok(reciprocal_rank_fusion(&[dense, keyword], RRF_K))
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -29,8 +29,8 @@ use docpipe_bm25::Bm25Store;
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{
-    ChunkHit, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, PipelineConfig, StoreError,
-    StoreStats, StoredChunk, StoredDocument, TenantId,
+    ChunkHit, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, PipelineConfig, SearchScope,
+    StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
 };
 use docpipe_milvus::{FullTextStore, MilvusCatalog, MilvusStore};
 use std::collections::HashMap;
@@ -69,28 +69,28 @@ pub trait GenerationIndex: Send + Sync {
     /// Counts of what each store holds.
     async fn stats(&self) -> Result<IndexStats, StoreError>;
 
-    /// The `limit` chunks of `tenant` nearest to `vector`.
+    /// The `limit` chunks in `scope` nearest to `vector`.
     async fn dense(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError>;
 
-    /// The `limit` chunks of `tenant` best for `query` by BM25.
+    /// The `limit` chunks in `scope` best for `query` by BM25.
     async fn keyword(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError>;
 
-    /// The `limit` chunks of `tenant` best by Reciprocal Rank Fusion
+    /// The `limit` chunks in `scope` best by Reciprocal Rank Fusion
     /// (k = [`RRF_K`]) of the dense and BM25 rankings, with their fused
     /// scores, best first.
     async fn hybrid(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         vector: Vec<f32>,
         limit: usize,

@@ -6,8 +6,8 @@ use crate::{GenerationIndex, IndexStats};
 use async_trait::async_trait;
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{
-    ChunkHit, ChunkStore, ContentHash, DocumentId, StoreError, StoredChunk, StoredDocument,
-    TenantId,
+    ChunkHit, ChunkStore, ContentHash, DocumentId, SearchScope, StoreError, StoredChunk,
+    StoredDocument, TenantId,
 };
 use docpipe_milvus::FullTextStore;
 use std::collections::HashMap;
@@ -75,32 +75,32 @@ impl GenerationIndex for MilvusIndex {
 
     async fn dense(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.store.dense(tenant, vector, limit).await
+        self.store.dense(scope, vector, limit).await
     }
 
     async fn keyword(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.store.keyword(tenant, query, limit).await
+        self.store.keyword(scope, query, limit).await
     }
 
     async fn hybrid(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<(ChunkHit, f32)>, StoreError> {
         let hits = self
             .store
-            .hybrid(tenant, query, vector, limit, RRF_K as u32)
+            .hybrid(scope, query, vector, limit, RRF_K as u32)
             .await?;
         Ok(hits
             .into_iter()

@@ -17,13 +17,13 @@ use crate::MilvusStore;
 use crate::columns::{
     classify, int64, int64_column, malformed, quoted_list, varchar, varchar_column,
 };
-use crate::search::{chunk_hits, consistency_level, ef_for};
+use crate::search::{chunk_hits, consistency_level, ef_for, scope_filter};
 use async_trait::async_trait;
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
-    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
-    StoredChunk, StoredDocument, TenantId,
+    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, SearchScope, StoreError,
+    StoreStats, StoredChunk, StoredDocument, TenantId,
 };
 use milvus::v2 as sdk;
 use milvus::v2::prelude::*;
@@ -326,29 +326,29 @@ impl FullTextStore {
         Ok(newest.into_values().collect())
     }
 
-    /// The `limit` chunks of `tenant` nearest to `vector` by cosine.
+    /// The `limit` chunks in `scope` nearest to `vector` by cosine.
     pub async fn dense(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.search(SearchVectors::Float(vec![vector]), VECTOR, tenant, limit)
+        self.search(SearchVectors::Float(vec![vector]), VECTOR, scope, limit)
             .await
     }
 
-    /// The `limit` chunks of `tenant` that match `query` best by BM25 (the
+    /// The `limit` chunks in `scope` that match `query` best by BM25 (the
     /// server analyses the query with the text field's analyzer).
     pub async fn keyword(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         self.search(
             SearchVectors::EmbeddedText(vec![query.to_owned()]),
             SPARSE,
-            tenant,
+            scope,
             limit,
         )
         .await
@@ -358,7 +358,7 @@ impl FullTextStore {
         &self,
         vectors: SearchVectors,
         field: &str,
-        tenant: &TenantId,
+        scope: &SearchScope,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         let limit = crate::search::checked_limit(limit)?;
@@ -371,7 +371,7 @@ impl FullTextStore {
                     .collection_name(self.milvus.collection())
                     .vector_field(field)
                     .vectors(vectors)
-                    .filter(format!("tenant == \"{tenant}\""))
+                    .filter(scope_filter(scope))
                     .output_fields(HIT_FIELDS)
                     .limit(limit as i64)
                     .metric_type(metric)
@@ -385,13 +385,13 @@ impl FullTextStore {
         chunk_hits(response.results())
     }
 
-    /// The `limit` chunks of `tenant` best by Reciprocal Rank Fusion
+    /// The `limit` chunks in `scope` best by Reciprocal Rank Fusion
     /// (k = `rrf_k`) of the dense ranking of `vector` and the BM25 ranking
     /// of `query`, fused by Milvus in one `hybrid_search`; each sub-search
-    /// carries the tenant filter. Scores are RRF scores.
+    /// carries the scope's filter. Scores are RRF scores.
     pub async fn hybrid(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         query: &str,
         vector: Vec<f32>,
         limit: usize,
@@ -403,7 +403,7 @@ impl FullTextStore {
             SubSearchRequest::builder()
                 .vector_field(field)
                 .vectors(vectors)
-                .filter(format!("tenant == \"{tenant}\""))
+                .filter(scope_filter(scope))
                 .limit(limit as i64)
                 .metric_type(metric)
                 .extra_params(params)

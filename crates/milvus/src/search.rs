@@ -1,9 +1,10 @@
 //! Nearest-neighbour search of a generation's chunks.
 
 use crate::MilvusStore;
+use crate::columns::quoted_list;
 use crate::columns::{classify, int64_column, malformed, varchar_column, varchar_ids};
 use docpipe_core::config::ReadConsistency;
-use docpipe_core::{ChunkHit, ChunkId, DocumentId, StoreError, TenantId};
+use docpipe_core::{ChunkHit, ChunkId, DocumentId, SearchScope, StoreError};
 use milvus::v2::prelude::*;
 use std::collections::HashMap;
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
@@ -34,6 +35,15 @@ pub(crate) fn checked_limit(limit: usize) -> Result<usize, StoreError> {
     Ok(limit.max(1))
 }
 
+/// The boolean expression that keeps a search inside `scope`.
+pub(crate) fn scope_filter(scope: &SearchScope) -> String {
+    let tenant = format!("tenant == \"{}\"", scope.tenant_id());
+    match scope.documents() {
+        Some(documents) => format!("{tenant} && document_id in {}", quoted_list(documents)),
+        None => tenant,
+    }
+}
+
 /// The SDK's level for a docpipe read consistency.
 pub(crate) fn consistency_level(consistency: ReadConsistency) -> ConsistencyLevel {
     match consistency {
@@ -45,13 +55,13 @@ pub(crate) fn consistency_level(consistency: ReadConsistency) -> ConsistencyLeve
 }
 
 impl MilvusStore {
-    /// The `limit` chunks of `tenant` nearest to `vector` by cosine, read
+    /// The `limit` chunks in `scope` nearest to `vector` by cosine, read
     /// with the store's search consistency (see
     /// [`with_search_consistency`](Self::with_search_consistency)).
     /// `limit` is at most [`MAX_SEARCH_LIMIT`]; more is refused.
     pub async fn search(
         &self,
-        tenant: &TenantId,
+        scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
@@ -63,7 +73,7 @@ impl MilvusStore {
                     .collection_name(&self.collection)
                     .vector_field(crate::VECTOR)
                     .vectors(SearchVectors::Float(vec![vector]))
-                    .filter(format!("tenant == \"{tenant}\""))
+                    .filter(scope_filter(scope))
                     .output_fields(["document_id", "ordinal", "page", "text"])
                     .limit(limit as i64)
                     .metric_type(MetricType::Ip)
@@ -118,6 +128,21 @@ pub(crate) fn chunk_hits(results: &SearchResults) -> Result<Vec<ChunkHit>, Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scope_filters_on_the_tenant_and_on_the_documents_it_names() {
+        let tenant = docpipe_core::TenantId::new("acme").unwrap();
+        let scope = SearchScope::tenant(tenant);
+        assert_eq!(scope_filter(&scope), r#"tenant == "acme""#);
+        let narrowed = scope.with_documents(vec![
+            DocumentId::new("guides/a").unwrap(),
+            DocumentId::new("b").unwrap(),
+        ]);
+        assert_eq!(
+            scope_filter(&narrowed),
+            r#"tenant == "acme" && document_id in ["guides/a","b"]"#
+        );
+    }
 
     #[test]
     fn the_search_breadth_is_never_below_the_hits_asked_for() {

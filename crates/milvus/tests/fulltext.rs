@@ -6,7 +6,9 @@
 //! collection and drops it.
 
 use docpipe_core::testing::{indexed_chunks, sorted_ids};
-use docpipe_core::{ChunkStore, Classify, DocumentId, ErrorClass, IndexedChunk, TenantId};
+use docpipe_core::{
+    ChunkStore, Classify, DocumentId, ErrorClass, IndexedChunk, SearchScope, TenantId,
+};
 use docpipe_milvus::{FullTextStore, MilvusStore};
 
 const DIMENSION: usize = 8;
@@ -116,7 +118,7 @@ async fn keyword_dense_and_hybrid_searches_stay_within_the_tenant() {
             .await
             .unwrap();
     }
-    let tenant = TenantId::new("a").unwrap();
+    let tenant = SearchScope::tenant(TenantId::new("a").unwrap());
     let keyword = store.keyword(&tenant, "quorum queues", 10).await.unwrap();
     assert_eq!(keyword[0].text, "rabbitmq quorum queues replicate messages");
     assert_eq!(keyword.len(), 1, "only chunks with a query word match");
@@ -140,6 +142,17 @@ async fn keyword_dense_and_hybrid_searches_stay_within_the_tenant() {
     for hit in dense.iter().chain(&keyword).chain(&hybrid) {
         assert_eq!(hit.document_id.as_str(), "guide");
     }
+    // A scope naming documents applies to both halves of a hybrid search.
+    let elsewhere = tenant.with_documents(vec![DocumentId::new("other").unwrap()]);
+    let mut vector = vec![0.0; DIMENSION];
+    vector[1] = 1.0;
+    assert!(
+        store
+            .hybrid(&elsewhere, "bm25 words", vector, 10, 60)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let stats = store.stats().await.unwrap();
     assert_eq!((stats.documents, stats.chunks), (2, 6));
     store.collection().drop_collection().await.unwrap();

@@ -3,7 +3,7 @@
 //! test uses its own collection and drops it.
 
 use docpipe_core::testing::{indexed_chunks, sorted_ids};
-use docpipe_core::{ChunkStore, DocumentId, TenantId};
+use docpipe_core::{ChunkStore, DocumentId, SearchScope, TenantId};
 use docpipe_milvus::MilvusStore;
 
 const DIMENSION: usize = 8;
@@ -67,20 +67,32 @@ async fn search_finds_nearest_chunks_within_the_tenant_only() {
     }
     let mut query = vec![0.0; DIMENSION];
     query[1] = 1.0;
-    let hits = store
-        .search(&TenantId::new("a").unwrap(), query, 10)
-        .await
-        .unwrap();
+    let tenant_a = SearchScope::tenant(TenantId::new("a").unwrap());
+    let hits = store.search(&tenant_a, query.clone(), 10).await.unwrap();
     assert_eq!(hits.len(), 3, "only tenant a's three chunks");
     assert_eq!(hits[0].text, "y");
     assert!((hits[0].score - 1.0).abs() < 1e-4);
     assert_eq!(hits[0].page, Some(1));
 
+    // A scope naming documents keeps the search to them.
+    let elsewhere = tenant_a
+        .clone()
+        .with_documents(vec![DocumentId::new("another-id").unwrap()]);
+    assert!(
+        store
+            .search(&elsewhere, query.clone(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let named = tenant_a.with_documents(vec![DocumentId::new("shared-id").unwrap()]);
+    assert_eq!(store.search(&named, query, 10).await.unwrap().len(), 3);
+
     // Nothing matching is an empty answer, not an error.
     let nobody = TenantId::new("nobody").unwrap();
     assert!(
         store
-            .search(&nobody, vec![1.0; DIMENSION], 10)
+            .search(&(&nobody).into(), vec![1.0; DIMENSION], 10)
             .await
             .unwrap()
             .is_empty()
@@ -140,14 +152,14 @@ async fn settled_chunks_are_searched_through_the_index_for_any_number_of_hits() 
     // refused them: "ef(64) should be larger than k(65)").
     for limit in [65, 500] {
         let hits = store
-            .search(&tenant, vec![1.0; DIMENSION], limit)
+            .search(&(&tenant).into(), vec![1.0; DIMENSION], limit)
             .await
             .unwrap();
         assert_eq!(hits.len(), limit);
     }
     let error = store
         .search(
-            &tenant,
+            &(&tenant).into(),
             vec![1.0; DIMENSION],
             docpipe_milvus::MAX_SEARCH_LIMIT + 1,
         )

@@ -16,10 +16,17 @@ pub use eval::{EvalError, GoldQuery, ModeReport, evaluate, read_gold_set};
 pub use grouping::best_chunk_per_document;
 
 use docpipe_catalog::{Catalog, CatalogError, Generation};
-use docpipe_core::{ChunkHit, DocumentId, PipelineConfig, PipelineVersion, StoreError, TenantId};
-use docpipe_embed::{BatchLimits, EmbedError, Embedder, ModelDir, OnnxEmbedder};
+use docpipe_core::{
+    ChunkHit, DocumentId, PipelineConfig, PipelineVersion, SearchScope, StoreError, TenantId,
+};
+use docpipe_embed::{
+    BatchLimits, BatchingEmbedder, EmbedError, Embedder, ModelDir, OnnxEmbedder, resolve_threads,
+};
 use docpipe_index::{Access, GenerationIndex};
-use std::sync::Arc;
+use lru::LruCache;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// How to search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -90,8 +97,51 @@ pub const MAX_TOP_K: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct EmbeddedQuery {
     version: PipelineVersion,
-    vector: Vec<f32>,
+    vector: Arc<Vec<f32>>,
 }
+
+/// One search: what to look for, where, how, and how many documents.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// The tenant, and maybe some of its documents.
+    pub scope: SearchScope,
+    /// The query, as a person typed it.
+    pub query: String,
+    /// How to search.
+    pub mode: Mode,
+    /// How many documents to return, 1 to [`MAX_TOP_K`].
+    pub top_k: usize,
+}
+
+/// What a search found, and how long each stage took.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SearchResults {
+    /// The generation searched.
+    pub generation: PipelineVersion,
+    /// The best documents, best first.
+    pub documents: Vec<DocumentHit>,
+    /// Time spent in each stage.
+    pub timings: StageTimings,
+}
+
+/// Milliseconds spent in each stage of one search.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageTimings {
+    /// Embedding the query (0 when the query embedding cache had it, or
+    /// the mode needs no vector).
+    pub embed_ms: f64,
+    /// Whether the query's embedding came from the cache.
+    pub embedding_cached: bool,
+    /// Searching the stores, fusion included.
+    pub retrieve_ms: f64,
+    /// Grouping chunks into documents.
+    pub group_ms: f64,
+    /// The whole search.
+    pub total_ms: f64,
+}
+
+/// Query embeddings kept per generation: at 384 dimensions, about 15 MB.
+const QUERY_CACHE_ENTRIES: usize = 10_000;
 
 /// Searches the live generation of a pipeline's index family.
 pub struct Searcher {
@@ -103,30 +153,42 @@ pub struct Searcher {
 /// The model and index of one generation.
 struct GenerationSearcher {
     version: PipelineVersion,
-    embedder: Arc<dyn Embedder>,
+    embedder: Arc<BatchingEmbedder>,
     index: Arc<dyn GenerationIndex>,
+    /// Recent queries' embeddings: people repeat queries, and a cached
+    /// embedding saves the only CPU-heavy stage of a search.
+    cache: Mutex<LruCache<String, Arc<Vec<f32>>>>,
 }
 
 impl GenerationSearcher {
     async fn open(base: &PipelineConfig, generation: &Generation) -> Result<Self, SearchError> {
         let config = generation.pipeline(base);
         let model = ModelDir::open(&config.model.dir)?;
-        let embedder = Arc::new(OnnxEmbedder::load(
-            &model,
-            BatchLimits::new(1, 1),
-            config.model.intra_threads,
+        let (sessions, threads) = config
+            .model
+            .session_layout(resolve_threads(config.model.intra_threads));
+        // A query is one short text: batches are bounded by how many
+        // queries wait at once, not by tokens.
+        let limits = BatchLimits::new(config.model.batch_size, config.model.batch_tokens);
+        let lanes = (0..sessions)
+            .map(|_| OnnxEmbedder::load(&model, limits, threads))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dimension = lanes[0].manifest().dimension;
+        let embedder = Arc::new(BatchingEmbedder::start(
+            lanes,
+            // Callers beyond this wait for a place; the server in front
+            // bounds how many searches are in flight.
+            usize::MAX,
+            Duration::from_millis(config.model.batch_deadline_ms),
         )?);
-        let index = docpipe_index::open(
-            base,
-            generation,
-            embedder.manifest().dimension,
-            Access::Read,
-        )
-        .await?;
+        let index = docpipe_index::open(base, generation, dimension, Access::Read).await?;
         Ok(Self {
             version: generation.version.clone(),
             embedder,
             index,
+            cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(QUERY_CACHE_ENTRIES).expect("non-zero"),
+            )),
         })
     }
 }
@@ -149,6 +211,16 @@ impl Searcher {
     /// The version of the generation searches read now.
     pub async fn live_version(&self) -> Result<PipelineVersion, SearchError> {
         Ok(self.live().await?.version.clone())
+    }
+
+    /// The live generation's index, as searches read it.
+    pub async fn live_index(&self) -> Result<Arc<dyn GenerationIndex>, SearchError> {
+        Ok(self.live().await?.index.clone())
+    }
+
+    /// The generation catalog searches follow.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     async fn live(&self) -> Result<Arc<GenerationSearcher>, SearchError> {
@@ -179,6 +251,42 @@ impl Searcher {
         self.search_embedded(tenant, query, None, mode, top_k).await
     }
 
+    /// Runs `request` in the live generation: its documents, and how long
+    /// each stage took.
+    #[tracing::instrument(
+        name = "docpipe.search",
+        skip_all,
+        fields(
+            mode = request.mode.as_str(),
+            tenant = %request.scope.tenant_id(),
+            top_k = request.top_k,
+            generation = tracing::field::Empty,
+            results = tracing::field::Empty,
+            scores = tracing::field::Empty,
+            embedding_cached = tracing::field::Empty,
+        )
+    )]
+    pub async fn find(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
+        let results = self.run(request, None).await?;
+        let span = tracing::Span::current();
+        span.record("generation", results.generation.as_str());
+        span.record("embedding_cached", results.timings.embedding_cached);
+        // Document ids and scores, never chunk text: it may be confidential.
+        let ids: Vec<&str> = results
+            .documents
+            .iter()
+            .map(|hit| hit.document_id.as_str())
+            .collect();
+        let scores: Vec<String> = results
+            .documents
+            .iter()
+            .map(|hit| format!("{:.4}", hit.score))
+            .collect();
+        span.record("results", ids.join(","));
+        span.record("scores", scores.join(","));
+        Ok(results)
+    }
+
     /// `query` embedded by the live generation's model, for
     /// [`search_embedded`](Self::search_embedded) in several modes.
     pub async fn embed_query(&self, query: &str) -> Result<EmbeddedQuery, SearchError> {
@@ -201,51 +309,99 @@ impl Searcher {
         mode: Mode,
         top_k: usize,
     ) -> Result<Vec<DocumentHit>, SearchError> {
+        let request = SearchRequest {
+            scope: SearchScope::from(tenant),
+            query: query.to_owned(),
+            mode,
+            top_k,
+        };
+        Ok(self.run(&request, embedded).await?.documents)
+    }
+
+    async fn run(
+        &self,
+        request: &SearchRequest,
+        embedded: Option<&EmbeddedQuery>,
+    ) -> Result<SearchResults, SearchError> {
+        let started = Instant::now();
+        let top_k = request.top_k;
         if !(1..=MAX_TOP_K).contains(&top_k) {
             return Err(SearchError::TopK(top_k));
         }
         let live = self.live().await?;
-        let vector = embedded
-            .filter(|embedded| embedded.version == live.version)
-            .map(|embedded| embedded.vector.clone());
+        let mut timings = StageTimings::default();
+        let vector = match (request.mode, embedded) {
+            (Mode::Bm25, _) => None,
+            (_, Some(embedded)) if embedded.version == live.version => {
+                Some(embedded.vector.clone())
+            }
+            _ => {
+                let embedding = Instant::now();
+                let (vector, cached) = live.cached_embedding(&request.query).await?;
+                timings.embed_ms = milliseconds(embedding.elapsed());
+                timings.embedding_cached = cached;
+                Some(vector)
+            }
+        };
         // Several chunks of one document may lead a ranking; fetch enough
         // chunks that `top_k` distinct documents survive grouping.
         let candidates = (top_k * 5).max(50);
-        let chunks = match mode {
-            Mode::Bm25 => scored(live.index.keyword(tenant, query, candidates).await?),
-            Mode::Dense => {
-                let vector = live.vector(query, vector).await?;
-                scored(live.index.dense(tenant, vector, candidates).await?)
+        let (scope, query) = (&request.scope, request.query.as_str());
+        let retrieval = Instant::now();
+        let chunks = match vector {
+            None => scored(live.index.keyword(scope, query, candidates).await?),
+            Some(vector) if request.mode == Mode::Dense => {
+                scored(live.index.dense(scope, vector.to_vec(), candidates).await?)
             }
-            Mode::Hybrid => {
-                let vector = live.vector(query, vector).await?;
-                live.index.hybrid(tenant, query, vector, candidates).await?
+            Some(vector) => {
+                live.index
+                    .hybrid(scope, query, vector.to_vec(), candidates)
+                    .await?
             }
         };
+        timings.retrieve_ms = milliseconds(retrieval.elapsed());
+        let grouping = Instant::now();
         let mut documents = best_chunk_per_document(chunks);
         documents.truncate(top_k);
-        Ok(documents)
+        timings.group_ms = milliseconds(grouping.elapsed());
+        timings.total_ms = milliseconds(started.elapsed());
+        Ok(SearchResults {
+            generation: live.version.clone(),
+            documents,
+            timings,
+        })
     }
 }
 
 impl GenerationSearcher {
-    async fn embed(&self, query: &str) -> Result<Vec<f32>, SearchError> {
+    #[tracing::instrument(name = "docpipe.embed", skip_all)]
+    async fn embed(&self, query: &str) -> Result<Arc<Vec<f32>>, SearchError> {
         let embedder = self.embedder.clone();
         let query = query.to_owned();
-        Ok(
-            tokio::task::spawn_blocking(move || embedder.embed_query(&query))
-                .await
-                .map_err(|error| EmbedError::Inference(error.to_string()))??,
-        )
+        let vector = tokio::task::spawn_blocking(move || embedder.embed_query(&query))
+            .await
+            .map_err(|error| EmbedError::Inference(error.to_string()))??;
+        Ok(Arc::new(vector))
     }
 
-    /// The query's vector: `vector` if given, else embedded here.
-    async fn vector(&self, query: &str, vector: Option<Vec<f32>>) -> Result<Vec<f32>, SearchError> {
-        match vector {
-            Some(vector) => Ok(vector),
-            None => self.embed(query).await,
+    /// The query's vector from the cache, or embedded now and cached;
+    /// and whether the cache had it.
+    async fn cached_embedding(&self, query: &str) -> Result<(Arc<Vec<f32>>, bool), SearchError> {
+        if let Some(vector) = self.lock_cache().get(query) {
+            return Ok((vector.clone(), true));
         }
+        let vector = self.embed(query).await?;
+        self.lock_cache().put(query.to_owned(), vector.clone());
+        Ok((vector, false))
     }
+
+    fn lock_cache(&self) -> MutexGuard<'_, LruCache<String, Arc<Vec<f32>>>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn milliseconds(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() * 1000.0
 }
 
 /// Pairs each hit with its store score, keeping the store's order.

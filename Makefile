@@ -20,6 +20,7 @@ test: setup
 	bash scripts/milvus.sh start
 	bash scripts/milvus-lite.sh start
 	bash scripts/seaweedfs.sh start
+	bash scripts/api-check.sh install
 	$(CARGO) test --workspace --all-targets
 	bash scripts/examples.sh
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet

@@ -88,6 +88,48 @@ pub enum Command {
     /// Inspect dead letters and replay them after a fix.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Serve the retrieval API (search, document status, status) over HTTP
+    /// until SIGINT/SIGTERM, then finish the requests in flight and exit.
+    Serve(ServeArgs),
+    /// Manage the API keys `docpipe serve` accepts.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// Arguments of `docpipe serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port, logged at start).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "DOCPIPE_LISTEN")]
+    pub listen: std::net::SocketAddr,
+    /// The API keys file (`docpipe keys add` writes it).
+    #[arg(long, default_value = "keys.toml", env = "DOCPIPE_API_KEYS_FILE")]
+    pub keys: PathBuf,
+    /// Searches served at once; more are refused with 429.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: usize,
+    /// Milliseconds a search may take before it is abandoned with 504.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// `docpipe keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new API key, print it once, and store its SHA-256 digest in the keys file.
+    Add {
+        /// A name for the key, shown in logs instead of the key.
+        name: String,
+        /// The tenant whose documents the key reads.
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        tenant: Option<String>,
+        /// An operators' key: status, and any tenant's documents when named.
+        #[arg(long)]
+        admin: bool,
+        /// The keys file.
+        #[arg(long, default_value = "keys.toml", env = "DOCPIPE_API_KEYS_FILE")]
+        file: PathBuf,
+    },
 }
 
 /// `docpipe dlq` subcommands.
@@ -120,10 +162,10 @@ pub enum DlqCommand {
 }
 
 impl Command {
-    /// The worker narrates its work; other commands only warn.
+    /// The worker and the server narrate their work; other commands only warn.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Self::Worker => "info",
+            Self::Worker | Self::Serve(_) => "info",
             _ => "warn",
         }
     }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{WorkerProcess, docpipe, json, remove_resources};
+use common::{DocpipeProcess, docpipe, json, remove_resources};
 use docpipe_milvus::MilvusStore;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -23,7 +23,7 @@ async fn backfill_wait_search_eval_status_and_a_graceful_worker() {
     let pipeline = scratch.path().join("pipeline.toml");
     std::fs::write(&pipeline, config.to_toml()).unwrap();
     let log = scratch.path().join("worker.log");
-    let mut worker = WorkerProcess::start(&pipeline, &log);
+    let mut worker = DocpipeProcess::start(&pipeline, &log);
 
     let corpus = common::fixtures().join("corpus");
     let backfill = run(docpipe(&pipeline)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestPipeline, WorkerProcess, docpipe, json, remove_resources, run, write_pipeline};
+use common::{DocpipeProcess, TestPipeline, docpipe, json, remove_resources, run, write_pipeline};
 use docpipe_core::ContentHash;
 use docpipe_core::{DocumentId, IngestRequest, TenantId};
 use docpipe_milvus::MilvusStore;
@@ -214,7 +214,7 @@ async fn a_reindex_rebuilds_from_parsed_copies_in_object_storage() {
     let location = common::parsed_copies_in_local_s3(&mut config);
     let pipeline = write_pipeline(&config, scratch.path());
     let log = scratch.path().join("worker.log");
-    let _worker = WorkerProcess::start_with(&pipeline, &log, |command| {
+    let _worker = DocpipeProcess::start_with(&pipeline, &log, |command| {
         common::with_local_s3_credentials(command);
     });
     // Sources that are gone by the time of the re-index: it can only

@@ -130,7 +130,7 @@ async fn a_searcher_with_no_access_to_any_workers_disk_answers_through_a_reindex
     let workers_dir = scratch.path().join("worker-machine");
     std::fs::create_dir_all(&workers_dir).unwrap();
     let pipeline = common::write_pipeline(&config, &workers_dir);
-    let _worker = common::WorkerProcess::start_with(
+    let _worker = common::DocpipeProcess::start_with(
         &pipeline,
         &scratch.path().join("worker.log"),
         |command| {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{WorkerProcess, file_uri, write_pipeline};
+use common::{DocpipeProcess, file_uri, write_pipeline};
 use docpipe_core::{DocumentEvent, DocumentId, IngestRequest, TenantId};
 use docpipe_queue::Broker;
 use futures::StreamExt as _;
@@ -166,7 +166,7 @@ async fn an_ingested_pdf_is_one_trace_under_the_publishers_span_and_the_metrics_
     config.worker.metrics_addr = Some(metrics);
     let pipeline = write_pipeline(&config, scratch.path());
     let log = scratch.path().join("worker.log");
-    let mut worker = WorkerProcess::start_with(&pipeline, &log, |command| {
+    let mut worker = DocpipeProcess::start_with(&pipeline, &log, |command| {
         command
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")

@@ -21,7 +21,7 @@ pub async fn run(config: &PipelineConfig, command: DlqCommand) -> anyhow::Result
 async fn list(broker: &Broker, limit: usize, json: bool) -> anyhow::Result<ExitCode> {
     let letters = broker.dead_letters(limit).await?;
     if json {
-        print_json(&letters.iter().map(summary).collect::<Vec<_>>());
+        print_json(&letters.iter().map(DeadLetter::summary).collect::<Vec<_>>());
         return Ok(ExitCode::SUCCESS);
     }
     if letters.is_empty() {
@@ -46,7 +46,7 @@ async fn show(broker: &Broker, id: &str) -> anyhow::Result<ExitCode> {
     let Some(letter) = letters.iter().find(|letter| letter.id == id) else {
         bail!("no dead letter with id {id}; `docpipe dlq list` shows the ids");
     };
-    let mut shown = summary(letter);
+    let mut shown = letter.summary();
     shown["history"] = serde_json::json!(letter.history.errors);
     shown["first_failed_at_unix_ms"] = serde_json::json!(letter.history.first_failed_at_unix_ms);
     shown["traceparent"] = serde_json::json!(letter.traceparent);
@@ -67,17 +67,4 @@ async fn replay(broker: &Broker, id: Option<&str>, all: bool) -> anyhow::Result<
     }
     println!("{} dead letter(s) published again", replayed.len());
     Ok(ExitCode::SUCCESS)
-}
-
-fn summary(letter: &DeadLetter) -> serde_json::Value {
-    serde_json::json!({
-        "id": letter.id,
-        "error_class": letter.error_class,
-        "error_code": letter.error_code,
-        "reason": letter.reason,
-        "document_id": letter.document_id,
-        "tenant": letter.tenant,
-        "attempts": letter.history.attempts,
-        "failed_at_unix_ms": letter.failed_at_unix_ms,
-    })
 }

@@ -5,6 +5,7 @@ mod dlq;
 mod generations;
 mod publish;
 mod search;
+mod serve;
 mod status;
 mod worker;
 
@@ -29,6 +30,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => search::eval(&config, args).await,
         Command::Status(args) => status::run(&config, args).await,
         Command::Dlq(command) => dlq::run(&config, command).await,
+        Command::Serve(args) => serve::run(&config, args).await,
+        Command::Keys(command) => serve::keys(command),
         Command::Bench(args) => bench::run(&config, &cli.pipeline, args).await,
     }
 }

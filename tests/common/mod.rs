@@ -391,10 +391,18 @@ pub async fn remove_resources(config: &PipelineConfig) {
     remove_family(config).await.unwrap();
 }
 
-/// A worker process that is stopped with SIGTERM however the test ends.
-pub struct WorkerProcess(Child);
+/// A `docpipe` process (a worker or a server) that is stopped with
+/// SIGTERM however the test ends.
+pub struct DocpipeProcess(Child);
 
-impl WorkerProcess {
+impl DocpipeProcess {
+    /// Starts `command` (from [`docpipe`]), logging stderr to `log`.
+    pub fn spawn(mut command: Command, log: &Path) -> Self {
+        let log = std::fs::File::create(log).unwrap();
+        command.stdout(Stdio::null()).stderr(log);
+        Self(command.spawn().expect("docpipe starts"))
+    }
+
     /// Starts `docpipe worker` with `pipeline`, logging to `log`.
     pub fn start(pipeline: &Path, log: &Path) -> Self {
         Self::start_with(pipeline, log, |_| {})
@@ -403,11 +411,10 @@ impl WorkerProcess {
     /// Like [`start`](Self::start), with the command adjusted by `configure`
     /// (environment variables, say).
     pub fn start_with(pipeline: &Path, log: &Path, configure: impl FnOnce(&mut Command)) -> Self {
-        let log = std::fs::File::create(log).unwrap();
         let mut command = docpipe(pipeline);
-        command.arg("worker").stdout(Stdio::null()).stderr(log);
+        command.arg("worker");
         configure(&mut command);
-        Self(command.spawn().expect("the worker starts"))
+        Self::spawn(command, log)
     }
 
     /// Sends SIGTERM and returns whether the process exited successfully in time.
@@ -428,12 +435,12 @@ impl WorkerProcess {
 
     /// Kills the process with SIGKILL, as a crash or the OOM killer would.
     pub fn kill(&mut self) {
-        self.0.kill().expect("the worker can be killed");
-        self.0.wait().expect("the killed worker is reaped");
+        self.0.kill().expect("the process can be killed");
+        self.0.wait().expect("the killed process is reaped");
     }
 }
 
-impl Drop for WorkerProcess {
+impl Drop for DocpipeProcess {
     fn drop(&mut self) {
         if self.0.try_wait().ok().flatten().is_none() {
             self.terminate();

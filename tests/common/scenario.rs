@@ -2,7 +2,7 @@
 //! worker processes running a unique pipeline file, and checks that every
 //! document ends up indexed exactly once.
 
-use super::WorkerProcess;
+use super::DocpipeProcess;
 use super::write_pipeline;
 use docpipe_chunk::Chunker;
 use docpipe_core::{ChunkId, DocumentId, IngestRequest, PipelineConfig, StoreStats, TenantId};
@@ -120,8 +120,8 @@ impl Scenario {
 
     /// Starts worker process number `run` (it logs to `worker-<run>.log`),
     /// with the local S3's credentials in case parsed copies go there.
-    pub fn worker(&self, run: usize) -> WorkerProcess {
-        WorkerProcess::start_with(
+    pub fn worker(&self, run: usize) -> DocpipeProcess {
+        DocpipeProcess::start_with(
             &self.pipeline,
             &self.scratch.path().join(format!("worker-{run}.log")),
             |command| {

@@ -118,6 +118,21 @@ impl DeadLetter {
         }
     }
 
+    /// What lists of dead letters show: everything but the body, the
+    /// trace context and the failure history.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "error_class": self.error_class,
+            "error_code": self.error_code,
+            "reason": self.reason,
+            "document_id": self.document_id,
+            "tenant": self.tenant,
+            "attempts": self.history.attempts,
+            "failed_at_unix_ms": self.failed_at_unix_ms,
+        })
+    }
+
     /// Reads a dead letter back from a delivery of the dead-letter queue.
     pub fn from_delivery(delivery: &lapin::message::Delivery) -> Self {
         let properties = &delivery.properties;

@@ -17,7 +17,8 @@ pub use grouping::best_chunk_per_document;
 
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_core::{
-    ChunkHit, DocumentId, PipelineConfig, PipelineVersion, SearchScope, StoreError, TenantId,
+    ChunkHit, Classify, DocumentId, ErrorClass, PipelineConfig, PipelineVersion, SearchScope,
+    StoreError, TenantId,
 };
 use docpipe_embed::{
     BatchLimits, BatchingEmbedder, EmbedError, Embedder, ModelDir, OnnxEmbedder, resolve_threads,
@@ -85,6 +86,24 @@ pub enum SearchError {
         "nothing is indexed in {0} yet (no live generation); start a worker (`docpipe worker`) and publish documents"
     )]
     NothingIndexed(String),
+}
+
+impl SearchError {
+    /// Whether retrying the same search may succeed (a store or the
+    /// catalog was unreachable, say).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Embed(error) => error.class() == ErrorClass::Transient,
+            Self::Store(error) => error.class() == ErrorClass::Transient,
+            Self::Catalog(error) => {
+                matches!(
+                    error,
+                    CatalogError::Unavailable { .. } | CatalogError::Io { .. }
+                )
+            }
+            Self::TopK(_) | Self::NothingIndexed(_) => false,
+        }
+    }
 }
 
 /// Most documents one search returns: each asks the stores for five times

@@ -62,7 +62,8 @@ pub async fn serve(
     Ok(bound)
 }
 
-async fn metrics_text() -> impl IntoResponse {
+/// The `/metrics` handler: the process's metrics in Prometheus text format.
+pub async fn metrics_text() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics().encode())
 }
 

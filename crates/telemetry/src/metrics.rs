@@ -42,7 +42,16 @@ pub struct QueueLabels {
     pub queue: String,
 }
 
-/// Every metric the worker exports (names carry the `docpipe_` prefix).
+/// Labels of one search served by `docpipe serve`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SearchLabels {
+    /// `hybrid`, `dense` or `bm25`.
+    pub mode: String,
+    /// `ok`, or the error code the caller got (`overloaded`, `timeout`, …).
+    pub outcome: String,
+}
+
+/// Every metric the worker and the search server export (names carry the `docpipe_` prefix).
 pub struct Metrics {
     registry: Registry,
     /// Seconds each stage took, per document.
@@ -68,6 +77,8 @@ pub struct Metrics {
     pub in_flight: Gauge,
     /// Messages ready in each queue, sampled by the worker.
     pub queue_depth: Family<QueueLabels, Gauge>,
+    /// Seconds each search took, by mode and outcome (`docpipe serve`).
+    pub search_seconds: Family<SearchLabels, Histogram>,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -90,6 +101,8 @@ impl Metrics {
         let embed_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
         let in_flight = Gauge::default();
         let queue_depth = Family::<QueueLabels, Gauge>::default();
+        let search_seconds =
+            Family::<SearchLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> _);
         registry.register(
             "stage_duration_seconds",
             "Time each pipeline stage took per document",
@@ -137,6 +150,11 @@ impl Metrics {
             "Messages ready in each queue",
             queue_depth.clone(),
         );
+        registry.register(
+            "search_duration_seconds",
+            "Time each search took, by mode and outcome",
+            search_seconds.clone(),
+        );
         Self {
             registry,
             stage_seconds,
@@ -150,7 +168,18 @@ impl Metrics {
             embed_batch_size,
             in_flight,
             queue_depth,
+            search_seconds,
         }
+    }
+
+    /// Records a search in `mode` that ended with `outcome` after `took`.
+    pub fn search(&self, mode: &str, outcome: &str, took: Duration) {
+        self.search_seconds
+            .get_or_create(&SearchLabels {
+                mode: mode.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// Records how long `stage` took.

@@ -1,0 +1,441 @@
+//! `docpipe serve` as a RAG application calls it: a real worker indexes
+//! the fixtures corpus for one tenant and a private document for another,
+//! then a server process answers over HTTP with API keys from a keys file.
+
+mod common;
+
+use common::{DocpipeProcess, docpipe, json, remove_resources, run};
+use docpipe_core::PipelineConfig;
+use docpipe_core::config::ReadConsistency;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A word only the other tenant's document holds.
+const SECRET_WORD: &str = "zanzibarquokka";
+
+/// A keyword query of the gold set, and the document it finds.
+const QUERY: (&str, &str) = (
+    "x-dead-letter-exchange x-death header",
+    "guides/rabbitmq-operations",
+);
+
+/// The API keys of the scenario.
+struct Keys {
+    acme: String,
+    globex: String,
+    admin: String,
+}
+
+/// A `docpipe serve` process and how to reach it.
+struct Server {
+    process: DocpipeProcess,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `docpipe serve` on a free port and waits until it is ready.
+    async fn start(pipeline: &Path, keys: &Path, log: &Path, extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = docpipe(pipeline);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--keys")
+            .arg(keys)
+            .args(extra);
+        let server = Self {
+            process: DocpipeProcess::spawn(command, log),
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = server.http.get(server.url("/readyz")).send().await;
+            if ready.is_ok_and(|response| response.status() == StatusCode::OK) {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server was not ready within 60 s: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs `body` to `/v1/search` with `key`; the status and the JSON answer.
+    async fn search(&self, key: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        let mut request = self.http.post(self.url("/v1/search")).json(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    /// GETs `path` with `key`.
+    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let request = self.http.get(self.url(path)).bearer_auth(key);
+        answer(request.send().await.unwrap()).await
+    }
+
+    /// The document ids a search found, best first.
+    async fn found(&self, key: &str, body: Value) -> Vec<String> {
+        let (status, answer) = self.search(Some(key), &body).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {answer}");
+        document_ids(&answer)
+    }
+}
+
+async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("a {status} answer is not JSON ({error}): {text}"));
+    (status, body)
+}
+
+fn document_ids(answer: &Value) -> Vec<String> {
+    answer["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["document_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn error_code(answer: &Value) -> &str {
+    answer["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// Makes a key with `docpipe keys add`; returns what it printed once.
+async fn add_key(pipeline: &Path, keys: &Path, name: &str, role: &[&str]) -> String {
+    let mut command = docpipe(pipeline);
+    command
+        .args(["keys", "add", name])
+        .args(role)
+        .arg("--file")
+        .arg(keys);
+    let output = run(command).await;
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Indexes the fixtures corpus as tenant `acme` and a private document as
+/// tenant `globex` through a worker process; makes the three keys.
+async fn index_and_make_keys(pipeline: &Path, scratch: &Path) -> (PathBuf, Keys) {
+    let backfill = |tenant: &str, dir: &Path| {
+        let mut command = docpipe(pipeline);
+        command
+            .args(["backfill", "--tenant", tenant, "--wait", "--json"])
+            .arg(dir);
+        run(command)
+    };
+    let corpus = common::fixtures().join("corpus");
+    let indexed = json(&backfill("acme", &corpus).await);
+    assert_eq!(indexed["indexed"], 8, "{indexed}");
+    let private = scratch.join("globex");
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::write(
+        private.join("secret-plan.html"),
+        format!(
+            "<html><head><title>Secret plan</title></head><body><h1>Secret plan</h1>\
+             <p>The {SECRET_WORD} launch moves to the spring; tell nobody outside globex.</p>\
+             </body></html>"
+        ),
+    )
+    .unwrap();
+    let indexed = json(&backfill("globex", &private).await);
+    assert_eq!(indexed["indexed"], 1, "{indexed}");
+
+    let keys_file = scratch.join("keys.toml");
+    let keys = Keys {
+        acme: add_key(pipeline, &keys_file, "acme-app", &["--tenant", "acme"]).await,
+        globex: add_key(pipeline, &keys_file, "globex-app", &["--tenant", "globex"]).await,
+        admin: add_key(pipeline, &keys_file, "ops", &["--admin"]).await,
+    };
+    let stored = std::fs::read_to_string(&keys_file).unwrap();
+    assert!(!stored.contains(&keys.acme), "the file holds digests only");
+    (keys_file, keys)
+}
+
+/// The configuration of a scenario: reads are Strong so that what a
+/// backfill just indexed is searched at once.
+fn scenario_config(test: &str, scratch: &Path) -> PipelineConfig {
+    let mut config = common::unique_config(test, scratch);
+    config.milvus.search_consistency = ReadConsistency::Strong;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_documents() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = scenario_config("serve", scratch.path());
+    let pipeline = common::write_pipeline(&config, scratch.path());
+    let mut worker = DocpipeProcess::start(&pipeline, &scratch.path().join("worker.log"));
+    let (keys_file, keys) = index_and_make_keys(&pipeline, scratch.path()).await;
+    let log = scratch.path().join("serve.log");
+    let server = Server::start(&pipeline, &keys_file, &log, &[]).await;
+
+    // Every mode finds the document of a gold query, with stage timings.
+    let (query, expected) = QUERY;
+    for mode in ["hybrid", "dense", "bm25"] {
+        let body = json!({ "query": query, "mode": mode, "top_k": 3 });
+        let (status, answer) = server.search(Some(&keys.acme), &body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(document_ids(&answer)[0], expected, "{mode}: {answer}");
+        assert_eq!(answer["tenant"], "acme");
+        let hit = &answer["documents"][0];
+        assert!(!hit["chunk"]["text"].as_str().unwrap().is_empty());
+        let timings = &answer["timings"];
+        assert!(timings["total_ms"].as_f64().unwrap() >= timings["retrieve_ms"].as_f64().unwrap());
+    }
+    // The second hybrid search of the same query reuses its embedding.
+    let (_, again) = server
+        .search(Some(&keys.acme), &json!({ "query": query }))
+        .await;
+    assert_eq!(again["timings"]["embedding_cached"], true, "{again}");
+
+    // A filter keeps the search to the documents it names.
+    let only = server
+        .found(
+            &keys.acme,
+            json!({ "query": query, "filter": { "document_ids": ["beekeeping-seasons"] } }),
+        )
+        .await;
+    assert_eq!(only, ["beekeeping-seasons"]);
+
+    // Tenancy comes from the key, whatever the request says.
+    let secret = json!({ "query": SECRET_WORD, "mode": "bm25" });
+    assert!(server.found(&keys.acme, secret.clone()).await.is_empty());
+    assert_eq!(
+        server.found(&keys.globex, secret.clone()).await,
+        ["secret-plan"]
+    );
+    let (status, refused) = server
+        .search(
+            Some(&keys.acme),
+            &json!({ "query": SECRET_WORD, "tenant": "globex" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let (status, _) = server
+        .get(&keys.acme, "/v1/documents/secret-plan?tenant=globex")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server.get(&keys.acme, "/v1/documents/secret-plan").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "acme has no such document");
+    let as_admin = json!({ "query": SECRET_WORD, "mode": "bm25", "tenant": "globex" });
+    assert_eq!(server.found(&keys.admin, as_admin).await, ["secret-plan"]);
+    let (status, answer) = server.search(Some(&keys.admin), &secret).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "admin keys name the tenant: {answer}"
+    );
+
+    // Without a valid key, nothing; the key never reaches the log.
+    let (status, answer) = server.search(None, &json!({ "query": query })).await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::UNAUTHORIZED, "missing_api_key")
+    );
+    let (status, answer) = server
+        .search(Some("dpk_not_a_key"), &json!({ "query": query }))
+        .await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::UNAUTHORIZED, "invalid_api_key")
+    );
+
+    // Bounds: the query, the body, the request's own fields.
+    let long_query = "word ".repeat(1000);
+    let (status, answer) = server
+        .search(Some(&keys.acme), &json!({ "query": long_query }))
+        .await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+    );
+    let ids: Vec<String> = (0..8000).map(|n| format!("document-{n}")).collect();
+    let huge = json!({ "query": query, "filter": { "document_ids": ids } });
+    let (status, _) = server.search(Some(&keys.acme), &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    for (body, complaint) in [
+        (json!({ "query": query, "top_k": 0 }), "top_k"),
+        (json!({ "query": "   " }), "empty"),
+        (json!({ "query": query, "colour": "blue" }), "unknown field"),
+        (
+            json!({ "query": query, "mode": "psychic" }),
+            "unknown variant",
+        ),
+    ] {
+        let (status, answer) = server.search(Some(&keys.acme), &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(complaint), "{message}");
+    }
+
+    // Document status: indexed, failed (dead-lettered) and unknown.
+    let (status, indexed) = server
+        .get(&keys.acme, &format!("/v1/documents/{expected}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{indexed}");
+    assert_eq!(indexed["searchable"], true);
+    let holding = &indexed["generations"][0];
+    assert_eq!(holding["state"], "live");
+    let chunks = &holding["chunks"];
+    assert!(chunks["milvus"].as_u64().unwrap() > 0, "{indexed}");
+    assert_eq!(chunks["milvus"], chunks["tantivy"], "{indexed}");
+    assert!(holding["content_hash"].as_str().unwrap().len() > 10);
+
+    let mut publish = docpipe(&pipeline);
+    publish
+        .args(["publish", "--tenant", "acme", "--id", "broken"])
+        .arg(common::fixtures().join("bad/truncated.pdf"));
+    assert!(run(publish).await.status.success());
+    let failed = wait_for_document(&server, &keys.acme, "broken", |status| {
+        !status["dead_letter"].is_null() && !status["last_event"].is_null()
+    })
+    .await;
+    assert_eq!(failed["searchable"], false, "{failed}");
+    assert_eq!(
+        failed["dead_letter"]["error_code"], "corrupt_pdf",
+        "{failed}"
+    );
+    assert_eq!(failed["last_event"]["event"], "document.failed", "{failed}");
+    let (status, unknown) = server
+        .get(&keys.acme, "/v1/documents/never-published")
+        .await;
+    assert_eq!(
+        (status, error_code(&unknown)),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+
+    // Status is for operators.
+    let (status, _) = server.get(&keys.acme, "/v1/status").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, report) = server.get(&keys.admin, "/v1/status").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["tantivy"]["documents"], 9, "{report}");
+
+    // Latency by mode and outcome, for Prometheus.
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"docpipe_search_duration_seconds_count{mode="hybrid",outcome="ok"}"#,
+        r#"docpipe_search_duration_seconds_count{mode="hybrid",outcome="forbidden"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing");
+    }
+
+    // The OpenAPI document describes what the server does.
+    let check = std::process::Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/api-check.sh"))
+        .args(["run", &server.base, &keys.acme])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "schemathesis found the server and crates/serve/openapi.json disagree:\n{}\n{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let mut server = server;
+    assert!(
+        server.process.terminate(),
+        "SIGTERM stops the server cleanly"
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("server stopped cleanly"), "{log_text}");
+    for key in [&keys.acme, &keys.globex, &keys.admin] {
+        assert!(!log_text.contains(key.as_str()), "a key was logged");
+    }
+    assert!(worker.terminate());
+    remove_resources(&config).await;
+}
+
+/// Polls the document's status until `done` holds (the worker is
+/// asynchronous); returns it.
+async fn wait_for_document(
+    server: &Server,
+    key: &str,
+    document: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, answer) = server.get(key, &format!("/v1/documents/{document}")).await;
+        if status == StatusCode::OK && done(&answer) {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "{document}: {status} {answer}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_at_capacity_answers_429_instead_of_queueing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = scenario_config("serve_429", scratch.path());
+    let pipeline = common::write_pipeline(&config, scratch.path());
+    let mut worker = DocpipeProcess::start(&pipeline, &scratch.path().join("worker.log"));
+    let (keys_file, keys) = index_and_make_keys(&pipeline, scratch.path()).await;
+    let log = scratch.path().join("serve.log");
+    let server = Server::start(&pipeline, &keys_file, &log, &["--max-in-flight", "1"]).await;
+
+    // Forty different queries at once (none cached) against room for one.
+    let searches = (0..40).map(|n| {
+        let body = json!({ "query": format!("queues and bees, question {n}") });
+        let (server, key) = (&server, keys.acme.as_str());
+        async move {
+            let response = server
+                .http
+                .post(server.url("/v1/search"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response.headers().get("retry-after").cloned();
+            (response.status(), retry_after)
+        }
+    });
+    let outcomes = futures::future::join_all(searches).await;
+    let served = outcomes
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    let refused: Vec<_> = outcomes
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert_eq!(served + refused.len(), outcomes.len(), "{outcomes:?}");
+    assert!(served >= 1 && !refused.is_empty(), "{outcomes:?}");
+    assert!(refused.iter().all(|(_, retry)| retry.is_some()));
+    drop(server);
+    assert!(worker.terminate());
+    remove_resources(&config).await;
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{DocpipeProcess, docpipe, json, remove_resources, run};
+use common::{DocpipeProcess, json, remove_resources, run, with_local_s3_credentials};
 use docpipe_core::PipelineConfig;
 use docpipe_core::config::ReadConsistency;
 use reqwest::StatusCode;
@@ -20,6 +20,21 @@ const QUERY: (&str, &str) = (
     "x-dead-letter-exchange x-death header",
     "guides/rabbitmq-operations",
 );
+
+/// A `docpipe` command with `pipeline`, and the local S3's credentials for
+/// the `milvus` backend's parsed copies.
+fn docpipe(pipeline: &Path) -> std::process::Command {
+    let mut command = common::docpipe(pipeline);
+    with_local_s3_credentials(&mut command);
+    command
+}
+
+/// Starts a worker process on `pipeline`.
+fn worker(pipeline: &Path, scratch: &Path) -> DocpipeProcess {
+    DocpipeProcess::start_with(pipeline, &scratch.join("worker.log"), |command| {
+        with_local_s3_credentials(command);
+    })
+}
 
 /// The API keys of the scenario.
 struct Keys {
@@ -183,7 +198,7 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
     let scratch = tempfile::tempdir().unwrap();
     let config = scenario_config("serve", scratch.path());
     let pipeline = common::write_pipeline(&config, scratch.path());
-    let mut worker = DocpipeProcess::start(&pipeline, &scratch.path().join("worker.log"));
+    let mut worker = worker(&pipeline, scratch.path());
     let (keys_file, keys) = index_and_make_keys(&pipeline, scratch.path()).await;
     let log = scratch.path().join("serve.log");
     let server = Server::start(&pipeline, &keys_file, &log, &[]).await;
@@ -401,7 +416,7 @@ async fn a_server_at_capacity_answers_429_instead_of_queueing() {
     let scratch = tempfile::tempdir().unwrap();
     let config = scenario_config("serve_429", scratch.path());
     let pipeline = common::write_pipeline(&config, scratch.path());
-    let mut worker = DocpipeProcess::start(&pipeline, &scratch.path().join("worker.log"));
+    let mut worker = worker(&pipeline, scratch.path());
     let (keys_file, keys) = index_and_make_keys(&pipeline, scratch.path()).await;
     let log = scratch.path().join("serve.log");
     let server = Server::start(&pipeline, &keys_file, &log, &["--max-in-flight", "1"]).await;
@@ -435,6 +450,53 @@ async fn a_server_at_capacity_answers_429_instead_of_queueing() {
     assert_eq!(served + refused.len(), outcomes.len(), "{outcomes:?}");
     assert!(served >= 1 && !refused.is_empty(), "{outcomes:?}");
     assert!(refused.iter().all(|(_, retry)| retry.is_some()));
+    drop(server);
+    assert!(worker.terminate());
+    remove_resources(&config).await;
+}
+
+/// The `milvus` backend: the server keeps nothing on its disk, and answers
+/// the same way (any number of replicas can run on other machines).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_milvus_backend_the_server_keeps_no_local_state() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut config = scenario_config("serve_milvus", scratch.path());
+    common::on_milvus_full_text_search(&mut config);
+    let pipeline = common::write_pipeline(&config, scratch.path());
+    let mut worker = worker(&pipeline, scratch.path());
+    let (keys_file, keys) = index_and_make_keys(&pipeline, scratch.path()).await;
+    let log = scratch.path().join("serve.log");
+    let server = Server::start(&pipeline, &keys_file, &log, &[]).await;
+
+    let (query, expected) = QUERY;
+    for mode in ["hybrid", "dense", "bm25"] {
+        let found = server
+            .found(&keys.acme, json!({ "query": query, "mode": mode }))
+            .await;
+        assert_eq!(found[0], expected, "{mode}");
+    }
+    let secret = json!({ "query": SECRET_WORD, "mode": "hybrid" });
+    assert!(
+        !server
+            .found(&keys.acme, secret.clone())
+            .await
+            .contains(&"secret-plan".to_owned())
+    );
+    assert_eq!(server.found(&keys.globex, secret).await[0], "secret-plan");
+    let (status, document) = server
+        .get(&keys.acme, &format!("/v1/documents/{expected}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{document}");
+    assert!(
+        document["generations"][0]["chunks"]["milvus"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        !config.bm25.index_dir.exists(),
+        "nothing was written to the local index directory"
+    );
     drop(server);
     assert!(worker.terminate());
     remove_resources(&config).await;

@@ -331,6 +331,25 @@ pub struct BenchArgs {
     /// throughput against one (needs index.backend = "milvus").
     #[arg(long, value_parser = clap::value_parser!(u16).range(2..))]
     pub workers: Option<u16>,
+    /// Instead of the stage bench: load an index, serve it with `docpipe
+    /// serve` and measure hybrid search latency, queries/s and CPU per
+    /// query under concurrent clients (wrk, which must be installed).
+    #[arg(long)]
+    pub serve: bool,
+    /// `--serve`: chunks in the index.
+    #[arg(long, default_value_t = 100_000, requires = "serve")]
+    pub chunks: usize,
+    /// `--serve`: chunks embedded by the model; the index loads each
+    /// several times under other ids, with perturbed vectors, to reach
+    /// `--chunks` (equal to `--chunks`: embed every one).
+    #[arg(long, default_value_t = 5_000, requires = "serve")]
+    pub distinct_chunks: usize,
+    /// `--serve`: concurrent clients.
+    #[arg(long, default_value_t = 50, requires = "serve")]
+    pub clients: usize,
+    /// `--serve`: seconds of each load phase.
+    #[arg(long, default_value_t = 30, requires = "serve")]
+    pub seconds: u64,
     /// Only ingest a corpus of this many documents end to end and print
     /// this process's memory as JSON (the bench starts itself this way to
     /// measure memory in fresh processes).

@@ -16,6 +16,22 @@ pub async fn run(
         print_json(&docpipe_bench::memory_run(config, documents).await?);
         return Ok(ExitCode::SUCCESS);
     }
+    if args.serve {
+        let options = docpipe_bench::ServeBenchOptions {
+            chunks: args.chunks,
+            distinct: args.distinct_chunks,
+            clients: args.clients,
+            seconds: args.seconds,
+            docpipe: std::env::current_exe()?.into_os_string(),
+        };
+        let report = docpipe_bench::serve_latency(config, &options).await?;
+        if args.json {
+            print_json(&report);
+        } else {
+            print!("{}", report.table());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(workers) = args.workers {
         let binary = std::env::current_exe()?.into_os_string();
         let report =

@@ -6,9 +6,12 @@
 #![warn(missing_docs)]
 
 mod corpus;
+mod process;
+mod serve;
 mod workers;
 
 pub use corpus::text_pdf;
+pub use serve::{LoadPhase, ServeBenchOptions, ServeReport, serve_latency};
 pub use workers::{WorkersReport, WorkersRun, compare_workers};
 
 use docpipe_bm25::Bm25Store;
@@ -529,6 +532,24 @@ fn embed_only(
     };
     tracing::info!(?run, "embed-only measured");
     Ok((run, vectors))
+}
+
+/// Embeds `texts` as a worker would (its session layout and batching).
+fn embed_with_worker_layout(
+    config: &PipelineConfig,
+    texts: &[&str],
+) -> Result<Vec<Vec<f32>>, BenchError> {
+    let model = ModelDir::open(&config.model.dir).map_err(failed("opening the model"))?;
+    let tokens = count_tokens(&model, texts)?;
+    let (sessions, threads) = config
+        .model
+        .session_layout(docpipe_embed::resolve_threads(config.model.intra_threads));
+    let layout = EmbedShape {
+        label: "fp32",
+        sessions,
+        threads,
+    };
+    Ok(embed_only(config, &config.model.dir, layout, texts, tokens)?.1)
 }
 
 fn with_vectors(

@@ -11,7 +11,8 @@ use docpipe_queue::Broker;
 use futures::StreamExt as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use crate::process::BenchProcess;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long a worker process may take to load its model and connect.
@@ -128,10 +129,14 @@ async fn run(
         .await
         .map_err(failed("subscribing to events"))?;
     let mut processes = (0..workers)
-        .map(|number| WorkerProcess::start(worker_command, &pipeline, &rig, number))
+        .map(|number| {
+            let mut command = Command::new(worker_command);
+            command.arg("--pipeline").arg(&pipeline).arg("worker");
+            BenchProcess::start(command, &rig.join(format!("worker-{number}.log")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for process in &mut processes {
-        process.wait_until_ready()?;
+        process.wait_until_logged("worker ready", READY_TIMEOUT)?;
     }
     let publisher = broker
         .publisher()
@@ -180,71 +185,4 @@ async fn run(
         chunks_per_s: chunks as f64 / seconds,
     };
     Ok((run, chunks))
-}
-
-/// A `docpipe worker` process of the bench.
-struct WorkerProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl WorkerProcess {
-    fn start(
-        command: &OsString,
-        pipeline: &Path,
-        rig: &Path,
-        number: usize,
-    ) -> Result<Self, BenchError> {
-        let log = rig.join(format!("worker-{number}.log"));
-        let stderr = std::fs::File::create(&log).map_err(failed("creating a worker log"))?;
-        let child = Command::new(command)
-            .arg("--pipeline")
-            .arg(pipeline)
-            .arg("worker")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(failed("starting a worker process"))?;
-        Ok(Self { child, log })
-    }
-
-    /// Waits until the worker logs that it consumes.
-    fn wait_until_ready(&mut self) -> Result<(), BenchError> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if log.contains("worker ready") {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(failed("starting a worker process")(format!(
-                    "it exited ({status}); see {}",
-                    self.log.display()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Err(failed("starting a worker process")(format!(
-            "not ready within {READY_TIMEOUT:?}; see {}",
-            self.log.display()
-        )))
-    }
-
-    /// SIGTERM, then waits for the process to finish its work and exit.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            self.stop();
-        }
-    }
 }

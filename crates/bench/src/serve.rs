@@ -1,0 +1,474 @@
+//! `docpipe bench --serve`: search latency, throughput and CPU per query of
+//! a `docpipe serve` process under concurrent clients, measured by `wrk`
+//! in another process over loopback.
+//!
+//! The index holds `chunks` chunks. Embedding that many with the real
+//! model takes most of an hour on two cores, so the bench embeds
+//! `distinct` chunks of the generated corpus and loads each several times,
+//! under other document ids and with its vector slightly perturbed (and
+//! normalised again): the stores hold and search the full count, while the
+//! query side (model, cache, stores, fusion, HTTP) is exactly what serves
+//! RAG applications. `--distinct-chunks` equal to `--chunks` embeds them all.
+
+use crate::process::BenchProcess;
+use crate::{BenchError, chunk_all, corpus, failed, parse_all, unique_config};
+use docpipe_core::{
+    Chunk, ChunkId, ContentHash, DocumentId, IndexedChunk, PipelineConfig, PipelineVersion,
+    TenantId,
+};
+use docpipe_embed::ModelDir;
+use futures::{StreamExt as _, TryStreamExt as _};
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Chunks per loaded document.
+const CHUNKS_PER_DOCUMENT: usize = 25;
+
+/// Documents written to the stores at once (tantivy commits them together).
+const WRITES_IN_FLIGHT: usize = 16;
+
+/// How far a copy's vector moves from the original's (before normalising).
+const PERTURBATION: f32 = 0.05;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct ServeBenchOptions {
+    /// Chunks in the index.
+    pub chunks: usize,
+    /// Distinct chunks embedded by the model (each loaded
+    /// `chunks / distinct` times).
+    pub distinct: usize,
+    /// Concurrent clients (wrk connections).
+    pub clients: usize,
+    /// Seconds each load phase lasts.
+    pub seconds: u64,
+    /// The `docpipe` binary, started as `docpipe --pipeline FILE serve`.
+    pub docpipe: OsString,
+}
+
+/// One load phase.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadPhase {
+    /// What the queries were.
+    pub label: &'static str,
+    /// Requests answered.
+    pub requests: u64,
+    /// Requests per second.
+    pub queries_per_s: f64,
+    /// Latency percentiles, milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Answers other than 200, and socket errors.
+    pub failed: u64,
+    /// CPU time of the server process per query, milliseconds.
+    pub server_cpu_ms_per_query: f64,
+    /// CPU time of the whole machine per query (server, Milvus, wrk),
+    /// milliseconds.
+    pub machine_cpu_ms_per_query: f64,
+}
+
+/// The report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServeReport {
+    /// Chunks in the index.
+    pub chunks: usize,
+    /// Distinct chunks the model embedded.
+    pub distinct: usize,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// The index backend.
+    pub backend: &'static str,
+    /// Distinct queries (the cache never helps), then a few popular ones.
+    pub phases: Vec<LoadPhase>,
+}
+
+impl ServeReport {
+    /// The report as a table for people.
+    pub fn table(&self) -> String {
+        let mut table = format!(
+            "hybrid search over {} chunks ({} embedded, {} backend), {} clients (wrk)\n\
+             {:<22} {:>9} {:>8} {:>8} {:>8} {:>7} {:>12} {:>13}\n",
+            self.chunks,
+            self.distinct,
+            self.backend,
+            self.clients,
+            "queries",
+            "queries/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "failed",
+            "server CPU",
+            "machine CPU"
+        );
+        for phase in &self.phases {
+            table.push_str(&format!(
+                "{:<22} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.2} ms {:>10.2} ms\n",
+                phase.label,
+                phase.queries_per_s,
+                phase.p50_ms,
+                phase.p95_ms,
+                phase.p99_ms,
+                phase.failed,
+                phase.server_cpu_ms_per_query,
+                phase.machine_cpu_ms_per_query
+            ));
+        }
+        table
+    }
+}
+
+/// Loads an index of `options.chunks` chunks on `config`'s stores (names of
+/// its own, removed afterwards), serves it, and measures hybrid searches
+/// from `options.clients` wrk connections: first distinct queries, then a
+/// hundred popular ones.
+pub async fn serve_latency(
+    config: &PipelineConfig,
+    options: &ServeBenchOptions,
+) -> Result<ServeReport, BenchError> {
+    let wrk = which_wrk()?;
+    let scratch = tempfile::tempdir().map_err(failed("creating a scratch directory"))?;
+    let config = unique_config(config, scratch.path());
+    let (queries, indexed) = load_index(&config, scratch.path(), options).await?;
+    let result = measure(&config, scratch.path(), options, &wrk, &queries).await;
+    let broker = docpipe_queue::Broker::connect(&config.queue, &config.retry)
+        .await
+        .map_err(failed("connecting to RabbitMQ"))?;
+    broker
+        .delete_topology()
+        .await
+        .map_err(failed("removing bench queues"))?;
+    broker.close().await;
+    docpipe_index::remove_family(&config)
+        .await
+        .map_err(failed("dropping the bench collections"))?;
+    Ok(ServeReport {
+        chunks: indexed,
+        distinct: options.distinct.min(indexed),
+        clients: options.clients,
+        backend: config.index.backend.as_str(),
+        phases: result?,
+    })
+}
+
+fn which_wrk() -> Result<std::path::PathBuf, BenchError> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("wrk"))
+        .find(|path| path.is_file())
+        .ok_or_else(|| {
+            failed("finding wrk")(
+                "the load generator wrk is not installed: `apt-get install wrk` (Debian), then run again",
+            )
+        })
+}
+
+/// Writes the index; returns queries drawn from the corpus and the chunks
+/// indexed.
+async fn load_index(
+    config: &PipelineConfig,
+    scratch: &Path,
+    options: &ServeBenchOptions,
+) -> Result<(Vec<String>, usize), BenchError> {
+    let distinct = options.distinct.clamp(1, options.chunks.max(1));
+    let model = ModelDir::open(&config.model.dir).map_err(failed("opening the model"))?;
+    let version = docpipe_pipeline::pipeline_version(config, &model)
+        .map_err(failed("fingerprinting the model"))?;
+    let mut chunks = Vec::new();
+    let mut documents = 0;
+    while chunks.len() < distinct {
+        // The generated corpus averages about five chunks a document.
+        let more = ((distinct - chunks.len()) / 4).max(10);
+        let dir = scratch.join(format!("corpus-{documents}"));
+        let paths = corpus::write(&dir, more).map_err(failed("writing the corpus"))?;
+        let (parsed, _, _) = parse_all(config, &paths)?;
+        let (chunked, _) = chunk_all(config, &model, &version, &parsed)?;
+        chunks.extend(chunked.into_iter().flatten());
+        documents += more;
+    }
+    chunks.truncate(distinct);
+    let texts: Vec<&str> = chunks.iter().map(|chunk| chunk.embed_text.as_str()).collect();
+    tracing::info!(distinct, "embedding the distinct chunks");
+    let vectors = crate::embed_with_worker_layout(config, &texts)?;
+    let queries = queries_from(&chunks);
+
+    let generations = docpipe_pipeline::Generations::open(config, docpipe_pipeline::no_wrapping())
+        .await
+        .map_err(failed("opening the index"))?;
+    let live = generations
+        .live()
+        .await
+        .map_err(failed("opening the index"))?;
+    let copies = options.chunks.div_ceil(distinct);
+    let originals: Vec<(Chunk, Vec<f32>)> = chunks.into_iter().zip(vectors).collect();
+    let documents: Vec<Vec<IndexedChunk>> = (0..copies)
+        .flat_map(|copy| {
+            originals
+                .chunks(CHUNKS_PER_DOCUMENT)
+                .enumerate()
+                .map(move |(number, group)| (copy, number, group))
+        })
+        .take(options.chunks.div_ceil(CHUNKS_PER_DOCUMENT))
+        .map(|(copy, number, group)| loaded_document(&version, copy, number, group))
+        .collect();
+    let indexed: usize = documents.iter().map(Vec::len).sum();
+    tracing::info!(indexed, documents = documents.len(), "loading the index");
+    for store in live.index.stores() {
+        futures::stream::iter(&documents)
+            .map(|document| {
+                let chunk = &document[0].chunk;
+                store.write_document(&chunk.tenant, &chunk.document_id, document, &[])
+            })
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_collect::<()>()
+            .await
+            .map_err(failed("loading the index"))?;
+    }
+    // Searched as a live index is: every segment sealed and indexed.
+    live.index
+        .settle(Duration::from_secs(600))
+        .await
+        .map_err(failed("settling the index"))?;
+    Ok((queries, indexed))
+}
+
+/// Copy `copy` of a group of chunks, as document `bench-{copy}-{number}`.
+fn loaded_document(
+    version: &PipelineVersion,
+    copy: usize,
+    number: usize,
+    group: &[(Chunk, Vec<f32>)],
+) -> Vec<IndexedChunk> {
+    let document = DocumentId::new(format!("bench-{copy:03}-{number:05}")).expect("a valid id");
+    let mut noise = Noise(((copy as u64) << 32) ^ number as u64 ^ 0x9E37_79B9_7F4A_7C15);
+    group
+        .iter()
+        .enumerate()
+        .map(|(ordinal, (chunk, vector))| {
+            let mut chunk = chunk.clone();
+            chunk.id = ChunkId::from_stored(format!("{document}-{ordinal}"));
+            chunk.document_id = document.clone();
+            chunk.ordinal = ordinal as u32;
+            chunk.tenant = TenantId::new("bench").expect("a valid tenant");
+            let vector = match copy {
+                0 => vector.clone(),
+                _ => noise.perturb(vector),
+            };
+            IndexedChunk {
+                content_hash: ContentHash::of(chunk.text.as_bytes()),
+                chunk,
+                vector,
+                pipeline_version: version.clone(),
+                source: "inline".into(),
+                document_version: 0,
+            }
+        })
+        .collect()
+}
+
+/// A small deterministic generator (xorshift) for vector perturbations.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+
+    fn perturb(&mut self, vector: &[f32]) -> Vec<f32> {
+        let moved: Vec<f32> = vector
+            .iter()
+            .map(|value| value + PERTURBATION * self.next())
+            .collect();
+        let norm = moved.iter().map(|value| value * value).sum::<f32>().sqrt();
+        moved.iter().map(|value| value / norm).collect()
+    }
+}
+
+/// Queries as people type them: six words of a chunk, letters only.
+fn queries_from(chunks: &[Chunk]) -> Vec<String> {
+    chunks
+        .iter()
+        .flat_map(|chunk| {
+            let words: Vec<String> = chunk
+                .text
+                .split_whitespace()
+                .map(|word| word.chars().filter(char::is_ascii_alphabetic).collect())
+                .filter(|word: &String| word.len() > 2)
+                .collect();
+            words
+                .chunks(6)
+                .filter(|words| words.len() == 6)
+                .map(|words| words.join(" "))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Serves the index and runs the load phases.
+async fn measure(
+    config: &PipelineConfig,
+    scratch: &Path,
+    options: &ServeBenchOptions,
+    wrk: &Path,
+    queries: &[String],
+) -> Result<Vec<LoadPhase>, BenchError> {
+    let pipeline = scratch.join("pipeline.toml");
+    std::fs::write(&pipeline, config.to_toml()).map_err(failed("writing the pipeline file"))?;
+    let keys = scratch.join("keys.toml");
+    let role = docpipe_serve::Role::Tenant(TenantId::new("bench").expect("a valid tenant"));
+    let key =
+        docpipe_serve::keys::add_key(&keys, "bench", &role).map_err(failed("making a key"))?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(failed("finding a free port"))?
+        .port();
+    let mut command = Command::new(&options.docpipe);
+    command
+        .arg("--pipeline")
+        .arg(&pipeline)
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--keys")
+        .arg(&keys);
+    let mut server = BenchProcess::start(command, &scratch.join("serve.log"))?;
+    server.wait_until_logged("serving the retrieval API", Duration::from_secs(300))?;
+    let url = format!("http://127.0.0.1:{port}/v1/search");
+    // A short warm-up: connections, the model's first calls, page cache.
+    let popular: Vec<String> = queries.iter().take(100).cloned().collect();
+    run_wrk(wrk, scratch, &url, &key, &popular, options.clients, 5, server.id())?;
+    let phases = vec![
+        LoadPhase {
+            label: "distinct queries",
+            ..run_wrk(wrk, scratch, &url, &key, queries, options.clients, options.seconds, server.id())?
+        },
+        LoadPhase {
+            label: "100 popular queries",
+            ..run_wrk(wrk, scratch, &url, &key, &popular, options.clients, options.seconds, server.id())?
+        },
+    ];
+    server.stop();
+    Ok(phases)
+}
+
+/// One wrk run of `seconds` with `clients` connections cycling through
+/// `queries` (each thread its own share, so no two requests repeat one
+/// before the list is used up).
+#[allow(clippy::too_many_arguments)]
+fn run_wrk(
+    wrk: &Path,
+    scratch: &Path,
+    url: &str,
+    key: &str,
+    queries: &[String],
+    clients: usize,
+    seconds: u64,
+    server: u32,
+) -> Result<LoadPhase, BenchError> {
+    const THREADS: usize = 2;
+    let script = scratch.join("search.lua");
+    let list: Vec<String> = queries
+        .iter()
+        .map(|query| format!("{:?}", query))
+        .collect();
+    std::fs::write(
+        &script,
+        format!(
+            r#"local queries = {{ {list} }}
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+local sent = 0
+function request()
+  local index = (sent * {THREADS} + id) % #queries + 1
+  sent = sent + 1
+  local body = '{{"query":"' .. queries[index] .. '","mode":"hybrid","top_k":10}}'
+  return wrk.format("POST", nil, {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {key}"}}, body)
+end
+function done(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format("RESULT %d %d %d %f %f %f\n", summary.requests, summary.duration,
+    summary.errors.status + errors, latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"#,
+            list = list.join(", ")
+        ),
+    )
+    .map_err(failed("writing the wrk script"))?;
+    let before = (process_cpu_ticks(server), machine_cpu_ticks());
+    let output = Command::new(wrk)
+        .arg(format!("-t{THREADS}"))
+        .arg(format!("-c{clients}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("--timeout")
+        .arg("10s")
+        .arg("-s")
+        .arg(&script)
+        .arg(url)
+        .output()
+        .map_err(failed("running wrk"))?;
+    let after = (process_cpu_ticks(server), machine_cpu_ticks());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("RESULT "))
+        .ok_or_else(|| {
+            failed("running wrk")(format!(
+                "no result ({}): {stdout}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        })?;
+    let fields: Vec<f64> = result
+        .split_whitespace()
+        .map(|field| field.parse().unwrap_or(f64::NAN))
+        .collect();
+    let (requests, duration_us, failed_requests) = (fields[0], fields[1], fields[2]);
+    let per_query = |ticks: Option<u64>| {
+        // Linux counts CPU time in clock ticks of 10 ms (USER_HZ = 100).
+        ticks.map_or(f64::NAN, |ticks| ticks as f64 * 10.0 / requests.max(1.0))
+    };
+    Ok(LoadPhase {
+        label: "",
+        requests: requests as u64,
+        queries_per_s: requests / (duration_us / 1e6),
+        p50_ms: fields[3] / 1000.0,
+        p95_ms: fields[4] / 1000.0,
+        p99_ms: fields[5] / 1000.0,
+        failed: failed_requests as u64,
+        server_cpu_ms_per_query: per_query(after.0.zip(before.0).map(|(a, b)| a - b)),
+        machine_cpu_ms_per_query: per_query(after.1.zip(before.1).map(|(a, b)| a - b)),
+    })
+}
+
+/// User and system CPU ticks of a process (`/proc/PID/stat` fields 14, 15).
+fn process_cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it are plain.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Busy CPU ticks of the whole machine (`/proc/stat`, all but idle and iowait).
+fn machine_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    Some(total - ticks.get(3)? - ticks.get(4)?)
+}

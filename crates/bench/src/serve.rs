@@ -193,7 +193,10 @@ async fn load_index(
         documents += more;
     }
     chunks.truncate(distinct);
-    let texts: Vec<&str> = chunks.iter().map(|chunk| chunk.embed_text.as_str()).collect();
+    let texts: Vec<&str> = chunks
+        .iter()
+        .map(|chunk| chunk.embed_text.as_str())
+        .collect();
     tracing::info!(distinct, "embedding the distinct chunks");
     let vectors = crate::embed_with_worker_layout(config, &texts)?;
     let queries = queries_from(&chunks);
@@ -345,15 +348,42 @@ async fn measure(
     let url = format!("http://127.0.0.1:{port}/v1/search");
     // A short warm-up: connections, the model's first calls, page cache.
     let popular: Vec<String> = queries.iter().take(100).cloned().collect();
-    run_wrk(wrk, scratch, &url, &key, &popular, options.clients, 5, server.id())?;
+    run_wrk(
+        wrk,
+        scratch,
+        &url,
+        &key,
+        &popular,
+        options.clients,
+        5,
+        server.id(),
+    )?;
     let phases = vec![
         LoadPhase {
             label: "distinct queries",
-            ..run_wrk(wrk, scratch, &url, &key, queries, options.clients, options.seconds, server.id())?
+            ..run_wrk(
+                wrk,
+                scratch,
+                &url,
+                &key,
+                queries,
+                options.clients,
+                options.seconds,
+                server.id(),
+            )?
         },
         LoadPhase {
             label: "100 popular queries",
-            ..run_wrk(wrk, scratch, &url, &key, &popular, options.clients, options.seconds, server.id())?
+            ..run_wrk(
+                wrk,
+                scratch,
+                &url,
+                &key,
+                &popular,
+                options.clients,
+                options.seconds,
+                server.id(),
+            )?
         },
     ];
     server.stop();
@@ -376,10 +406,7 @@ fn run_wrk(
 ) -> Result<LoadPhase, BenchError> {
     const THREADS: usize = 2;
     let script = scratch.join("search.lua");
-    let list: Vec<String> = queries
-        .iter()
-        .map(|query| format!("{:?}", query))
-        .collect();
+    let list: Vec<String> = queries.iter().map(|query| format!("{:?}", query)).collect();
     std::fs::write(
         &script,
         format!(

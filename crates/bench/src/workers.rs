@@ -4,6 +4,7 @@
 //! cores, so about 1× is expected; what the comparison shows is that
 //! nothing else (the catalog, the stores, the broker) serialises workers.
 
+use crate::process::BenchProcess;
 use crate::{BenchError, corpus, document_id, failed, tenant, unique_config};
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{DocumentEvent, IngestRequest, PipelineConfig};
@@ -11,7 +12,6 @@ use docpipe_queue::Broker;
 use futures::StreamExt as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use crate::process::BenchProcess;
 use std::process::Command;
 use std::time::{Duration, Instant};
 

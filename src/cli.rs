@@ -350,6 +350,10 @@ pub struct BenchArgs {
     /// `--serve`: seconds of each load phase.
     #[arg(long, default_value_t = 30, requires = "serve")]
     pub seconds: u64,
+    /// `--serve`: queries per second the clients offer together in the
+    /// phases at a rate.
+    #[arg(long, default_value_t = 200.0, requires = "serve")]
+    pub rate: f64,
     /// Only ingest a corpus of this many documents end to end and print
     /// this process's memory as JSON (the bench starts itself this way to
     /// measure memory in fresh processes).

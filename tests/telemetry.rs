@@ -314,6 +314,37 @@ async fn an_ingested_pdf_is_one_trace_under_the_publishers_span_and_the_metrics_
         Some("permanent")
     );
 
+    // A search is a trace of its own: embed, dense, bm25 and fuse under
+    // docpipe.search, with the documents found but no chunk text.
+    let mut search = common::docpipe(&pipeline);
+    search
+        .args(["search", "dead letter exchange", "--tenant", "traced"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+    assert!(common::run(search).await.status.success());
+    let spans = collector.spans.lock().unwrap().clone();
+    let root = named(&spans, "docpipe.search");
+    assert_eq!(attribute(root, "mode").as_deref(), Some("hybrid"));
+    assert_eq!(attribute(root, "results").as_deref(), Some("guide"));
+    assert!(attribute(root, "scores").is_some());
+    for stage in [
+        "docpipe.embed",
+        "docpipe.dense",
+        "docpipe.bm25",
+        "docpipe.fuse",
+    ] {
+        let found = spans
+            .iter()
+            .any(|span| span.name == stage && span.trace_id == root.trace_id);
+        assert!(found, "{stage} is a stage of the search");
+    }
+    assert!(
+        spans
+            .iter()
+            .filter(|span| span.trace_id == root.trace_id)
+            .all(|span| attribute(span, "text").is_none())
+    );
+
     broker.close().await;
     common::remove_resources(&config).await;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds a corpus of real documents and a known-item gold set from the
 manual pages installed on this machine (written by other people, rendered
-by groff): half HTML, half PDF.
+by groff): half HTML, half PDF, and each page's plain text (for the
+baselines of scripts/corpora/baselines.py, which read text, not files).
 
 Each page's one-line summary (the text after "name \\-" in its NAME section)
 becomes its query and is removed from the rendered page, so a query never
@@ -51,8 +52,10 @@ def clean_summary(summary: str) -> str:
 
 
 def render(source: str, device: str) -> bytes:
+    # For text: no bold, underline or overstrike, only the characters.
+    plain = ["-P-cbou"] if device == "utf8" else []
     result = subprocess.run(
-        ["groff", "-man", f"-T{device}", "-Wall"],
+        ["groff", "-man", f"-T{device}", "-Wall", *plain],
         input=source.encode("utf-8", "replace"),
         capture_output=True,
         timeout=60,
@@ -118,6 +121,10 @@ def main() -> int:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(rendered)
+        text = args.out / "text" / device / f"{name}.txt"
+        if not text.exists():
+            text.parent.mkdir(parents=True, exist_ok=True)
+            text.write_bytes(render(held_out, "utf8"))
         queries.append({"qid": f"man-{number:04d}", "query": query, "doc_id": f"{device}/{name}"})
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "queries.jsonl", "w", encoding="utf-8") as gold:

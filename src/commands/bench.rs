@@ -22,6 +22,7 @@ pub async fn run(
             distinct: args.distinct_chunks,
             clients: args.clients,
             seconds: args.seconds,
+            rate: args.rate,
             docpipe: std::env::current_exe()?.into_os_string(),
         };
         let report = docpipe_bench::serve_latency(config, &options).await?;

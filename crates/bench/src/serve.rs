@@ -44,6 +44,8 @@ pub struct ServeBenchOptions {
     pub clients: usize,
     /// Seconds each load phase lasts.
     pub seconds: u64,
+    /// Queries per second offered in the phases at a rate.
+    pub rate: f64,
     /// The `docpipe` binary, started as `docpipe --pipeline FILE serve`.
     pub docpipe: OsString,
 }
@@ -83,7 +85,10 @@ pub struct ServeReport {
     pub clients: usize,
     /// The index backend.
     pub backend: &'static str,
-    /// Distinct queries (the cache never helps), then a few popular ones.
+    /// Queries per second offered in the phases at a rate.
+    pub rate: f64,
+    /// Distinct queries (the cache never helps) flat out and at the rate,
+    /// then a hundred popular ones at the rate.
     pub phases: Vec<LoadPhase>,
 }
 
@@ -91,12 +96,13 @@ impl ServeReport {
     /// The report as a table for people.
     pub fn table(&self) -> String {
         let mut table = format!(
-            "hybrid search over {} chunks ({} embedded, {} backend), {} clients (wrk)\n\
+            "hybrid search over {} chunks ({} embedded, {} backend), {} clients (wrk), rate {} queries/s\n\
              {:<22} {:>9} {:>8} {:>8} {:>8} {:>7} {:>12} {:>13}\n",
             self.chunks,
             self.distinct,
             self.backend,
             self.clients,
+            self.rate,
             "queries",
             "queries/s",
             "p50 ms",
@@ -126,7 +132,8 @@ impl ServeReport {
 /// Loads an index of `options.chunks` chunks on `config`'s stores (names of
 /// its own, removed afterwards), serves it, and measures hybrid searches
 /// from `options.clients` wrk connections: first distinct queries, then a
-/// hundred popular ones.
+/// hundred popular ones; flat out (each client sends its next query as
+/// soon as it has an answer) and at `options.rate` queries per second.
 pub async fn serve_latency(
     config: &PipelineConfig,
     options: &ServeBenchOptions,
@@ -151,6 +158,7 @@ pub async fn serve_latency(
         chunks: indexed,
         distinct: options.distinct.min(indexed),
         clients: options.clients,
+        rate: options.rate,
         backend: config.index.backend.as_str(),
         phases: result?,
     })
@@ -345,72 +353,78 @@ async fn measure(
         .arg(&keys);
     let mut server = BenchProcess::start(command, &scratch.join("serve.log"))?;
     server.wait_until_logged("serving the retrieval API", Duration::from_secs(300))?;
-    let url = format!("http://127.0.0.1:{port}/v1/search");
-    // A short warm-up: connections, the model's first calls, page cache.
-    let popular: Vec<String> = queries.iter().take(100).cloned().collect();
-    run_wrk(
+    let key = key.to_string();
+    let target = Target {
         wrk,
         scratch,
-        &url,
-        &key,
-        &popular,
-        options.clients,
-        5,
-        server.id(),
-    )?;
-    let phases = vec![
-        LoadPhase {
-            label: "distinct queries",
-            ..run_wrk(
-                wrk,
-                scratch,
-                &url,
-                &key,
-                queries,
-                options.clients,
-                options.seconds,
-                server.id(),
-            )?
-        },
-        LoadPhase {
-            label: "100 popular queries",
-            ..run_wrk(
-                wrk,
-                scratch,
-                &url,
-                &key,
-                &popular,
-                options.clients,
-                options.seconds,
-                server.id(),
-            )?
-        },
-    ];
+        url: format!("http://127.0.0.1:{port}/v1/search"),
+        key,
+        server: server.id(),
+    };
+    let popular: Vec<String> = queries.iter().take(100).cloned().collect();
+    let load = |label, queries, rate| Load {
+        label,
+        queries,
+        clients: options.clients,
+        seconds: options.seconds,
+        rate,
+    };
+    // A short warm-up: connections, the model's first calls, page cache.
+    target.run(&Load {
+        seconds: 5,
+        ..load("warm-up", &popular, None)
+    })?;
+    let phases = [
+        load("distinct, flat out", queries, None),
+        load("distinct, at the rate", queries, Some(options.rate)),
+        load("popular, at the rate", &popular, Some(options.rate)),
+    ]
+    .iter()
+    .map(|load| target.run(load))
+    .collect::<Result<Vec<_>, _>>()?;
     server.stop();
     Ok(phases)
 }
 
-/// One wrk run of `seconds` with `clients` connections cycling through
-/// `queries` (each thread its own share, so no two requests repeat one
-/// before the list is used up).
-#[allow(clippy::too_many_arguments)]
-fn run_wrk(
-    wrk: &Path,
-    scratch: &Path,
-    url: &str,
-    key: &str,
-    queries: &[String],
+/// Where wrk sends its requests.
+struct Target<'a> {
+    wrk: &'a Path,
+    scratch: &'a Path,
+    url: String,
+    key: String,
+    server: u32,
+}
+
+/// One load phase to run.
+struct Load<'a> {
+    label: &'static str,
+    /// Cycled through, each wrk thread its own share, so no two requests
+    /// repeat one before the list is used up.
+    queries: &'a [String],
     clients: usize,
     seconds: u64,
-    server: u32,
-) -> Result<LoadPhase, BenchError> {
-    const THREADS: usize = 2;
-    let script = scratch.join("search.lua");
-    let list: Vec<String> = queries.iter().map(|query| format!("{:?}", query)).collect();
-    std::fs::write(
-        &script,
-        format!(
-            r#"local queries = {{ {list} }}
+    /// Queries per second offered by all clients together, each waiting a
+    /// random time between its requests (mean `clients / rate`); `None`:
+    /// each sends its next query as soon as the last is answered.
+    rate: Option<f64>,
+}
+
+impl Target<'_> {
+    fn run(&self, load: &Load) -> Result<LoadPhase, BenchError> {
+        const THREADS: usize = 2;
+        let script = self.scratch.join("search.lua");
+        let list: Vec<String> = load
+            .queries
+            .iter()
+            .map(|query| format!("{query:?}"))
+            .collect();
+        let mean_delay_ms = load
+            .rate
+            .map_or(0.0, |rate| 1000.0 * load.clients as f64 / rate);
+        std::fs::write(
+            &script,
+            format!(
+                r#"local queries = {{ {list} }}
 local threads = 0
 function setup(thread)
   thread:set("id", threads)
@@ -423,60 +437,65 @@ function request()
   local body = '{{"query":"' .. queries[index] .. '","mode":"hybrid","top_k":10}}'
   return wrk.format("POST", nil, {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {key}"}}, body)
 end
+function delay()
+  return math.random() * 2 * {mean_delay_ms}
+end
 function done(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
   io.write(string.format("RESULT %d %d %d %f %f %f\n", summary.requests, summary.duration,
     summary.errors.status + errors, latency:percentile(50), latency:percentile(95), latency:percentile(99)))
 end
 "#,
-            list = list.join(", ")
-        ),
-    )
-    .map_err(failed("writing the wrk script"))?;
-    let before = (process_cpu_ticks(server), machine_cpu_ticks());
-    let output = Command::new(wrk)
-        .arg(format!("-t{THREADS}"))
-        .arg(format!("-c{clients}"))
-        .arg(format!("-d{seconds}s"))
-        .arg("--timeout")
-        .arg("10s")
-        .arg("-s")
-        .arg(&script)
-        .arg(url)
-        .output()
-        .map_err(failed("running wrk"))?;
-    let after = (process_cpu_ticks(server), machine_cpu_ticks());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let result = stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("RESULT "))
-        .ok_or_else(|| {
-            failed("running wrk")(format!(
-                "no result ({}): {stdout}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        })?;
-    let fields: Vec<f64> = result
-        .split_whitespace()
-        .map(|field| field.parse().unwrap_or(f64::NAN))
-        .collect();
-    let (requests, duration_us, failed_requests) = (fields[0], fields[1], fields[2]);
-    let per_query = |ticks: Option<u64>| {
-        // Linux counts CPU time in clock ticks of 10 ms (USER_HZ = 100).
-        ticks.map_or(f64::NAN, |ticks| ticks as f64 * 10.0 / requests.max(1.0))
-    };
-    Ok(LoadPhase {
-        label: "",
-        requests: requests as u64,
-        queries_per_s: requests / (duration_us / 1e6),
-        p50_ms: fields[3] / 1000.0,
-        p95_ms: fields[4] / 1000.0,
-        p99_ms: fields[5] / 1000.0,
-        failed: failed_requests as u64,
-        server_cpu_ms_per_query: per_query(after.0.zip(before.0).map(|(a, b)| a - b)),
-        machine_cpu_ms_per_query: per_query(after.1.zip(before.1).map(|(a, b)| a - b)),
-    })
+                list = list.join(", "),
+                key = self.key,
+            ),
+        )
+        .map_err(failed("writing the wrk script"))?;
+        let before = (process_cpu_ticks(self.server), machine_cpu_ticks());
+        let output = Command::new(self.wrk)
+            .arg(format!("-t{THREADS}"))
+            .arg(format!("-c{}", load.clients))
+            .arg(format!("-d{}s", load.seconds))
+            .arg("--timeout")
+            .arg("10s")
+            .arg("-s")
+            .arg(&script)
+            .arg(&self.url)
+            .output()
+            .map_err(failed("running wrk"))?;
+        let after = (process_cpu_ticks(self.server), machine_cpu_ticks());
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let result = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("RESULT "))
+            .ok_or_else(|| {
+                failed("running wrk")(format!(
+                    "no result ({}): {stdout}{}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                ))
+            })?;
+        let fields: Vec<f64> = result
+            .split_whitespace()
+            .map(|field| field.parse().unwrap_or(f64::NAN))
+            .collect();
+        let (requests, duration_us, failed_requests) = (fields[0], fields[1], fields[2]);
+        let per_query = |ticks: Option<u64>| {
+            // Linux counts CPU time in clock ticks of 10 ms (USER_HZ = 100).
+            ticks.map_or(f64::NAN, |ticks| ticks as f64 * 10.0 / requests.max(1.0))
+        };
+        Ok(LoadPhase {
+            label: load.label,
+            requests: requests as u64,
+            queries_per_s: requests / (duration_us / 1e6),
+            p50_ms: fields[3] / 1000.0,
+            p95_ms: fields[4] / 1000.0,
+            p99_ms: fields[5] / 1000.0,
+            failed: failed_requests as u64,
+            server_cpu_ms_per_query: per_query(after.0.zip(before.0).map(|(a, b)| a - b)),
+            machine_cpu_ms_per_query: per_query(after.1.zip(before.1).map(|(a, b)| a - b)),
+        })
+    }
 }
 
 /// User and system CPU ticks of a process (`/proc/PID/stat` fields 14, 15).

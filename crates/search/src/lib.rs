@@ -267,7 +267,13 @@ impl Searcher {
         mode: Mode,
         top_k: usize,
     ) -> Result<Vec<DocumentHit>, SearchError> {
-        self.search_embedded(tenant, query, None, mode, top_k).await
+        let request = SearchRequest {
+            scope: SearchScope::from(tenant),
+            query: query.to_owned(),
+            mode,
+            top_k,
+        };
+        Ok(self.find(&request).await?.documents)
     }
 
     /// Runs `request` in the live generation: its documents, and how long

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The manual-page gold set, in one command: builds the corpus (manpages.py;
+# kept in OUT between runs), indexes it with a release build on a
+# collection and index of its own, evaluates docpipe in every mode, and
+# runs the baselines a user would try first (baselines.py) on the same
+# documents and queries.
+#   scripts/corpora/compare.sh [OUT (default /tmp/manpages)] [COUNT (default 1000)]
+# Needs groff (Debian `groff`) and Milvus (scripts/milvus.sh start).
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+cd "$REPO_ROOT"
+
+OUT="${1:-/tmp/manpages}"
+COUNT="${2:-1000}"
+command -v groff >/dev/null || die "groff is missing: apt-get install groff"
+ensure_venv
+bash scripts/milvus.sh start
+
+if [[ ! -f "$OUT/queries.jsonl" || ! -d "$OUT/text" ]]; then
+  log "rendering $COUNT manual pages into $OUT"
+  "$PY" scripts/corpora/manpages.py --out "$OUT" --count "$COUNT"
+fi
+
+cargo build --quiet --release --bin docpipe
+docpipe="$REPO_ROOT/target/release/docpipe"
+export DOCPIPE_MILVUS_COLLECTION="mangold_$(basename "$OUT" | tr -c 'a-zA-Z0-9_\n' _)"
+export DOCPIPE_INDEX_DIR="$OUT/index"
+export DOCPIPE_ALLOWED_ROOTS="$OUT/docs"
+
+start_worker "$docpipe" "$OUT/worker.log"
+"$docpipe" backfill "$OUT/docs" --tenant man --wait --timeout-secs 600 >&2
+stop_worker
+
+echo "docpipe (all-MiniLM-L6-v2, $(grep -c . "$OUT/queries.jsonl") queries):"
+"$docpipe" eval "$OUT/queries.jsonl" --tenant man --k 10
+echo
+"$PY" scripts/corpora/baselines.py --corpus "$OUT" --model "$DOCPIPE_HOME/models/all-MiniLM-L6-v2"

@@ -11,7 +11,8 @@ cd "$REPO_ROOT"
 
 OUT="${1:-/tmp/manpages}"
 COUNT="${2:-1000}"
-command -v groff >/dev/null || die "groff is missing: apt-get install groff"
+groff -Thtml </dev/null >/dev/null 2>&1 && groff -Tpdf </dev/null >/dev/null 2>&1 \
+  || die "groff cannot render HTML and PDF: apt-get install groff (groff-base is not enough)"
 ensure_venv
 bash scripts/milvus.sh start
 

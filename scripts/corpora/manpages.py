@@ -126,6 +126,9 @@ def main() -> int:
             text.parent.mkdir(parents=True, exist_ok=True)
             text.write_bytes(render(held_out, "utf8"))
         queries.append({"qid": f"man-{number:04d}", "query": query, "doc_id": f"{device}/{name}"})
+    if len(queries) < 0.9 * args.count:
+        print(f"groff rendered only {len(queries)} of {args.count} pages (is Debian's groff installed?)", file=sys.stderr)
+        return 1
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "queries.jsonl", "w", encoding="utf-8") as gold:
         for query in queries:

@@ -193,15 +193,62 @@ fn scenario_config(test: &str, scratch: &Path) -> PipelineConfig {
     config
 }
 
+/// A scenario running: the corpus indexed by a worker process, the keys
+/// made, a server up.
+struct Scenario {
+    config: PipelineConfig,
+    pipeline: PathBuf,
+    keys: Keys,
+    server: Server,
+    log: PathBuf,
+    worker: DocpipeProcess,
+    _scratch: tempfile::TempDir,
+}
+
+impl Scenario {
+    /// Indexes and serves with the pipeline as `configure` leaves it and
+    /// `serve_args` on the server's command line.
+    async fn start(
+        test: &str,
+        configure: impl FnOnce(&mut PipelineConfig),
+        serve_args: &[&str],
+    ) -> Self {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut config = scenario_config(test, scratch.path());
+        configure(&mut config);
+        let pipeline = common::write_pipeline(&config, scratch.path());
+        let worker = worker(&pipeline, scratch.path());
+        let (keys_file, keys) = index_and_make_keys(&pipeline, scratch.path()).await;
+        let log = scratch.path().join("serve.log");
+        let server = Server::start(&pipeline, &keys_file, &log, serve_args).await;
+        Self {
+            config,
+            pipeline,
+            keys,
+            server,
+            log,
+            worker,
+            _scratch: scratch,
+        }
+    }
+
+    /// Stops the server and the worker; removes the queues and stores.
+    /// Returns the server's log.
+    async fn finish(mut self) -> String {
+        assert!(
+            self.server.process.terminate(),
+            "SIGTERM stops the server cleanly"
+        );
+        assert!(self.worker.terminate());
+        remove_resources(&self.config).await;
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_documents() {
-    let scratch = tempfile::tempdir().unwrap();
-    let config = scenario_config("serve", scratch.path());
-    let pipeline = common::write_pipeline(&config, scratch.path());
-    let mut worker = worker(&pipeline, scratch.path());
-    let (keys_file, keys) = index_and_make_keys(&pipeline, scratch.path()).await;
-    let log = scratch.path().join("serve.log");
-    let server = Server::start(&pipeline, &keys_file, &log, &[]).await;
+    let scenario = Scenario::start("serve", |_| {}, &[]).await;
+    let (server, keys, pipeline) = (&scenario.server, &scenario.keys, &scenario.pipeline);
 
     // Every mode finds the document of a gold query, with stage timings.
     let (query, expected) = QUERY;
@@ -318,12 +365,12 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
     assert_eq!(chunks["milvus"], chunks["tantivy"], "{indexed}");
     assert!(holding["content_hash"].as_str().unwrap().len() > 10);
 
-    let mut publish = docpipe(&pipeline);
+    let mut publish = docpipe(pipeline);
     publish
         .args(["publish", "--tenant", "acme", "--id", "broken"])
         .arg(common::fixtures().join("bad/truncated.pdf"));
     assert!(run(publish).await.status.success());
-    let failed = wait_for_document(&server, &keys.acme, "broken", |status| {
+    let failed = wait_for_document(server, &keys.acme, "broken", |status| {
         !status["dead_letter"].is_null() && !status["last_event"].is_null()
     })
     .await;
@@ -378,18 +425,12 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
         String::from_utf8_lossy(&check.stderr)
     );
 
-    let mut server = server;
-    assert!(
-        server.process.terminate(),
-        "SIGTERM stops the server cleanly"
-    );
-    let log_text = std::fs::read_to_string(&log).unwrap();
+    let keys = [&keys.acme, &keys.globex, &keys.admin].map(String::clone);
+    let log_text = scenario.finish().await;
     assert!(log_text.contains("server stopped cleanly"), "{log_text}");
-    for key in [&keys.acme, &keys.globex, &keys.admin] {
-        assert!(!log_text.contains(key.as_str()), "a key was logged");
+    for key in keys {
+        assert!(!log_text.contains(&key), "a key was logged");
     }
-    assert!(worker.terminate());
-    remove_resources(&config).await;
 }
 
 /// Polls the document's status until `done` holds (the worker is
@@ -413,13 +454,8 @@ async fn wait_for_document(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_at_capacity_answers_429_instead_of_queueing() {
-    let scratch = tempfile::tempdir().unwrap();
-    let config = scenario_config("serve_429", scratch.path());
-    let pipeline = common::write_pipeline(&config, scratch.path());
-    let mut worker = worker(&pipeline, scratch.path());
-    let (keys_file, keys) = index_and_make_keys(&pipeline, scratch.path()).await;
-    let log = scratch.path().join("serve.log");
-    let server = Server::start(&pipeline, &keys_file, &log, &["--max-in-flight", "1"]).await;
+    let scenario = Scenario::start("serve_429", |_| {}, &["--max-in-flight", "1"]).await;
+    let (server, keys) = (&scenario.server, &scenario.keys);
 
     // Forty different queries at once (none cached) against room for one.
     let searches = (0..40).map(|n| {
@@ -450,23 +486,15 @@ async fn a_server_at_capacity_answers_429_instead_of_queueing() {
     assert_eq!(served + refused.len(), outcomes.len(), "{outcomes:?}");
     assert!(served >= 1 && !refused.is_empty(), "{outcomes:?}");
     assert!(refused.iter().all(|(_, retry)| retry.is_some()));
-    drop(server);
-    assert!(worker.terminate());
-    remove_resources(&config).await;
+    scenario.finish().await;
 }
 
 /// The `milvus` backend: the server keeps nothing on its disk, and answers
 /// the same way (any number of replicas can run on other machines).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_milvus_backend_the_server_keeps_no_local_state() {
-    let scratch = tempfile::tempdir().unwrap();
-    let mut config = scenario_config("serve_milvus", scratch.path());
-    common::on_milvus_full_text_search(&mut config);
-    let pipeline = common::write_pipeline(&config, scratch.path());
-    let mut worker = worker(&pipeline, scratch.path());
-    let (keys_file, keys) = index_and_make_keys(&pipeline, scratch.path()).await;
-    let log = scratch.path().join("serve.log");
-    let server = Server::start(&pipeline, &keys_file, &log, &[]).await;
+    let scenario = Scenario::start("serve_milvus", common::on_milvus_full_text_search, &[]).await;
+    let (server, keys, config) = (&scenario.server, &scenario.keys, &scenario.config);
 
     let (query, expected) = QUERY;
     for mode in ["hybrid", "dense", "bm25"] {
@@ -497,7 +525,5 @@ async fn on_the_milvus_backend_the_server_keeps_no_local_state() {
         !config.bm25.index_dir.exists(),
         "nothing was written to the local index directory"
     );
-    drop(server);
-    assert!(worker.terminate());
-    remove_resources(&config).await;
+    scenario.finish().await;
 }

@@ -271,14 +271,7 @@ pub async fn run(
     let (milvus_chunks_per_s, tantivy_chunks_per_s) =
         store_writes(&config, scratch.path(), &indexed).await?;
 
-    let (sessions, threads) = config
-        .model
-        .session_layout(docpipe_embed::resolve_threads(config.model.intra_threads));
-    let worker_layout = EmbedShape {
-        label: "fp32",
-        sessions,
-        threads,
-    };
+    let worker_layout = worker_layout(&config);
     let bracket = || embed_only(&config, &config.model.dir, worker_layout, &texts, tokens);
     let mut brackets = vec![bracket()?.0];
     let mut rounds = Vec::new();
@@ -541,15 +534,26 @@ fn embed_with_worker_layout(
 ) -> Result<Vec<Vec<f32>>, BenchError> {
     let model = ModelDir::open(&config.model.dir).map_err(failed("opening the model"))?;
     let tokens = count_tokens(&model, texts)?;
+    Ok(embed_only(
+        config,
+        &config.model.dir,
+        worker_layout(config),
+        texts,
+        tokens,
+    )?
+    .1)
+}
+
+/// The worker's session layout of the pipeline's (fp32) model.
+fn worker_layout(config: &PipelineConfig) -> EmbedShape {
     let (sessions, threads) = config
         .model
         .session_layout(docpipe_embed::resolve_threads(config.model.intra_threads));
-    let layout = EmbedShape {
+    EmbedShape {
         label: "fp32",
         sessions,
         threads,
-    };
-    Ok(embed_only(config, &config.model.dir, layout, texts, tokens)?.1)
+    }
 }
 
 fn with_vectors(
@@ -715,15 +719,21 @@ impl Rig {
         // Their channels close before the connection does.
         publisher.close().await;
         drop(events);
-        broker
-            .delete_topology()
-            .await
-            .map_err(failed("removing bench queues"))?;
-        broker.close().await;
-        docpipe_index::remove_family(&config)
-            .await
-            .map_err(failed("dropping the bench collection"))
+        remove_rig(&broker, &config).await
     }
+}
+
+/// Removes a rig's queues, exchanges, collections and indexes, and closes
+/// its broker connection.
+async fn remove_rig(broker: &Broker, config: &PipelineConfig) -> Result<(), BenchError> {
+    broker
+        .delete_topology()
+        .await
+        .map_err(failed("removing bench queues"))?;
+    broker.close().await;
+    docpipe_index::remove_family(config)
+        .await
+        .map_err(failed("dropping the bench collections"))
 }
 
 /// Publishes `paths` (under `root`) through RabbitMQ to an in-process

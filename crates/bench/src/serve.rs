@@ -11,7 +11,7 @@
 //! RAG applications. `--distinct-chunks` equal to `--chunks` embeds them all.
 
 use crate::process::BenchProcess;
-use crate::{BenchError, chunk_all, corpus, failed, parse_all, unique_config};
+use crate::{BenchError, chunk_all, corpus, failed, parse_all, remove_rig, unique_config};
 use docpipe_core::{
     Chunk, ChunkId, ContentHash, DocumentId, IndexedChunk, PipelineConfig, PipelineVersion,
     TenantId,
@@ -146,14 +146,7 @@ pub async fn serve_latency(
     let broker = docpipe_queue::Broker::connect(&config.queue, &config.retry)
         .await
         .map_err(failed("connecting to RabbitMQ"))?;
-    broker
-        .delete_topology()
-        .await
-        .map_err(failed("removing bench queues"))?;
-    broker.close().await;
-    docpipe_index::remove_family(&config)
-        .await
-        .map_err(failed("dropping the bench collections"))?;
+    remove_rig(&broker, &config).await?;
     Ok(ServeReport {
         chunks: indexed,
         distinct: options.distinct.min(indexed),

@@ -5,7 +5,7 @@
 //! nothing else (the catalog, the stores, the broker) serialises workers.
 
 use crate::process::BenchProcess;
-use crate::{BenchError, corpus, document_id, failed, tenant, unique_config};
+use crate::{BenchError, corpus, document_id, failed, remove_rig, tenant, unique_config};
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{DocumentEvent, IngestRequest, PipelineConfig};
 use docpipe_queue::Broker;
@@ -171,14 +171,7 @@ async fn run(
     for process in &mut processes {
         process.stop();
     }
-    broker
-        .delete_topology()
-        .await
-        .map_err(failed("removing bench queues"))?;
-    broker.close().await;
-    docpipe_index::remove_family(&config)
-        .await
-        .map_err(failed("dropping the bench collections"))?;
+    remove_rig(&broker, &config).await?;
     let run = WorkersRun {
         workers,
         seconds,

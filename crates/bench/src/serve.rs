@@ -69,6 +69,9 @@ pub struct LoadPhase {
     pub failed: u64,
     /// CPU time of the server process per query, milliseconds.
     pub server_cpu_ms_per_query: f64,
+    /// CPU time of the local Milvus processes per query, milliseconds
+    /// (NaN when Milvus runs elsewhere).
+    pub milvus_cpu_ms_per_query: f64,
     /// CPU time of the whole machine per query (server, Milvus, wrk),
     /// milliseconds.
     pub machine_cpu_ms_per_query: f64,
@@ -97,7 +100,7 @@ impl ServeReport {
     pub fn table(&self) -> String {
         let mut table = format!(
             "hybrid search over {} chunks ({} embedded, {} backend), {} clients (wrk), rate {} queries/s\n\
-             {:<22} {:>9} {:>8} {:>8} {:>8} {:>7} {:>12} {:>13}\n",
+             {:<22} {:>9} {:>8} {:>8} {:>8} {:>7} {:>12} {:>12} {:>13}\n",
             self.chunks,
             self.distinct,
             self.backend,
@@ -110,11 +113,12 @@ impl ServeReport {
             "p99 ms",
             "failed",
             "server CPU",
+            "Milvus CPU",
             "machine CPU"
         );
         for phase in &self.phases {
             table.push_str(&format!(
-                "{:<22} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.2} ms {:>10.2} ms\n",
+                "{:<22} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9.2} ms {:>9.2} ms {:>10.2} ms\n",
                 phase.label,
                 phase.queries_per_s,
                 phase.p50_ms,
@@ -122,6 +126,7 @@ impl ServeReport {
                 phase.p99_ms,
                 phase.failed,
                 phase.server_cpu_ms_per_query,
+                phase.milvus_cpu_ms_per_query,
                 phase.machine_cpu_ms_per_query
             ));
         }
@@ -447,7 +452,11 @@ end
             ),
         )
         .map_err(failed("writing the wrk script"))?;
-        let before = (process_cpu_ticks(self.server), machine_cpu_ticks());
+        let before = (
+            process_cpu_ticks(self.server),
+            milvus_cpu_ticks(),
+            machine_cpu_ticks(),
+        );
         let output = Command::new(self.wrk)
             .arg(format!("-t{THREADS}"))
             .arg(format!("-c{}", load.clients))
@@ -459,7 +468,11 @@ end
             .arg(&self.url)
             .output()
             .map_err(failed("running wrk"))?;
-        let after = (process_cpu_ticks(self.server), machine_cpu_ticks());
+        let after = (
+            process_cpu_ticks(self.server),
+            milvus_cpu_ticks(),
+            machine_cpu_ticks(),
+        );
         let stdout = String::from_utf8_lossy(&output.stdout);
         let result = stdout
             .lines()
@@ -489,7 +502,8 @@ end
             p99_ms: fields[5] / 1000.0,
             failed: failed_requests as u64,
             server_cpu_ms_per_query: per_query(after.0.zip(before.0).map(|(a, b)| a - b)),
-            machine_cpu_ms_per_query: per_query(after.1.zip(before.1).map(|(a, b)| a - b)),
+            milvus_cpu_ms_per_query: per_query(after.1.zip(before.1).map(|(a, b)| a - b)),
+            machine_cpu_ms_per_query: per_query(after.2.zip(before.2).map(|(a, b)| a - b)),
         })
     }
 }
@@ -524,6 +538,21 @@ fn process_cpu_ticks(pid: u32) -> Option<u64> {
     let after_name = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// User and system CPU ticks of every local process named `milvus` (the
+/// standalone server of `scripts/milvus.sh`); `None` if there is none.
+fn milvus_cpu_ticks() -> Option<u64> {
+    let processes = std::fs::read_dir("/proc").ok()?;
+    let ticks: Vec<u64> = processes
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|name| name.trim() == "milvus")
+        })
+        .filter_map(process_cpu_ticks)
+        .collect();
+    (!ticks.is_empty()).then(|| ticks.iter().sum())
 }
 
 /// Busy CPU ticks of the whole machine (`/proc/stat`, all but idle and iowait).

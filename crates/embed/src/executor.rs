@@ -17,7 +17,10 @@
 
 use crate::batch::next_batch;
 use crate::onnx::record_embed_fields;
-use crate::{EmbedError, Embedder, OnnxEmbedder};
+use crate::{
+    BatchLimits, EmbedError, Embedder, ModelDir, ModelManifest, OnnxEmbedder, resolve_threads,
+};
+use docpipe_core::config::ModelConfig;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -75,6 +78,39 @@ impl BatchingEmbedder {
                 })?;
         }
         Ok(Self { model, shared })
+    }
+
+    /// The model in `model` with `config`'s session layout, batch limits and
+    /// deadline: what a worker embeds documents with and a searcher queries.
+    /// At most `capacity` callers are admitted at once.
+    pub fn for_model(
+        model: &ModelDir,
+        config: &ModelConfig,
+        capacity: usize,
+    ) -> Result<Self, EmbedError> {
+        let limits = BatchLimits::new(config.batch_size, config.batch_tokens);
+        let (sessions, threads) = config.session_layout(resolve_threads(config.intra_threads));
+        let lanes = (0..sessions)
+            .map(|_| OnnxEmbedder::load(model, limits, threads))
+            .collect::<Result<Vec<_>, _>>()?;
+        tracing::info!(
+            model = %model.manifest().name,
+            sessions,
+            threads_per_session = threads,
+            batch_texts = limits.max_texts,
+            batch_tokens = limits.max_tokens,
+            "embedding executor started"
+        );
+        Self::start(
+            lanes,
+            capacity,
+            Duration::from_millis(config.batch_deadline_ms),
+        )
+    }
+
+    /// The model's manifest.
+    pub fn manifest(&self) -> &ModelManifest {
+        self.model.manifest()
     }
 
     /// Embeds texts to be indexed: tokenizes them on the calling thread,

@@ -21,11 +21,10 @@ pub use worker::{Worker, WorkerSummary};
 use docpipe_catalog::{CatalogError, Generation};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::{ChunkStore, DocumentsUnderway, PipelineConfig, PipelineVersion, StoreError};
-use docpipe_embed::{BatchLimits, BatchingEmbedder, EmbedError, ModelDir, OnnxEmbedder};
+use docpipe_embed::{BatchingEmbedder, EmbedError, ModelDir};
 use docpipe_index::{Access, GenerationIndex};
 use docpipe_parsed::ParsedCopies;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Why the pipeline's components could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -129,29 +128,13 @@ pub async fn assemble(
             now: version,
         });
     }
-    let limits = BatchLimits::new(config.model.batch_size, config.model.batch_tokens);
-    let (sessions, threads) = config
-        .model
-        .session_layout(docpipe_embed::resolve_threads(config.model.intra_threads));
-    let lanes = (0..sessions)
-        .map(|_| OnnxEmbedder::load(&model_dir, limits, threads))
-        .collect::<Result<Vec<_>, _>>()?;
-    let dimension = lanes[0].manifest().dimension;
-    tracing::info!(
-        generation = %generation.version,
-        model = %lanes[0].manifest().name,
-        sessions,
-        threads_per_session = threads,
-        batch_texts = limits.max_texts,
-        batch_tokens = limits.max_tokens,
-        "embedding executor started"
-    );
-    let embedder = Arc::new(BatchingEmbedder::start(
-        lanes,
+    let embedder = Arc::new(BatchingEmbedder::for_model(
+        &model_dir,
+        &config.model,
         // Every document being prepared may wait for the executor at once.
         config.worker.preparing_documents,
-        Duration::from_millis(config.model.batch_deadline_ms),
     )?);
+    let dimension = embedder.manifest().dimension;
     let chunker = Chunker::new(
         model_dir.tokenizer()?,
         &config.chunking,

@@ -20,9 +20,7 @@ use docpipe_core::{
     ChunkHit, Classify, DocumentId, ErrorClass, PipelineConfig, PipelineVersion, SearchScope,
     StoreError, TenantId,
 };
-use docpipe_embed::{
-    BatchLimits, BatchingEmbedder, EmbedError, Embedder, ModelDir, OnnxEmbedder, resolve_threads,
-};
+use docpipe_embed::{BatchingEmbedder, EmbedError, Embedder, ModelDir};
 use docpipe_index::{Access, GenerationIndex};
 use lru::LruCache;
 use std::num::NonZeroUsize;
@@ -183,23 +181,14 @@ impl GenerationSearcher {
     async fn open(base: &PipelineConfig, generation: &Generation) -> Result<Self, SearchError> {
         let config = generation.pipeline(base);
         let model = ModelDir::open(&config.model.dir)?;
-        let (sessions, threads) = config
-            .model
-            .session_layout(resolve_threads(config.model.intra_threads));
-        // A query is one short text: batches are bounded by how many
-        // queries wait at once, not by tokens.
-        let limits = BatchLimits::new(config.model.batch_size, config.model.batch_tokens);
-        let lanes = (0..sessions)
-            .map(|_| OnnxEmbedder::load(&model, limits, threads))
-            .collect::<Result<Vec<_>, _>>()?;
-        let dimension = lanes[0].manifest().dimension;
-        let embedder = Arc::new(BatchingEmbedder::start(
-            lanes,
+        let embedder = Arc::new(BatchingEmbedder::for_model(
+            &model,
+            &config.model,
             // Callers beyond this wait for a place; the server in front
             // bounds how many searches are in flight.
             usize::MAX,
-            Duration::from_millis(config.model.batch_deadline_ms),
         )?);
+        let dimension = embedder.manifest().dimension;
         let index = docpipe_index::open(base, generation, dimension, Access::Read).await?;
         Ok(Self {
             version: generation.version.clone(),

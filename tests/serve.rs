@@ -278,6 +278,18 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
         .await;
     assert_eq!(only, ["beekeeping-seasons"]);
 
+    // Hits carry the headings above their chunk.
+    let winter = json!({
+        "query": "the winter cluster",
+        "mode": "bm25",
+        "filter": { "document_ids": ["beekeeping-seasons"] },
+    });
+    let (_, answer) = server.search(Some(&keys.acme), &winter).await;
+    let headings = answer["documents"][0]["chunk"]["heading_path"]
+        .as_array()
+        .unwrap();
+    assert_eq!(headings.last().unwrap(), "Winter: the cluster", "{answer}");
+
     // Tenancy comes from the key, whatever the request says.
     let secret = json!({ "query": SECRET_WORD, "mode": "bm25" });
     assert!(server.found(&keys.acme, secret.clone()).await.is_empty());

@@ -17,12 +17,14 @@ Needs groff (Debian `groff`: `-Thtml` and `-Tpdf`).
 """
 
 import argparse
+import concurrent.futures
 import gzip
 import json
 import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 
 SECTIONS = ("man1", "man8")
 MAX_SOURCE_BYTES = 200_000
@@ -54,14 +56,34 @@ def clean_summary(summary: str) -> str:
 def render(source: str, device: str) -> bytes:
     # For text: no bold, underline or overstrike, only the characters.
     plain = ["-P-cbou"] if device == "utf8" else []
-    result = subprocess.run(
-        ["groff", "-man", f"-T{device}", "-Wall", *plain],
-        input=source.encode("utf-8", "replace"),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    # grohtml writes the images of tables and equations into its working
+    # directory; they are not part of the page's text.
+    with tempfile.TemporaryDirectory() as scratch:
+        result = subprocess.run(
+            ["groff", "-man", f"-T{device}", "-Wall", *plain],
+            input=source.encode("utf-8", "replace"),
+            capture_output=True,
+            timeout=60,
+            check=False,
+            cwd=scratch,
+        )
     return result.stdout if result.returncode == 0 else b""
+
+
+def render_page(job) -> bool:
+    """Renders one held-out page into its document and its plain text;
+    whether it rendered (pages rendered by an earlier run are kept)."""
+    held_out, device, target, text = job
+    if not target.exists():
+        rendered = render(held_out, device)
+        if not rendered:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(rendered)
+    if not text.exists():
+        text.parent.mkdir(parents=True, exist_ok=True)
+        text.write_bytes(render(held_out, "utf8"))
+    return True
 
 
 def candidates(root: pathlib.Path):
@@ -107,7 +129,7 @@ def main() -> int:
     chosen = [pages[int(i * step)] for i in range(args.count)]
 
     docs = args.out / "docs"
-    queries = []
+    jobs = []
     for number, (path, source, line, names, query) in enumerate(chosen):
         lines = source.splitlines()
         lines[line] = names  # the summary is held out
@@ -115,17 +137,16 @@ def main() -> int:
         device, extension = ("html", "html") if number % 2 == 0 else ("pdf", "pdf")
         name = path.name[: -len(".gz")]
         target = docs / device / f"{name}.{extension}"
-        if not target.exists():
-            rendered = render(held_out, device)
-            if not rendered:
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(rendered)
         text = args.out / "text" / device / f"{name}.txt"
-        if not text.exists():
-            text.parent.mkdir(parents=True, exist_ok=True)
-            text.write_bytes(render(held_out, "utf8"))
-        queries.append({"qid": f"man-{number:04d}", "query": query, "doc_id": f"{device}/{name}"})
+        jobs.append((held_out, device, target, text))
+    # groff runs one page at a time; render pages side by side.
+    with concurrent.futures.ProcessPoolExecutor() as pool:
+        rendered = list(pool.map(render_page, jobs, chunksize=8))
+    queries = [
+        {"qid": f"man-{number:04d}", "query": query, "doc_id": f"{device}/{target.stem}"}
+        for number, ((_, _, _, _, query), (_, device, target, _), ok) in enumerate(zip(chosen, jobs, rendered))
+        if ok
+    ]
     if len(queries) < 0.9 * args.count:
         print(f"groff rendered only {len(queries)} of {args.count} pages (is Debian's groff installed?)", file=sys.stderr)
         return 1

@@ -39,6 +39,9 @@ pub async fn search(config: &PipelineConfig, args: SearchArgs) -> anyhow::Result
             hit.score,
             hit.chunk.ordinal
         );
+        if !hit.chunk.heading_path.is_empty() {
+            println!("     {}", hit.chunk.heading_path.join(" › "));
+        }
         println!("     {}", snippet(&hit.chunk.text));
     }
     Ok(ExitCode::SUCCESS)

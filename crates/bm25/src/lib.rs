@@ -4,10 +4,12 @@
 //! indexed strings for exact filters and deletes; `body` (the text the
 //! embedder sees: title and heading path, then the chunk) is analysed with
 //! the English stemmer for BM25; the original chunk text is stored for
-//! display. Every write ends with a commit, so an acknowledged write is
+//! display with its heading path. Every write ends with a commit, so an acknowledged write is
 //! durable on disk; writes made side by side share one commit.
 
 #![warn(missing_docs)]
+
+mod schema;
 
 use async_trait::async_trait;
 use docpipe_core::store::stale_ids;
@@ -15,6 +17,7 @@ use docpipe_core::{
     ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, IndexedChunk,
     SearchScope, StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
 };
+use schema::{Fields, schema};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -22,10 +25,7 @@ use std::time::{Duration, Instant};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
-use tantivy::schema::{
-    Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
-    TextOptions, Value,
-};
+use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
 const STORE: &str = "tantivy";
@@ -39,42 +39,6 @@ struct LastCommit {
     /// Its opstamp: greater than that of every operation it covers.
     opstamp: u64,
     at: Instant,
-}
-
-#[derive(Clone, Copy)]
-struct Fields {
-    chunk_id: Field,
-    document_id: Field,
-    tenant: Field,
-    ordinal: Field,
-    page: Field,
-    body: Field,
-    text: Field,
-    pipeline_version: Field,
-    content_hash: Field,
-    source: Field,
-}
-
-fn schema() -> (Schema, Fields) {
-    let mut builder = Schema::builder();
-    let body = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer("en_stem")
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    );
-    let fields = Fields {
-        chunk_id: builder.add_text_field("chunk_id", STRING | STORED),
-        document_id: builder.add_text_field("document_id", STRING | STORED),
-        tenant: builder.add_text_field("tenant", STRING | STORED),
-        ordinal: builder.add_u64_field("ordinal", INDEXED | STORED),
-        page: builder.add_u64_field("page", STORED),
-        body: builder.add_text_field("body", body),
-        text: builder.add_text_field("text", STORED),
-        pipeline_version: builder.add_text_field("pipeline_version", STRING | STORED),
-        content_hash: builder.add_text_field("content_hash", STRING | STORED),
-        source: builder.add_text_field("source", STRING | STORED),
-    };
-    (builder.build(), fields)
 }
 
 /// A tantivy index of chunks.
@@ -126,13 +90,20 @@ impl Bm25Store {
             .map_err(|error| rejected(format!("cannot create {}: {error}", dir.display())))?;
         let directory = MmapDirectory::open(dir)
             .map_err(|error| rejected(format!("cannot open {}: {error}", dir.display())))?;
-        let (schema, fields) = schema();
-        let index = Index::open_or_create(directory, schema).map_err(|error| {
+        let unusable = |error: String| {
             rejected(format!(
                 "{} holds an index this version cannot use ({error}); point bm25.index_dir elsewhere",
                 dir.display()
             ))
-        })?;
+        };
+        let exists = Index::exists(&directory).map_err(|error| unusable(error.to_string()))?;
+        let index = if exists {
+            Index::open(directory)
+        } else {
+            Index::create(directory, schema(), tantivy::IndexSettings::default())
+        }
+        .map_err(|error| unusable(error.to_string()))?;
+        let fields = Fields::of(&index.schema()).map_err(unusable)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::OnCommitWithDelay)
@@ -285,6 +256,11 @@ impl Inner {
                 );
                 if let Some(page) = chunk.chunk.page {
                     document.add_u64(fields.page, u64::from(page));
+                }
+                if let Some(field) = fields.heading_path {
+                    for heading in &chunk.chunk.heading_path {
+                        document.add_text(field, heading);
+                    }
                 }
                 last = writer.add_document(document)?;
             }
@@ -551,6 +527,12 @@ impl Inner {
             document_id,
             ordinal: u64_of(fields.ordinal).unwrap_or_default() as u32,
             page: u64_of(fields.page).map(|page| page as u32),
+            heading_path: fields.heading_path.map_or_else(Vec::new, |field| {
+                stored
+                    .get_all(field)
+                    .filter_map(|value| value.as_str().map(str::to_owned))
+                    .collect()
+            }),
             text: self.text_of(stored, fields.text),
             score,
         })

@@ -86,6 +86,7 @@ async fn search_ranks_by_bm25_and_never_crosses_tenants() {
     let tenant_a = SearchScope::tenant(TenantId::new("a").unwrap());
     let hits = store.search(&tenant_a, "tide (range", 10).await.unwrap();
     assert_eq!(hits[0].document_id.as_str(), "tides");
+    assert_eq!(hits[0].heading_path, ["Guide", "Part 0"]);
     assert!(hits.iter().all(|hit| !hit.text.contains("tenant b")));
     assert_eq!(hits.len(), 1);
 

@@ -24,6 +24,14 @@ pub use tokens::TokenCounter;
 /// too large for a store's text field.
 pub const MAX_BYTES_PER_TOKEN: usize = 32;
 
+/// Most headings a chunk's heading path keeps (the outermost ones).
+pub const MAX_HEADINGS: usize = 16;
+
+/// Most characters kept of each heading and of the title where they
+/// serve as context: a heading path is context, not content, and every
+/// store caps the size of a field.
+pub const MAX_HEADING_CHARS: usize = 200;
+
 /// Why a document could not be chunked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
@@ -122,11 +130,15 @@ impl Chunker {
             }
             let ordinal = ordinal as u32;
             let block = document.block_at(start);
-            let heading_path = block
-                .map(|block| block.heading_path.clone())
-                .unwrap_or_default();
+            let heading_path: Vec<String> = block
+                .map(|block| block.heading_path.iter().take(MAX_HEADINGS))
+                .into_iter()
+                .flatten()
+                .map(|heading| shortened(heading))
+                .collect();
             let embed_text = searchable(&if self.embed_context {
-                with_context(document.title.as_deref(), &heading_path, text)
+                let title = document.title.as_deref().map(shortened);
+                with_context(title.as_deref(), &heading_path, text)
             } else {
                 text.to_owned()
             });
@@ -173,6 +185,14 @@ impl ChunkSizer for TokensOrBytes<'_> {
 fn searchable(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization as _;
     text.nfkc().collect()
+}
+
+/// `text`, cut to [`MAX_HEADING_CHARS`] characters (an ellipsis marks a cut).
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(MAX_HEADING_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 /// `Title › Heading › Subheading` on a line above the text, skipping parts

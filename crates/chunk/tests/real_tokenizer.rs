@@ -194,3 +194,39 @@ fn ligatures_are_embedded_and_indexed_as_plain_letters() {
         chunks[0].embed_text
     );
 }
+
+/// A hostile document's title and headings may be megabytes long and
+/// thousands deep; a chunk keeps a bounded path as context, so that no
+/// store refuses the chunk for the size of a field.
+#[test]
+fn heading_paths_and_titles_are_bounded_context() {
+    use docpipe_chunk::{MAX_HEADING_CHARS, MAX_HEADINGS};
+    let mut document = ParsedDocument {
+        title: Some("T".repeat(100_000)),
+        ..ParsedDocument::default()
+    };
+    let path: Vec<String> = (0..1000)
+        .map(|level| format!("{level}{}", "h".repeat(10_000)))
+        .collect();
+    document.push_block("Give the bees fondant in winter.", None, &path, false);
+    let chunks = chunk(&document, 10).unwrap();
+    let heading_path = &chunks[0].heading_path;
+    assert_eq!(heading_path.len(), MAX_HEADINGS);
+    assert!(
+        heading_path[0].starts_with("0hhh"),
+        "the outermost headings are kept"
+    );
+    for heading in heading_path {
+        assert_eq!(
+            heading.chars().count(),
+            MAX_HEADING_CHARS + 1,
+            "cut, with an ellipsis"
+        );
+        assert!(heading.ends_with('…'));
+    }
+    let context_bytes = chunks[0].embed_text.len() - chunks[0].text.len();
+    assert!(
+        context_bytes < (MAX_HEADINGS + 1) * (MAX_HEADING_CHARS + 8),
+        "{context_bytes}"
+    );
+}

@@ -7,6 +7,7 @@
 //! `DOCPIPE_MILVUS_COLLECTION`, `DOCPIPE_INDEX_BACKEND`, `DOCPIPE_PARSED_URL`, `DOCPIPE_PARSED_ENDPOINT`, `DOCPIPE_MODEL_DIR`, `DOCPIPE_INDEX_DIR`, `DOCPIPE_ALLOWED_ROOTS`
 //! (`:`-separated) and `DOCPIPE_METRICS_ADDR`. Relative paths are relative to the working directory.
 
+use crate::fusion::SearchConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,9 @@ pub struct PipelineConfig {
     /// Which index backend holds the chunks.
     #[serde(default)]
     pub index: IndexConfig,
+    /// How hybrid search fuses its rankings.
+    #[serde(default)]
+    pub search: SearchConfig,
 }
 
 /// Which index backend holds the chunks, BM25 and the generation catalog.
@@ -433,7 +437,7 @@ impl PipelineConfig {
         if self.sources.allowed_roots.is_empty() {
             return Err("sources.allowed_roots must name at least one directory".into());
         }
-        Ok(())
+        self.search.check()
     }
 
     fn apply_env_overrides(&mut self) -> Result<(), String> {

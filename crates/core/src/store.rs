@@ -116,6 +116,9 @@ pub struct ChunkHit {
     pub ordinal: u32,
     /// Its page, for paginated formats.
     pub page: Option<u32>,
+    /// The headings above its start, outermost first (empty in an index
+    /// written before docpipe stored them: re-index to fill them in).
+    pub heading_path: Vec<String>,
     /// Its original text.
     pub text: String,
     /// The store's own score (cosine for dense, BM25 for keyword search).

@@ -3,7 +3,8 @@
 use crate::{Chunk, ChunkId, ContentHash, DocumentId, IndexedChunk, PipelineVersion, TenantId};
 
 /// Indexed chunks of one document with the given texts; vector `i` points
-/// along axis `i % dimension`, so nearest-neighbour results are predictable.
+/// along axis `i % dimension`, so nearest-neighbour results are predictable;
+/// chunk `i` sits under the headings "Guide" › "Part i".
 pub fn indexed_chunks(
     tenant: &str,
     document: &str,
@@ -27,7 +28,7 @@ pub fn indexed_chunks(
                     ordinal: ordinal as u32,
                     byte_range: 0..text.len(),
                     page: Some(1),
-                    heading_path: vec![],
+                    heading_path: vec!["Guide".to_owned(), format!("Part {ordinal}")],
                     text: (*text).to_owned(),
                     embed_text: (*text).to_owned(),
                 },

@@ -1,7 +1,6 @@
 //! The `embedded` backend: Milvus for dense vectors, tantivy on the
 //! worker's disk for BM25, hybrid search fused here.
 
-use crate::fusion::{RRF_K, reciprocal_rank_fusion};
 use crate::{GenerationIndex, IndexStats};
 use async_trait::async_trait;
 use docpipe_bm25::Bm25Store;
@@ -14,7 +13,6 @@ use docpipe_milvus::MilvusStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::Instrument;
 
 /// A generation of the `embedded` backend: a Milvus collection and a
 /// tantivy index.
@@ -92,26 +90,6 @@ impl GenerationIndex for EmbeddedIndex {
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         self.bm25.search(scope, query, limit).await
-    }
-
-    async fn hybrid(
-        &self,
-        scope: &SearchScope,
-        query: &str,
-        vector: Vec<f32>,
-        limit: usize,
-    ) -> Result<Vec<(ChunkHit, f32)>, StoreError> {
-        let (dense, keyword) = tokio::join!(
-            self.milvus
-                .search(scope, vector, limit)
-                .instrument(tracing::info_span!("docpipe.dense")),
-            self.bm25
-                .search(scope, query, limit)
-                .instrument(tracing::info_span!("docpipe.bm25"))
-        );
-        let (dense, keyword) = (dense?, keyword?);
-        let _fuse = tracing::info_span!("docpipe.fuse").entered();
-        Ok(reciprocal_rank_fusion(&[dense, keyword], RRF_K))
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

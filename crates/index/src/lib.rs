@@ -3,25 +3,24 @@
 //! generation catalog is kept.
 //!
 //! - **`embedded`** ([`EmbeddedIndex`]): dense vectors in Milvus (2.3 and
-//!   later), BM25 in a tantivy index on the worker's disk, hybrid search
-//!   fused in the searcher, the catalog in `bm25.index_dir`. One machine.
+//!   later), BM25 in a tantivy index on the worker's disk, the catalog in
+//!   `bm25.index_dir`. One machine.
 //! - **`milvus`** ([`MilvusIndex`]): one Milvus 2.5+ collection per
 //!   generation with the text under an analyzer, a BM25 function and the
-//!   dense vector; hybrid search is one `hybrid_search` on the server; the
-//!   catalog is a Milvus collection. Workers and searchers keep nothing on
+//!   dense vector; the catalog is a Milvus collection. Workers and searchers keep nothing on
 //!   their own disk, so any number run on any number of machines.
 //!
 //! The pipeline file chooses (`index.backend`); the rest of docpipe sees
-//! a [`GenerationIndex`] and a [`Catalog`].
+//! a [`GenerationIndex`] and a [`Catalog`]. Both backends answer dense and
+//! BM25 searches; hybrid search fuses the two in `docpipe-search`, so its
+//! fusion is the same, and configurable, whichever backend holds the chunks.
 
 #![warn(missing_docs)]
 
 mod embedded;
-mod fusion;
 mod milvus;
 
 pub use embedded::EmbeddedIndex;
-pub use fusion::{RRF_K, reciprocal_rank_fusion};
 pub use milvus::MilvusIndex;
 
 use async_trait::async_trait;
@@ -84,17 +83,6 @@ pub trait GenerationIndex: Send + Sync {
         query: &str,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError>;
-
-    /// The `limit` chunks in `scope` best by Reciprocal Rank Fusion
-    /// (k = [`RRF_K`]) of the dense and BM25 rankings, with their fused
-    /// scores, best first.
-    async fn hybrid(
-        &self,
-        scope: &SearchScope,
-        query: &str,
-        vector: Vec<f32>,
-        limit: usize,
-    ) -> Result<Vec<(ChunkHit, f32)>, StoreError>;
 
     /// Seals and persists what Milvus holds in memory (on shutdown).
     async fn flush(&self) -> Result<(), StoreError>;

@@ -1,7 +1,6 @@
 //! The `milvus` backend: one Milvus 2.5+ collection per generation, with
 //! full-text search and hybrid search on the server.
 
-use crate::fusion::RRF_K;
 use crate::{GenerationIndex, IndexStats};
 use async_trait::async_trait;
 use docpipe_core::config::IndexBackend;
@@ -89,26 +88,6 @@ impl GenerationIndex for MilvusIndex {
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         self.store.keyword(scope, query, limit).await
-    }
-
-    async fn hybrid(
-        &self,
-        scope: &SearchScope,
-        query: &str,
-        vector: Vec<f32>,
-        limit: usize,
-    ) -> Result<Vec<(ChunkHit, f32)>, StoreError> {
-        let hits = self
-            .store
-            .hybrid(scope, query, vector, limit, RRF_K as u32)
-            .await?;
-        Ok(hits
-            .into_iter()
-            .map(|hit| {
-                let score = hit.score;
-                (hit, score)
-            })
-            .collect())
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

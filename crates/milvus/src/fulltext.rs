@@ -1,8 +1,8 @@
 //! The `milvus` backend's store: one collection per generation holding the
 //! chunk's searchable text under an analyzer, a BM25 function that turns it into a
 //! sparse vector (`SPARSE_INVERTED_INDEX`, metric BM25), and the dense
-//! vector (HNSW, inner product). Milvus 2.5+ does keyword, dense and hybrid
-//! (RRF) search itself, so no process keeps anything on its own disk.
+//! vector (HNSW, inner product). Milvus 2.5+ answers keyword and dense
+//! searches itself, so no process keeps anything on its own disk.
 //!
 //! Two versions of one document may be written at once by workers on
 //! different machines. Every row carries the publisher's
@@ -91,13 +91,14 @@ impl FullTextStore {
         collection: &str,
         dimension: usize,
     ) -> Result<Self, StoreError> {
-        let store = Self::existing(url, collection).await?;
+        let mut store = Self::existing(url, collection).await?;
         store.check_server().await?;
-        if store.milvus.exists().await? {
-            store.milvus.check_dimension(dimension).await?;
+        store.milvus.heading_paths = if store.milvus.exists().await? {
+            store.milvus.check_schema(dimension).await?
         } else {
             store.create_collection(dimension).await?;
-        }
+            true
+        };
         store.milvus.load().await?;
         Ok(store)
     }
@@ -160,6 +161,7 @@ impl FullTextStore {
             .add_field(int64("document_version"))
             .add_field(int64("ordinal"))
             .add_field(int64("page"))
+            .add_field(crate::headings::heading_path_field())
             .add_field(varchar("text", 65_535))
             .add_field(
                 varchar(BODY, 65_535)
@@ -372,57 +374,10 @@ impl FullTextStore {
                     .vector_field(field)
                     .vectors(vectors)
                     .filter(scope_filter(scope))
-                    .output_fields(HIT_FIELDS)
+                    .output_fields(self.milvus.hit_fields(&HIT_FIELDS))
                     .limit(limit as i64)
                     .metric_type(metric)
                     .extra_params(params)
-                    .consistency_level(consistency_level(self.milvus.search_consistency))
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)?;
-        chunk_hits(response.results())
-    }
-
-    /// The `limit` chunks in `scope` best by Reciprocal Rank Fusion
-    /// (k = `rrf_k`) of the dense ranking of `vector` and the BM25 ranking
-    /// of `query`, fused by Milvus in one `hybrid_search`; each sub-search
-    /// carries the scope's filter. Scores are RRF scores.
-    pub async fn hybrid(
-        &self,
-        scope: &SearchScope,
-        query: &str,
-        vector: Vec<f32>,
-        limit: usize,
-        rrf_k: u32,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        let limit = crate::search::checked_limit(limit)?;
-        let sub_search = |field: &str, vectors: SearchVectors| {
-            let (metric, params) = search_params(field, limit);
-            SubSearchRequest::builder()
-                .vector_field(field)
-                .vectors(vectors)
-                .filter(scope_filter(scope))
-                .limit(limit as i64)
-                .metric_type(metric)
-                .extra_params(params)
-                .build()
-                .map_err(classify)
-        };
-        let response = self
-            .milvus
-            .client
-            .hybrid_search(
-                HybridSearchRequest::builder()
-                    .collection_name(self.milvus.collection())
-                    .sub_requests(vec![
-                        sub_search(VECTOR, SearchVectors::Float(vec![vector]))?,
-                        sub_search(SPARSE, SearchVectors::EmbeddedText(vec![query.to_owned()]))?,
-                    ])
-                    .rerank(sdk::RRFRerank::new().k(i64::from(rrf_k)))
-                    .limit(limit as i64)
-                    .output_fields(HIT_FIELDS)
                     .consistency_level(consistency_level(self.milvus.search_consistency))
                     .build()
                     .map_err(classify)?,
@@ -482,7 +437,7 @@ impl ChunkStore for FullTextStore {
         if !chunks.is_empty() {
             let column = |select: fn(&IndexedChunk) -> String| chunks.iter().map(select).collect();
             let number = |select: fn(&IndexedChunk) -> i64| chunks.iter().map(select).collect();
-            let columns = vec![
+            let mut columns = vec![
                 sdk::FieldData::varchar(
                     KEY,
                     column(|c| row_key(c.chunk.id.as_str(), c.document_version)),
@@ -506,6 +461,7 @@ impl ChunkStore for FullTextStore {
                     chunks.iter().map(|c| c.vector.clone()).collect(),
                 ),
             ];
+            self.milvus.add_heading_paths(&mut columns, chunks);
             self.milvus.upsert(columns).await?;
         }
         // Only after the new chunks are in: drop those they replace...

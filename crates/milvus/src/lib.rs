@@ -1,8 +1,8 @@
 //! The Milvus dense-vector store for chunks (milvus-sdk-rust `ClientV2`).
 //!
 //! One collection per generation (pipeline version): primary key `chunk_id`
-//! (varchar), the chunk's document, tenant, ordinal, page, text, pipeline
-//! version, content hash and source, and an L2-normalised float vector under
+//! (varchar), the chunk's document, tenant, ordinal, page, heading path,
+//! text, pipeline version, content hash and source, and an L2-normalised float vector under
 //! an HNSW index with inner-product metric (= cosine). An alias named after
 //! the family (`milvus.collection`) points at the live generation, for
 //! clients outside docpipe; docpipe itself reads the generation catalog.
@@ -31,6 +31,7 @@ mod admin;
 mod catalog;
 mod columns;
 mod fulltext;
+mod headings;
 mod search;
 
 pub use catalog::MilvusCatalog;
@@ -72,12 +73,35 @@ pub(crate) fn dense_index() -> IndexParam {
         ]))
 }
 
+/// The dense store's collection schema.
+pub(crate) fn dense_schema(dimension: usize) -> sdk::CollectionSchema {
+    sdk::CollectionSchema::new()
+        .add_field(varchar("chunk_id", 64).primary_key(true).auto_id(false))
+        .add_field(varchar("document_id", 1024))
+        .add_field(varchar("tenant", 64))
+        .add_field(int64("ordinal"))
+        .add_field(int64("page"))
+        .add_field(headings::heading_path_field())
+        .add_field(varchar("text", 65_535))
+        .add_field(varchar("pipeline_version", 256))
+        .add_field(varchar("content_hash", 64))
+        .add_field(varchar("source", 65_535))
+        .add_field(
+            sdk::FieldSchema::new()
+                .name(VECTOR)
+                .data_type(sdk::DataType::FloatVector)
+                .dimension(dimension as u32),
+        )
+}
+
 /// A Milvus collection of chunks.
 #[derive(Clone)]
 pub struct MilvusStore {
     client: Arc<ClientV2>,
     collection: String,
     search_consistency: ReadConsistency,
+    /// Whether the collection has the heading path column (see `headings`).
+    heading_paths: bool,
 }
 
 impl MilvusStore {
@@ -88,8 +112,8 @@ impl MilvusStore {
         collection: &str,
         dimension: usize,
     ) -> Result<Self, StoreError> {
-        let store = Self::existing(url, collection).await?;
-        store.ensure_collection(dimension).await?;
+        let mut store = Self::existing(url, collection).await?;
+        store.heading_paths = store.ensure_collection(dimension).await?;
         Ok(store)
     }
 
@@ -110,6 +134,7 @@ impl MilvusStore {
             client: Arc::new(client),
             collection: collection.to_owned(),
             search_consistency: ReadConsistency::Strong,
+            heading_paths: false,
         })
     }
 
@@ -125,14 +150,17 @@ impl MilvusStore {
         &self.collection
     }
 
-    async fn ensure_collection(&self, dimension: usize) -> Result<(), StoreError> {
-        let exists = self.exists().await?;
-        if exists {
-            self.check_dimension(dimension).await?;
+    /// Creates the collection if needed and loads it; returns whether it
+    /// has the heading path column.
+    async fn ensure_collection(&self, dimension: usize) -> Result<bool, StoreError> {
+        let heading_paths = if self.exists().await? {
+            self.check_schema(dimension).await?
         } else {
             self.create_collection(dimension).await?;
-        }
-        self.load().await
+            true
+        };
+        self.load().await?;
+        Ok(heading_paths)
     }
 
     /// Loads the collection into the query nodes (searches need it).
@@ -163,7 +191,9 @@ impl MilvusStore {
             .exists())
     }
 
-    async fn check_dimension(&self, dimension: usize) -> Result<(), StoreError> {
+    /// Refuses a collection whose vectors have another dimension; returns
+    /// whether it has the heading path column.
+    async fn check_schema(&self, dimension: usize) -> Result<bool, StoreError> {
         let description = self
             .client
             .describe_collection(
@@ -174,15 +204,14 @@ impl MilvusStore {
             )
             .await
             .map_err(classify)?;
-        let found = description
-            .description()
-            .get_schema()
+        let schema = description.description().get_schema();
+        let found = schema
             .get_fields()
             .iter()
             .find(|field| field.get_name() == VECTOR)
             .map(|field| field.get_dimension() as usize);
         match found {
-            Some(found) if found == dimension => Ok(()),
+            Some(found) if found == dimension => Ok(headings::has_heading_paths(schema)),
             found => Err(StoreError::Rejected {
                 store: STORE,
                 message: format!(
@@ -195,24 +224,9 @@ impl MilvusStore {
     }
 
     async fn create_collection(&self, dimension: usize) -> Result<(), StoreError> {
-        let schema = sdk::CollectionSchema::new()
-            .add_field(varchar("chunk_id", 64).primary_key(true).auto_id(false))
-            .add_field(varchar("document_id", 1024))
-            .add_field(varchar("tenant", 64))
-            .add_field(int64("ordinal"))
-            .add_field(int64("page"))
-            .add_field(varchar("text", 65_535))
-            .add_field(varchar("pipeline_version", 256))
-            .add_field(varchar("content_hash", 64))
-            .add_field(varchar("source", 65_535))
-            .add_field(
-                sdk::FieldSchema::new()
-                    .name(VECTOR)
-                    .data_type(sdk::DataType::FloatVector)
-                    .dimension(dimension as u32),
-            );
         // Milvus 2.3 builds the index synchronously.
-        self.create(schema, vec![dense_index()], true).await
+        self.create(dense_schema(dimension), vec![dense_index()], true)
+            .await
     }
 
     /// Creates the collection with `schema`, then each of `indexes`
@@ -371,7 +385,7 @@ impl ChunkStore for MilvusStore {
         if !chunks.is_empty() {
             let column = |select: fn(&IndexedChunk) -> String| chunks.iter().map(select).collect();
             let number = |select: fn(&IndexedChunk) -> i64| chunks.iter().map(select).collect();
-            let columns = vec![
+            let mut columns = vec![
                 sdk::FieldData::varchar("chunk_id", column(|c| c.chunk.id.to_string())),
                 sdk::FieldData::varchar("document_id", column(|c| c.chunk.document_id.to_string())),
                 sdk::FieldData::varchar("tenant", column(|c| c.chunk.tenant.to_string())),
@@ -389,6 +403,7 @@ impl ChunkStore for MilvusStore {
                     chunks.iter().map(|c| c.vector.clone()).collect(),
                 ),
             ];
+            self.add_heading_paths(&mut columns, chunks);
             self.upsert(columns).await?;
         }
         // Only after the new chunks are in: drop the ones they replace.

@@ -3,6 +3,7 @@
 use crate::MilvusStore;
 use crate::columns::quoted_list;
 use crate::columns::{classify, int64_column, malformed, varchar_column, varchar_ids};
+use crate::headings::{HEADING_PATH, heading_paths};
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::{ChunkHit, ChunkId, DocumentId, SearchScope, StoreError};
 use milvus::v2::prelude::*;
@@ -74,7 +75,7 @@ impl MilvusStore {
                     .vector_field(crate::VECTOR)
                     .vectors(SearchVectors::Float(vec![vector]))
                     .filter(scope_filter(scope))
-                    .output_fields(["document_id", "ordinal", "page", "text"])
+                    .output_fields(self.hit_fields(&["document_id", "ordinal", "page", "text"]))
                     .limit(limit as i64)
                     .metric_type(MetricType::Ip)
                     .extra_params(HashMap::from([("ef".into(), ef_for(limit).to_string())]))
@@ -103,6 +104,8 @@ pub(crate) fn chunk_hits(results: &SearchResults) -> Result<Vec<ChunkHit>, Store
     let ordinals = int64_column(result.get_output_field("ordinal"), "ordinal")?;
     let pages = int64_column(result.get_output_field("page"), "page")?;
     let texts = varchar_column(result.get_output_field("text"), "text")?;
+    let mut heading_paths =
+        heading_paths(result.get_output_field(HEADING_PATH), ids.len())?.into_iter();
     let chunk_ids = result
         .get_output_field("chunk_id")
         .map(|field| varchar_column(Some(field), "chunk_id"))
@@ -118,6 +121,7 @@ pub(crate) fn chunk_hits(results: &SearchResults) -> Result<Vec<ChunkHit>, Store
                 })?,
                 ordinal: ordinals[row] as u32,
                 page: (pages[row] > 0).then_some(pages[row] as u32),
+                heading_path: heading_paths.next().unwrap_or_default(),
                 text: texts[row].clone(),
                 score: scores.get(row).copied().unwrap_or_default(),
             })

@@ -99,7 +99,7 @@ async fn an_older_version_written_last_never_replaces_a_newer_one() {
 }
 
 #[tokio::test]
-async fn keyword_dense_and_hybrid_searches_stay_within_the_tenant() {
+async fn keyword_and_dense_searches_stay_within_the_tenant_and_its_documents() {
     let store = store("search").await;
     for tenant in ["a", "b"] {
         let chunks: Vec<IndexedChunk> = indexed_chunks(
@@ -121,34 +121,30 @@ async fn keyword_dense_and_hybrid_searches_stay_within_the_tenant() {
     let tenant = SearchScope::tenant(TenantId::new("a").unwrap());
     let keyword = store.keyword(&tenant, "quorum queues", 10).await.unwrap();
     assert_eq!(keyword[0].text, "rabbitmq quorum queues replicate messages");
+    assert_eq!(keyword[0].heading_path, ["Guide", "Part 0"]);
     assert_eq!(keyword.len(), 1, "only chunks with a query word match");
 
     let mut vector = vec![0.0; DIMENSION];
     vector[1] = 1.0;
     let dense = store.dense(&tenant, vector.clone(), 2).await.unwrap();
     assert_eq!(dense[0].text, "milvus stores dense vectors");
+    assert_eq!(dense[0].heading_path, ["Guide", "Part 1"]);
 
-    let hybrid = store
-        .hybrid(&tenant, "bm25 words", vector, 10, 60)
-        .await
-        .unwrap();
-    let texts: Vec<&str> = hybrid.iter().map(|hit| hit.text.as_str()).collect();
-    assert_eq!(texts.len(), 3, "{texts:?}");
-    assert!(
-        texts.contains(&"tantivy ranks words with bm25"),
-        "{texts:?}"
-    );
-    assert!(texts.contains(&"milvus stores dense vectors"), "{texts:?}");
-    for hit in dense.iter().chain(&keyword).chain(&hybrid) {
+    for hit in dense.iter().chain(&keyword) {
         assert_eq!(hit.document_id.as_str(), "guide");
     }
-    // A scope naming documents applies to both halves of a hybrid search.
+    // A scope naming documents applies to both kinds of search.
     let elsewhere = tenant.with_documents(vec![DocumentId::new("other").unwrap()]);
-    let mut vector = vec![0.0; DIMENSION];
-    vector[1] = 1.0;
     assert!(
         store
-            .hybrid(&elsewhere, "bm25 words", vector, 10, 60)
+            .dense(&elsewhere, vector, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .keyword(&elsewhere, "bm25 words", 10)
             .await
             .unwrap()
             .is_empty()

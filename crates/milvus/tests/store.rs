@@ -73,6 +73,7 @@ async fn search_finds_nearest_chunks_within_the_tenant_only() {
     assert_eq!(hits[0].text, "y");
     assert!((hits[0].score - 1.0).abs() < 1e-4);
     assert_eq!(hits[0].page, Some(1));
+    assert_eq!(hits[0].heading_path, ["Guide", "Part 1"]);
 
     // A scope naming documents keeps the search to them.
     let elsewhere = tenant_a

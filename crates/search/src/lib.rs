@@ -1,6 +1,6 @@
 //! Search of an index generation — dense, BM25 and hybrid (Reciprocal Rank
-//! Fusion of the two), whichever backend holds it — and gold-set
-//! evaluation.
+//! Fusion of the two, as the pipeline's `[search]` section configures it),
+//! whichever backend holds it — and gold-set evaluation.
 //!
 //! Results are documents: each document's best chunk, shown as evidence.
 //! A [`Searcher`] reads the live generation of the generation catalog and
@@ -9,11 +9,10 @@
 #![warn(missing_docs)]
 
 mod eval;
-mod grouping;
+mod fusion;
 
-pub use docpipe_index::{RRF_K, reciprocal_rank_fusion};
 pub use eval::{EvalError, GoldQuery, ModeReport, evaluate, read_gold_set};
-pub use grouping::best_chunk_per_document;
+pub use fusion::{best_chunk_per_document, fuse};
 
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_core::{
@@ -26,12 +25,13 @@ use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// How to search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// RRF (k = 60) of dense and BM25 rankings.
+    /// Reciprocal Rank Fusion of the dense and BM25 rankings.
     Hybrid,
     /// Milvus nearest neighbours of the query embedding.
     Dense,
@@ -58,7 +58,7 @@ impl Mode {
 pub struct DocumentHit {
     /// The document.
     pub document_id: DocumentId,
-    /// The mode's score for the document (RRF score for hybrid).
+    /// The mode's score for the document (the fused score for hybrid).
     pub score: f32,
     /// The chunk that earned the score.
     pub chunk: ChunkHit,
@@ -149,9 +149,9 @@ pub struct StageTimings {
     pub embed_ms: f64,
     /// Whether the query's embedding came from the cache.
     pub embedding_cached: bool,
-    /// Searching the stores, fusion included.
+    /// Searching the stores.
     pub retrieve_ms: f64,
-    /// Grouping chunks into documents.
+    /// Fusing the rankings (hybrid) and grouping chunks into documents.
     pub group_ms: f64,
     /// The whole search.
     pub total_ms: f64,
@@ -362,20 +362,34 @@ impl Searcher {
         let candidates = (top_k * 5).max(50);
         let (scope, query) = (&request.scope, request.query.as_str());
         let retrieval = Instant::now();
-        let chunks = match vector {
-            None => scored(live.index.keyword(scope, query, candidates).await?),
-            Some(vector) if request.mode == Mode::Dense => {
-                scored(live.index.dense(scope, vector.to_vec(), candidates).await?)
-            }
+        let index = &live.index;
+        let dense = |vector: Arc<Vec<f32>>| {
+            index
+                .dense(scope, vector.to_vec(), candidates)
+                .instrument(tracing::info_span!("docpipe.dense"))
+        };
+        let keyword = || {
+            index
+                .keyword(scope, query, candidates)
+                .instrument(tracing::info_span!("docpipe.bm25"))
+        };
+        let rankings = match vector {
+            None => Rankings::One(keyword().await?),
+            Some(vector) if request.mode == Mode::Dense => Rankings::One(dense(vector).await?),
             Some(vector) => {
-                live.index
-                    .hybrid(scope, query, vector.to_vec(), candidates)
-                    .await?
+                let (dense, keyword) = tokio::join!(dense(vector), keyword());
+                Rankings::Two(dense?, keyword?)
             }
         };
         timings.retrieve_ms = milliseconds(retrieval.elapsed());
         let grouping = Instant::now();
-        let mut documents = best_chunk_per_document(chunks);
+        let mut documents = match rankings {
+            Rankings::One(hits) => best_chunk_per_document(scored(hits)),
+            Rankings::Two(dense, keyword) => {
+                let _fuse = tracing::info_span!("docpipe.fuse").entered();
+                fuse(&self.base.search, &dense, &keyword)
+            }
+        };
         documents.truncate(top_k);
         timings.group_ms = milliseconds(grouping.elapsed());
         timings.total_ms = milliseconds(started.elapsed());
@@ -416,6 +430,14 @@ impl GenerationSearcher {
 
 fn milliseconds(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1000.0
+}
+
+/// What the stores returned for one search.
+enum Rankings {
+    /// One mode's chunks, best first.
+    One(Vec<ChunkHit>),
+    /// The dense and BM25 chunks of a hybrid search, each best first.
+    Two(Vec<ChunkHit>, Vec<ChunkHit>),
 }
 
 /// Pairs each hit with its store score, keeping the store's order.

@@ -1,0 +1,141 @@
+//! The index's schema, and the fields of an index as found on disk.
+
+use tantivy::schema::{
+    Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+
+/// The fields of an open index.
+#[derive(Clone, Copy)]
+pub(crate) struct Fields {
+    pub(crate) chunk_id: Field,
+    pub(crate) document_id: Field,
+    pub(crate) tenant: Field,
+    pub(crate) ordinal: Field,
+    pub(crate) page: Field,
+    pub(crate) body: Field,
+    pub(crate) text: Field,
+    /// Absent from indexes written before chunks kept their heading path.
+    pub(crate) heading_path: Option<Field>,
+    pub(crate) pipeline_version: Field,
+    pub(crate) content_hash: Field,
+    pub(crate) source: Field,
+}
+
+/// The stored field holding a chunk's headings, one value per level.
+const HEADING_PATH: &str = "heading_path";
+
+/// The schema of new indexes.
+pub(crate) fn schema() -> Schema {
+    let mut builder = Schema::builder();
+    let body = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("en_stem")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    builder.add_text_field("chunk_id", STRING | STORED);
+    builder.add_text_field("document_id", STRING | STORED);
+    builder.add_text_field("tenant", STRING | STORED);
+    builder.add_u64_field("ordinal", INDEXED | STORED);
+    builder.add_u64_field("page", STORED);
+    builder.add_text_field("body", body);
+    builder.add_text_field("text", STORED);
+    builder.add_text_field("pipeline_version", STRING | STORED);
+    builder.add_text_field("content_hash", STRING | STORED);
+    builder.add_text_field("source", STRING | STORED);
+    builder.add_text_field(HEADING_PATH, STORED);
+    builder.build()
+}
+
+impl Fields {
+    /// The fields of an index whose schema is [`schema`]'s, or [`schema`]'s
+    /// without the heading path (indexes written before chunks kept it:
+    /// they stay searchable, and a re-index fills the paths in).
+    pub(crate) fn of(found: &Schema) -> Result<Self, String> {
+        let current = schema();
+        let unknown = found.fields().find(|(_, entry)| {
+            current
+                .get_field(entry.name())
+                .map_or(true, |field| current.get_field_entry(field) != *entry)
+        });
+        if let Some((_, entry)) = unknown {
+            return Err(format!(
+                "its field {} is not one this version writes",
+                entry.name()
+            ));
+        }
+        let field = |name: &str| {
+            found
+                .get_field(name)
+                .map_err(|_| format!("it has no field {name}"))
+        };
+        Ok(Self {
+            chunk_id: field("chunk_id")?,
+            document_id: field("document_id")?,
+            tenant: field("tenant")?,
+            ordinal: field("ordinal")?,
+            page: field("page")?,
+            body: field("body")?,
+            text: field("text")?,
+            pipeline_version: field("pipeline_version")?,
+            content_hash: field("content_hash")?,
+            source: field("source")?,
+            heading_path: found.get_field(HEADING_PATH).ok(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema of indexes written before chunks kept their heading path.
+    fn without_heading_paths() -> Schema {
+        let mut builder = Schema::builder();
+        for (_, entry) in schema().fields() {
+            if entry.name() != HEADING_PATH {
+                builder.add_field(entry.clone());
+            }
+        }
+        builder.build()
+    }
+
+    #[test]
+    fn an_index_without_heading_paths_is_still_usable() {
+        let fields = Fields::of(&without_heading_paths()).unwrap();
+        assert!(fields.heading_path.is_none());
+        assert!(Fields::of(&schema()).unwrap().heading_path.is_some());
+    }
+
+    #[tokio::test]
+    async fn an_index_written_before_heading_paths_opens_and_takes_writes() {
+        use docpipe_core::{ChunkStore, DocumentId, SearchScope, TenantId};
+        let dir = tempfile::tempdir().unwrap();
+        tantivy::Index::create_in_dir(dir.path(), without_heading_paths()).unwrap();
+        let store = crate::Bm25Store::open(dir.path()).unwrap();
+        let chunks = docpipe_core::testing::indexed_chunks("a", "old", &["spring tides"], 4);
+        let (tenant, document) = (TenantId::new("a").unwrap(), DocumentId::new("old").unwrap());
+        store
+            .replace_document(&tenant, &document, &chunks)
+            .await
+            .unwrap();
+        let hits = store
+            .search(&SearchScope::tenant(tenant), "tides", 1)
+            .await
+            .unwrap();
+        assert_eq!(hits[0].text, "spring tides");
+        assert!(hits[0].heading_path.is_empty());
+    }
+
+    #[test]
+    fn an_index_of_another_shape_is_refused_naming_the_field() {
+        let mut builder = Schema::builder();
+        builder.add_text_field("chunk_id", STRING | STORED);
+        builder.add_text_field("body", STRING);
+        let error = Fields::of(&builder.build()).err().unwrap();
+        assert!(error.contains("body"), "{error}");
+        let mut builder = Schema::builder();
+        builder.add_text_field("chunk_id", STRING | STORED);
+        let error = Fields::of(&builder.build()).err().unwrap();
+        assert!(error.contains("no field document_id"), "{error}");
+    }
+}

@@ -1,0 +1,108 @@
+//! How hybrid search fuses its dense and BM25 rankings: the `[search]`
+//! section of a pipeline file. It acts at query time only, so changing it
+//! changes no pipeline version and needs no re-index.
+
+use serde::{Deserialize, Serialize};
+
+/// Search settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// What the fused ranks are ranks of.
+    pub fusion: FusionLevel,
+    /// The Reciprocal Rank Fusion constant: a ranking's item at rank r
+    /// (from 1) adds weight / (rrf_k + r). Larger values flatten the top.
+    pub rrf_k: f32,
+    /// The weight of the dense ranking.
+    pub dense_weight: f32,
+    /// The weight of the BM25 ranking.
+    pub bm25_weight: f32,
+}
+
+/// What Reciprocal Rank Fusion ranks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FusionLevel {
+    /// Documents: each ranking is first reduced to its documents (a
+    /// document ranks where its best chunk does), then fused. A document
+    /// whose one section matches the words and another the meaning gets
+    /// credit for both.
+    #[default]
+    Document,
+    /// Chunks: chunks are fused, then each document keeps its best chunk's
+    /// fused score (credit only when one chunk matches both ways).
+    Chunk,
+}
+
+impl FusionLevel {
+    /// The level's name, as the pipeline file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Document => "document",
+            Self::Chunk => "chunk",
+        }
+    }
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            fusion: FusionLevel::default(),
+            rrf_k: 60.0,
+            dense_weight: 1.0,
+            bm25_weight: 1.0,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// Why the settings cannot rank anything, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.rrf_k.is_finite() && self.rrf_k >= 0.0) {
+            return Err(format!(
+                "search.rrf_k is {}; use a number from 0 (60 is the usual)",
+                self.rrf_k
+            ));
+        }
+        for (name, weight) in [
+            ("dense_weight", self.dense_weight),
+            ("bm25_weight", self.bm25_weight),
+        ] {
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(format!(
+                    "search.{name} is {weight}; use a number from 0 (1 is the usual)"
+                ));
+            }
+        }
+        if self.dense_weight + self.bm25_weight == 0.0 {
+            return Err(
+                "search.dense_weight and search.bm25_weight are both 0; give one of them weight"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absent_section_fuses_documents_with_equal_weights() {
+        let config: SearchConfig = toml::from_str("").unwrap();
+        assert_eq!(config, SearchConfig::default());
+        assert_eq!(config.fusion, FusionLevel::Document);
+        assert!(config.check().is_ok());
+    }
+
+    #[test]
+    fn weights_that_rank_nothing_are_refused_by_name() {
+        let config: SearchConfig = toml::from_str("dense_weight = 0\nbm25_weight = 0").unwrap();
+        assert!(config.check().unwrap_err().contains("both 0"));
+        let config: SearchConfig = toml::from_str("bm25_weight = -1").unwrap();
+        assert!(config.check().unwrap_err().contains("search.bm25_weight"));
+        let error = toml::from_str::<SearchConfig>("fusion = \"page\"").unwrap_err();
+        assert!(error.to_string().contains("document"), "{error}");
+    }
+}

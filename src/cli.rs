@@ -183,6 +183,31 @@ pub struct PublishArgs {
     /// Document id (one file only); default: the file name without its final extension.
     #[arg(long)]
     pub id: Option<String>,
+    /// Metadata of the documents, searchable with filters: `lang=en`,
+    /// `year=2024` (an integer), `draft=false` (a boolean), `label="2024"`
+    /// (a string). Repeat for more keys.
+    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = metadata_pair)]
+    pub metadata: Vec<(String, serde_json::Value)>,
+}
+
+/// `KEY=VALUE`: the value as JSON when it is a number, a boolean or a
+/// quoted string, else as the string it is.
+fn metadata_pair(pair: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = pair
+        .split_once('=')
+        .ok_or_else(|| format!("{pair:?} is not KEY=VALUE"))?;
+    if key.is_empty() {
+        return Err(format!("{pair:?} has an empty key"));
+    }
+    let value = match serde_json::from_str(value) {
+        Ok(
+            parsed @ (serde_json::Value::Number(_)
+            | serde_json::Value::Bool(_)
+            | serde_json::Value::String(_)),
+        ) => parsed,
+        _ => serde_json::Value::String(value.to_owned()),
+    };
+    Ok((key.to_owned(), value))
 }
 
 /// Arguments of `docpipe backfill`.

@@ -392,6 +392,38 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
         "{failed}"
     );
     assert_eq!(failed["last_event"]["event"], "document.failed", "{failed}");
+
+    // Metadata given at publication narrows searches.
+    let mut publish = docpipe(pipeline);
+    publish
+        .args(["publish", "--tenant", "acme", "--id", "tagged"])
+        .args(["--metadata", "lang=fr", "--metadata", "year=2024"])
+        .arg(common::fixtures().join("corpus/beekeeping-seasons.html"));
+    assert!(run(publish).await.status.success());
+    wait_for_document(server, &keys.acme, "tagged", |status| {
+        status["searchable"] == true
+    })
+    .await;
+    let winter = |metadata: Value| json!({ "query": "the winter cluster", "filter": { "metadata": metadata } });
+    let tagged = server
+        .found(
+            &keys.acme,
+            winter(json!({"lang": "fr", "year": [2023, 2024]})),
+        )
+        .await;
+    assert_eq!(tagged, ["tagged"]);
+    // Types count; a key outside the filterable alphabet matches nothing.
+    for unmatched in [json!({"year": "2024"}), json!({"la ng": "fr"})] {
+        assert!(server.found(&keys.acme, winter(unmatched)).await.is_empty());
+    }
+    let (status, refused) = server
+        .search(Some(&keys.acme), &winter(json!({"lang": {"in": ["fr"]}})))
+        .await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
+
     let (status, unknown) = server
         .get(&keys.acme, "/v1/documents/never-published")
         .await;
@@ -405,7 +437,7 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, report) = server.get(&keys.admin, "/v1/status").await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["tantivy"]["documents"], 9, "{report}");
+    assert_eq!(report["tantivy"]["documents"], 10, "{report}");
 
     // Latency by mode and outcome, for Prometheus.
     let metrics = server

@@ -3,8 +3,8 @@
 # kept in OUT between runs), indexes it with a release build on a
 # collection and index of its own, evaluates docpipe in every mode, and
 # runs the baselines a user would try first (baselines.py) on the same
-# documents and queries. Hybrid search is evaluated fusing documents (the
-# default) and fusing chunks.
+# documents and queries. Hybrid search is evaluated fusing chunks (the
+# default) and fusing documents.
 #   scripts/corpora/compare.sh [OUT (default /tmp/manpages)] [COUNT (default 1000)]
 # Needs groff (Debian `groff`) and Milvus (scripts/milvus.sh start).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -32,13 +32,13 @@ start_worker "$docpipe" "$OUT/worker.log"
 "$docpipe" backfill "$OUT/docs" --tenant man --wait --timeout-secs 600 >&2
 stop_worker
 
-echo "docpipe (all-MiniLM-L6-v2, $(grep -c . "$OUT/queries.jsonl") queries), hybrid fusing documents (the default):"
+echo "docpipe (all-MiniLM-L6-v2, $(grep -c . "$OUT/queries.jsonl") queries), hybrid fusing chunks (the default):"
 "$docpipe" eval "$OUT/queries.jsonl" --tenant man --k 10
-# The same index, hybrid fusing chunks: [search] acts at query time.
-sed 's/^fusion = "document"/fusion = "chunk"/' pipelines/default.toml > "$OUT/chunk-fusion.toml"
-grep -q '^fusion = "chunk"' "$OUT/chunk-fusion.toml" || die "pipelines/default.toml has no [search] fusion line to vary"
+# The same index, hybrid fusing documents: [search] acts at query time.
+sed 's/^fusion = "chunk"/fusion = "document"/' pipelines/default.toml > "$OUT/document-fusion.toml"
+grep -q '^fusion = "document"' "$OUT/document-fusion.toml" || die "pipelines/default.toml has no [search] fusion line to vary"
 echo
-echo "docpipe hybrid fusing chunks:"
-"$docpipe" --pipeline "$OUT/chunk-fusion.toml" eval "$OUT/queries.jsonl" --tenant man --k 10 --mode hybrid
+echo "docpipe hybrid fusing documents:"
+"$docpipe" --pipeline "$OUT/document-fusion.toml" eval "$OUT/queries.jsonl" --tenant man --k 10 --mode hybrid
 echo
 "$PY" scripts/corpora/baselines.py --corpus "$OUT" --model "$DOCPIPE_HOME/models/all-MiniLM-L6-v2"

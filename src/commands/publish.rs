@@ -4,8 +4,8 @@ use super::{print_json, tenant};
 use crate::cli::{BackfillArgs, PublishArgs};
 use anyhow::{Context as _, bail};
 use docpipe_core::{
-    ContentHash, DocumentEvent, DocumentId, IngestRequest, PipelineConfig, Request, StoredDocument,
-    TenantId,
+    ContentHash, DocumentEvent, DocumentId, IngestRequest, Metadata, PipelineConfig, Request,
+    StoredDocument, TenantId,
 };
 use docpipe_queue::{Broker, Publisher};
 use futures::{Stream, StreamExt as _};
@@ -34,10 +34,13 @@ pub async fn publish(config: &PipelineConfig, args: PublishArgs) -> anyhow::Resu
         };
         documents.push((DocumentId::new(id).context("invalid document id")?, path));
     }
+    let metadata: Metadata = args.metadata.into_iter().collect();
     let broker = Broker::connect(&config.queue, &config.retry).await?;
     let publisher = broker.publisher().await?;
     for (id, path) in &documents {
-        publish_file(&publisher, &tenant, id, path).await?;
+        let mut request = file_request(&tenant, id, path)?;
+        request.metadata = metadata.clone();
+        publish_file(&publisher, &request, path).await?;
         println!("published {} as \"{id}\" (tenant {tenant})", path.display());
     }
     publisher.close().await;
@@ -354,16 +357,18 @@ fn file_request(tenant: &TenantId, id: &DocumentId, path: &Path) -> anyhow::Resu
 
 async fn publish_file(
     publisher: &Publisher,
-    tenant: &TenantId,
-    id: &DocumentId,
+    request: &IngestRequest,
     path: &Path,
 ) -> anyhow::Result<()> {
-    let request = file_request(tenant, id, path)?;
     // The worker's spans continue this one's trace (when tracing is on).
-    let span = tracing::info_span!("docpipe.publish", document.id = %id, tenant = %tenant);
+    let span = tracing::info_span!(
+        "docpipe.publish",
+        document.id = %request.document_id,
+        tenant = %request.tenant
+    );
     let traceparent = docpipe_telemetry::propagation::traceparent_of(&span);
     publisher
-        .publish_ingest(&request, traceparent.as_deref())
+        .publish_ingest(request, traceparent.as_deref())
         .await
         .with_context(|| format!("cannot publish {}", path.display()))
 }

@@ -574,6 +574,7 @@ fn with_vectors(
                     pipeline_version: version.clone(),
                     source: "inline".into(),
                     document_version: 0,
+                    metadata: Default::default(),
                 })
                 .collect()
         })

@@ -279,6 +279,7 @@ fn loaded_document(
                 pipeline_version: version.clone(),
                 source: "inline".into(),
                 document_version: 0,
+                metadata: Default::default(),
             }
         })
         .collect()

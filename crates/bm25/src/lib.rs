@@ -12,10 +12,11 @@
 mod schema;
 
 use async_trait::async_trait;
+use docpipe_core::metadata::{metadata_terms, term as metadata_term};
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
     ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, IndexedChunk,
-    SearchScope, StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
+    Metadata, SearchScope, StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
 };
 use schema::{Fields, schema};
 use std::path::{Path, PathBuf};
@@ -262,6 +263,17 @@ impl Inner {
                         document.add_text(field, heading);
                     }
                 }
+                if let Some(field) = fields.metadata {
+                    document.add_text(
+                        field,
+                        serde_json::Value::Object(chunk.metadata.clone()).to_string(),
+                    );
+                }
+                if let Some(field) = fields.metadata_terms {
+                    for term in metadata_terms(&chunk.metadata) {
+                        document.add_text(field, term);
+                    }
+                }
                 last = writer.add_document(document)?;
             }
             for id in &stale {
@@ -343,6 +355,7 @@ impl Inner {
                 pipeline_version: self.text_of(stored, self.fields.pipeline_version),
                 source: self.text_of(stored, self.fields.source),
                 document_version: None,
+                metadata: self.metadata_of(stored),
             })
             .collect())
     }
@@ -394,6 +407,7 @@ impl Inner {
                     pipeline_version: text(self.fields.pipeline_version),
                     source: text(self.fields.source),
                     document_version: 0,
+                    metadata: self.metadata_of(stored),
                 })
             })
             .collect()
@@ -500,6 +514,22 @@ impl Inner {
                 .collect();
             clauses.push(filter(Box::new(BooleanQuery::new(any_document))));
         }
+        if !scope.metadata().is_empty() {
+            // An index that predates metadata holds none to match.
+            let Some(field) = self.fields.metadata_terms else {
+                return Ok(Vec::new());
+            };
+            if scope.metadata().is_unsatisfiable() {
+                return Ok(Vec::new());
+            }
+            for (key, accepted) in scope.metadata().conditions() {
+                let any_value = accepted
+                    .iter()
+                    .map(|value| (Occur::Should, term_query(field, &metadata_term(key, value))))
+                    .collect();
+                clauses.push(filter(Box::new(BooleanQuery::new(any_value))));
+            }
+        }
         let filtered = BooleanQuery::new(clauses);
         let top = searcher
             .search(
@@ -536,6 +566,17 @@ impl Inner {
             text: self.text_of(stored, fields.text),
             score,
         })
+    }
+
+    /// The stored metadata (empty where the index predates it; the store
+    /// wrote it, so it is a JSON object).
+    fn metadata_of(&self, stored: &TantivyDocument) -> Metadata {
+        self.fields
+            .metadata
+            .and_then(|field| stored.get_first(field))
+            .and_then(|value| value.as_str())
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default()
     }
 
     fn text_of(&self, stored: &TantivyDocument, field: Field) -> String {

@@ -14,8 +14,13 @@ pub(crate) struct Fields {
     pub(crate) page: Field,
     pub(crate) body: Field,
     pub(crate) text: Field,
-    /// Absent from indexes written before chunks kept their heading path.
+    /// The next three are absent from indexes written before chunks kept
+    /// their heading path and their document's metadata.
     pub(crate) heading_path: Option<Field>,
+    /// The document's metadata as JSON.
+    pub(crate) metadata: Option<Field>,
+    /// `key=literal` terms of the metadata, for filters.
+    pub(crate) metadata_terms: Option<Field>,
     pub(crate) pipeline_version: Field,
     pub(crate) content_hash: Field,
     pub(crate) source: Field,
@@ -23,6 +28,10 @@ pub(crate) struct Fields {
 
 /// The stored field holding a chunk's headings, one value per level.
 const HEADING_PATH: &str = "heading_path";
+/// The stored field holding the document's metadata as JSON.
+const METADATA: &str = "metadata";
+/// The indexed terms of the metadata (see `docpipe_core::metadata::metadata_terms`).
+const METADATA_TERMS: &str = "metadata_terms";
 
 /// The schema of new indexes.
 pub(crate) fn schema() -> Schema {
@@ -43,13 +52,16 @@ pub(crate) fn schema() -> Schema {
     builder.add_text_field("content_hash", STRING | STORED);
     builder.add_text_field("source", STRING | STORED);
     builder.add_text_field(HEADING_PATH, STORED);
+    builder.add_text_field(METADATA, STORED);
+    builder.add_text_field(METADATA_TERMS, STRING);
     builder.build()
 }
 
 impl Fields {
     /// The fields of an index whose schema is [`schema`]'s, or [`schema`]'s
-    /// without the heading path (indexes written before chunks kept it:
-    /// they stay searchable, and a re-index fills the paths in).
+    /// without some of the fields added since (indexes written before
+    /// chunks kept heading paths and metadata: they stay searchable, and a
+    /// re-index fills them in).
     pub(crate) fn of(found: &Schema) -> Result<Self, String> {
         let current = schema();
         let unknown = found.fields().find(|(_, entry)| {
@@ -80,6 +92,8 @@ impl Fields {
             content_hash: field("content_hash")?,
             source: field("source")?,
             heading_path: found.get_field(HEADING_PATH).ok(),
+            metadata: found.get_field(METADATA).ok(),
+            metadata_terms: found.get_field(METADATA_TERMS).ok(),
         })
     }
 }
@@ -88,11 +102,15 @@ impl Fields {
 mod tests {
     use super::*;
 
-    /// The schema of indexes written before chunks kept their heading path.
+    /// Fields added after the first indexes were written.
+    const ADDED_FIELDS: [&str; 3] = [HEADING_PATH, METADATA, METADATA_TERMS];
+
+    /// The schema of indexes written before chunks kept their heading path
+    /// and metadata.
     fn without_heading_paths() -> Schema {
         let mut builder = Schema::builder();
         for (_, entry) in schema().fields() {
-            if entry.name() != HEADING_PATH {
+            if !ADDED_FIELDS.contains(&entry.name()) {
                 builder.add_field(entry.clone());
             }
         }
@@ -102,8 +120,9 @@ mod tests {
     #[test]
     fn an_index_without_heading_paths_is_still_usable() {
         let fields = Fields::of(&without_heading_paths()).unwrap();
-        assert!(fields.heading_path.is_none());
-        assert!(Fields::of(&schema()).unwrap().heading_path.is_some());
+        assert!(fields.heading_path.is_none() && fields.metadata_terms.is_none());
+        let fields = Fields::of(&schema()).unwrap();
+        assert!(fields.heading_path.is_some() && fields.metadata_terms.is_some());
     }
 
     #[tokio::test]

@@ -3,8 +3,10 @@
 use docpipe_bm25::Bm25Store;
 use docpipe_core::testing::{indexed_chunks, sorted_ids as ids};
 use docpipe_core::{
-    ChunkId, ChunkStore, DocumentId, DocumentsUnderway, IndexedChunk, SearchScope, TenantId,
+    ChunkId, ChunkStore, DocumentId, DocumentsUnderway, IndexedChunk, MetadataFilter, SearchScope,
+    TenantId,
 };
+use serde_json::json;
 use std::time::Duration;
 
 fn chunks(tenant: &str, document: &str, texts: &[&str]) -> Vec<IndexedChunk> {
@@ -263,4 +265,73 @@ async fn a_commit_waits_for_documents_underway_and_no_longer_once_none_are() {
     within_a_minute(first).await.unwrap();
     let stats = Bm25Store::open(dir.path()).unwrap().stats().await.unwrap();
     assert_eq!(stats.documents, 3);
+}
+
+/// Metadata filters compare a key's value exactly, type included, and a
+/// list accepts any of its values.
+#[tokio::test]
+async fn a_metadata_filter_keeps_documents_whose_metadata_has_the_values_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Bm25Store::open(dir.path()).unwrap();
+    for (document, metadata) in [
+        ("english", json!({"lang": "en", "year": 2024})),
+        ("french", json!({"lang": "fr", "year": 2025, "draft": true})),
+        ("untagged", json!({})),
+    ] {
+        let chunks: Vec<IndexedChunk> = chunks("a", document, &["spring tides"])
+            .into_iter()
+            .map(|chunk| IndexedChunk {
+                metadata: metadata.as_object().unwrap().clone(),
+                ..chunk
+            })
+            .collect();
+        let (tenant, document) = (
+            TenantId::new("a").unwrap(),
+            DocumentId::new(document).unwrap(),
+        );
+        store
+            .replace_document(&tenant, &document, &chunks)
+            .await
+            .unwrap();
+    }
+    let found = |filter: serde_json::Value| {
+        let filter = MetadataFilter::from_json(filter.as_object().unwrap()).unwrap();
+        let scope = SearchScope::tenant(TenantId::new("a").unwrap()).with_metadata(filter);
+        let store = store.clone();
+        async move {
+            let mut documents: Vec<String> = store
+                .search(&scope, "tides", 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|hit| hit.document_id.as_str().to_owned())
+                .collect();
+            documents.sort();
+            documents
+        }
+    };
+    assert_eq!(found(json!({"lang": "en"})).await, ["english"]);
+    assert_eq!(
+        found(json!({"year": [2024, 2025]})).await,
+        ["english", "french"]
+    );
+    assert_eq!(
+        found(json!({"lang": "fr", "draft": true})).await,
+        ["french"]
+    );
+    assert!(
+        found(json!({"year": "2024"})).await.is_empty(),
+        "a string is not an integer"
+    );
+    assert!(found(json!({"lang": []})).await.is_empty());
+    assert_eq!(found(json!({})).await.len(), 3);
+    // Listings keep the metadata, for re-indexes.
+    let chunks = store
+        .document_chunks(
+            &TenantId::new("a").unwrap(),
+            &DocumentId::new("french").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(chunks[0].metadata["lang"], "fr");
 }

@@ -112,4 +112,6 @@ pub struct IndexedChunk {
     /// The publisher's version of the document it came from (see
     /// [`IngestRequest::document_version`](crate::IngestRequest::document_version)).
     pub document_version: u64,
+    /// The document's metadata, as its publisher gave it.
+    pub metadata: crate::Metadata,
 }

@@ -15,6 +15,7 @@ pub mod event;
 pub mod fusion;
 pub mod ids;
 pub mod message;
+pub mod metadata;
 pub mod scope;
 pub mod store;
 #[cfg(feature = "test-support")]
@@ -28,6 +29,7 @@ pub use event::DocumentEvent;
 pub use fusion::{FusionLevel, SearchConfig};
 pub use ids::{ChunkId, ContentHash, DocumentId, PipelineVersion, TenantId};
 pub use message::{DocumentFormat, IngestRequest, ReindexRequest, RemoveRequest, Request, Source};
+pub use metadata::{Metadata, MetadataFilter};
 pub use scope::SearchScope;
 pub use store::{ChunkHit, ChunkStore, StoreError, StoreStats, StoredChunk, StoredDocument};
 pub use underway::{DocumentsUnderway, Underway};

@@ -1,15 +1,17 @@
 //! Which chunks a search may return.
 
+use crate::metadata::MetadataFilter;
 use crate::{DocumentId, TenantId};
 
 /// The chunks a search may return: one tenant's, and only some of its
-/// documents when the caller narrows it. Every store applies the scope as a
+/// documents when the caller narrows it (by id, by metadata, or both). Every store applies the scope as a
 /// filter inside the search, so a narrowed search still returns its full
 /// `limit` where enough chunks match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchScope {
     tenant: TenantId,
     documents: Option<Vec<DocumentId>>,
+    metadata: MetadataFilter,
 }
 
 impl SearchScope {
@@ -18,12 +20,19 @@ impl SearchScope {
         Self {
             tenant,
             documents: None,
+            metadata: MetadataFilter::default(),
         }
     }
 
     /// Only the chunks of `documents` (an empty list matches nothing).
     pub fn with_documents(mut self, documents: Vec<DocumentId>) -> Self {
         self.documents = Some(documents);
+        self
+    }
+
+    /// Only the chunks of documents whose metadata passes `filter`.
+    pub fn with_metadata(mut self, filter: MetadataFilter) -> Self {
+        self.metadata = filter;
         self
     }
 
@@ -35,6 +44,11 @@ impl SearchScope {
     /// The documents searched, if narrowed.
     pub fn documents(&self) -> Option<&[DocumentId]> {
         self.documents.as_deref()
+    }
+
+    /// The filter on documents' metadata (empty: every document).
+    pub fn metadata(&self) -> &MetadataFilter {
+        &self.metadata
     }
 }
 

@@ -76,6 +76,9 @@ pub struct StoredChunk {
     /// (the `milvus` backend, where workers on several machines may write
     /// two versions of one document at once); `None` elsewhere.
     pub document_version: Option<u64>,
+    /// The document's metadata (empty in an index written before docpipe
+    /// kept it).
+    pub metadata: crate::Metadata,
 }
 
 /// A document as a store holds it (read from its first chunk).
@@ -94,6 +97,8 @@ pub struct StoredDocument {
     /// The publisher's version of the document (0 where the store does not
     /// keep versions).
     pub document_version: u64,
+    /// The document's metadata.
+    pub metadata: crate::Metadata,
 }
 
 /// Counts of what a store holds.

@@ -37,6 +37,10 @@ pub fn indexed_chunks(
                 content_hash: ContentHash::of(text.as_bytes()),
                 source: format!("file:///test/{document}.html"),
                 document_version: 0,
+                metadata: serde_json::json!({"lang": "en", "year": 2024})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
             }
         })
         .collect()

@@ -14,10 +14,11 @@
 //! chunks remain.
 
 use crate::MilvusStore;
+use crate::added::{HEADING_PATH, METADATA, metadata_column};
 use crate::columns::{
     classify, int64, int64_column, malformed, quoted_list, varchar, varchar_column,
 };
-use crate::search::{chunk_hits, consistency_level, ef_for, scope_filter};
+use crate::search::{chunk_hits, consistency_level, ef_for};
 use async_trait::async_trait;
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::store::stale_ids;
@@ -93,7 +94,7 @@ impl FullTextStore {
     ) -> Result<Self, StoreError> {
         let mut store = Self::existing(url, collection).await?;
         store.check_server().await?;
-        store.milvus.heading_paths = if store.milvus.exists().await? {
+        store.milvus.added_columns = if store.milvus.exists().await? {
             store.milvus.check_schema(dimension).await?
         } else {
             store.create_collection(dimension).await?;
@@ -153,7 +154,7 @@ impl FullTextStore {
     }
 
     async fn create_collection(&self, dimension: usize) -> Result<(), StoreError> {
-        let schema = sdk::CollectionSchema::new()
+        let schema = crate::added::with_added_fields(sdk::CollectionSchema::new())
             .add_field(varchar(KEY, 64).primary_key(true).auto_id(false))
             .add_field(varchar("chunk_id", 64))
             .add_field(varchar("document_id", 1024))
@@ -161,7 +162,6 @@ impl FullTextStore {
             .add_field(int64("document_version"))
             .add_field(int64("ordinal"))
             .add_field(int64("page"))
-            .add_field(crate::headings::heading_path_field())
             .add_field(varchar("text", 65_535))
             .add_field(
                 varchar(BODY, 65_535)
@@ -289,14 +289,17 @@ impl FullTextStore {
             Some(tenant) => format!("tenant == \"{tenant}\" && ordinal == 0"),
             None => "ordinal == 0".to_owned(),
         };
-        let fields = [
-            "tenant",
-            "document_id",
-            "content_hash",
-            "pipeline_version",
-            "source",
-            "document_version",
-        ];
+        let fields = self.milvus.with_added(
+            &[
+                "tenant",
+                "document_id",
+                "content_hash",
+                "pipeline_version",
+                "source",
+                "document_version",
+            ],
+            METADATA,
+        );
         let mut newest: HashMap<(TenantId, DocumentId), StoredDocument> = HashMap::new();
         for page in self.rows(&filter, &fields).await? {
             let text = |name| varchar_column(page.get(name), name);
@@ -304,7 +307,8 @@ impl FullTextStore {
                 (text("tenant")?, text("document_id")?, text("content_hash")?);
             let (versions, sources) = (text("pipeline_version")?, text("source")?);
             let document_versions = int64_column(page.get("document_version"), "document_version")?;
-            for row in 0..tenants.len() {
+            let metadata = metadata_column(page.get(METADATA), tenants.len())?;
+            for (row, metadata) in metadata.into_iter().enumerate() {
                 let document = StoredDocument {
                     tenant: TenantId::new(tenants[row].clone())
                         .map_err(|error| malformed(format!("stored tenant is invalid: {error}")))?,
@@ -315,6 +319,7 @@ impl FullTextStore {
                     pipeline_version: versions[row].clone(),
                     source: sources[row].clone(),
                     document_version: document_versions[row].max(0) as u64,
+                    metadata,
                 };
                 let key = (document.tenant.clone(), document.document_id.clone());
                 match newest.get(&key) {
@@ -364,6 +369,9 @@ impl FullTextStore {
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         let limit = crate::search::checked_limit(limit)?;
+        let Some(filter) = self.milvus.filter_for(scope) else {
+            return Ok(Vec::new());
+        };
         let (metric, params) = search_params(field, limit);
         let response = self
             .milvus
@@ -373,8 +381,8 @@ impl FullTextStore {
                     .collection_name(self.milvus.collection())
                     .vector_field(field)
                     .vectors(vectors)
-                    .filter(scope_filter(scope))
-                    .output_fields(self.milvus.hit_fields(&HIT_FIELDS))
+                    .filter(filter)
+                    .output_fields(self.milvus.with_added(&HIT_FIELDS, HEADING_PATH))
                     .limit(limit as i64)
                     .metric_type(metric)
                     .extra_params(params)
@@ -461,7 +469,7 @@ impl ChunkStore for FullTextStore {
                     chunks.iter().map(|c| c.vector.clone()).collect(),
                 ),
             ];
-            self.milvus.add_heading_paths(&mut columns, chunks);
+            self.milvus.add_added_columns(&mut columns, chunks);
             self.milvus.upsert(columns).await?;
         }
         // Only after the new chunks are in: drop those they replace...
@@ -493,26 +501,36 @@ impl ChunkStore for FullTextStore {
         document: &DocumentId,
     ) -> Result<Vec<StoredChunk>, StoreError> {
         let filter = format!("tenant == \"{tenant}\" && document_id == \"{document}\"");
-        let fields = [
-            "chunk_id",
-            "content_hash",
-            "pipeline_version",
-            "source",
-            "document_version",
-        ];
+        let fields = self.milvus.with_added(
+            &[
+                "chunk_id",
+                "content_hash",
+                "pipeline_version",
+                "source",
+                "document_version",
+            ],
+            METADATA,
+        );
         let mut chunks = Vec::new();
         for page in self.rows(&filter, &fields).await? {
             let text = |name| varchar_column(page.get(name), name);
             let (ids, hashes) = (text("chunk_id")?, text("content_hash")?);
             let (versions, sources) = (text("pipeline_version")?, text("source")?);
             let document_versions = int64_column(page.get("document_version"), "document_version")?;
-            chunks.extend((0..ids.len()).map(|row| StoredChunk {
-                id: ChunkId::from_stored(ids[row].clone()),
-                content_hash: ContentHash::from_stored(hashes[row].clone()),
-                pipeline_version: versions[row].clone(),
-                source: sources[row].clone(),
-                document_version: Some(document_versions[row].max(0) as u64),
-            }));
+            let metadata = metadata_column(page.get(METADATA), ids.len())?;
+            chunks.extend(
+                metadata
+                    .into_iter()
+                    .enumerate()
+                    .map(|(row, metadata)| StoredChunk {
+                        id: ChunkId::from_stored(ids[row].clone()),
+                        content_hash: ContentHash::from_stored(hashes[row].clone()),
+                        pipeline_version: versions[row].clone(),
+                        source: sources[row].clone(),
+                        document_version: Some(document_versions[row].max(0) as u64),
+                        metadata,
+                    }),
+            );
         }
         Ok(chunks)
     }

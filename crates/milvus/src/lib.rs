@@ -27,11 +27,11 @@
 
 #![warn(missing_docs)]
 
+mod added;
 mod admin;
 mod catalog;
 mod columns;
 mod fulltext;
-mod headings;
 mod search;
 
 pub use catalog::MilvusCatalog;
@@ -75,13 +75,12 @@ pub(crate) fn dense_index() -> IndexParam {
 
 /// The dense store's collection schema.
 pub(crate) fn dense_schema(dimension: usize) -> sdk::CollectionSchema {
-    sdk::CollectionSchema::new()
+    let schema = sdk::CollectionSchema::new()
         .add_field(varchar("chunk_id", 64).primary_key(true).auto_id(false))
         .add_field(varchar("document_id", 1024))
         .add_field(varchar("tenant", 64))
         .add_field(int64("ordinal"))
         .add_field(int64("page"))
-        .add_field(headings::heading_path_field())
         .add_field(varchar("text", 65_535))
         .add_field(varchar("pipeline_version", 256))
         .add_field(varchar("content_hash", 64))
@@ -91,7 +90,8 @@ pub(crate) fn dense_schema(dimension: usize) -> sdk::CollectionSchema {
                 .name(VECTOR)
                 .data_type(sdk::DataType::FloatVector)
                 .dimension(dimension as u32),
-        )
+        );
+    added::with_added_fields(schema)
 }
 
 /// A Milvus collection of chunks.
@@ -100,8 +100,9 @@ pub struct MilvusStore {
     client: Arc<ClientV2>,
     collection: String,
     search_consistency: ReadConsistency,
-    /// Whether the collection has the heading path column (see `headings`).
-    heading_paths: bool,
+    /// Whether the collection has the columns added since the first
+    /// collections (see `added`).
+    added_columns: bool,
 }
 
 impl MilvusStore {
@@ -113,7 +114,7 @@ impl MilvusStore {
         dimension: usize,
     ) -> Result<Self, StoreError> {
         let mut store = Self::existing(url, collection).await?;
-        store.heading_paths = store.ensure_collection(dimension).await?;
+        store.added_columns = store.ensure_collection(dimension).await?;
         Ok(store)
     }
 
@@ -134,7 +135,7 @@ impl MilvusStore {
             client: Arc::new(client),
             collection: collection.to_owned(),
             search_consistency: ReadConsistency::Strong,
-            heading_paths: false,
+            added_columns: false,
         })
     }
 
@@ -151,16 +152,16 @@ impl MilvusStore {
     }
 
     /// Creates the collection if needed and loads it; returns whether it
-    /// has the heading path column.
+    /// has the added columns.
     async fn ensure_collection(&self, dimension: usize) -> Result<bool, StoreError> {
-        let heading_paths = if self.exists().await? {
+        let added_columns = if self.exists().await? {
             self.check_schema(dimension).await?
         } else {
             self.create_collection(dimension).await?;
             true
         };
         self.load().await?;
-        Ok(heading_paths)
+        Ok(added_columns)
     }
 
     /// Loads the collection into the query nodes (searches need it).
@@ -192,7 +193,7 @@ impl MilvusStore {
     }
 
     /// Refuses a collection whose vectors have another dimension; returns
-    /// whether it has the heading path column.
+    /// whether it has the added columns.
     async fn check_schema(&self, dimension: usize) -> Result<bool, StoreError> {
         let description = self
             .client
@@ -211,7 +212,7 @@ impl MilvusStore {
             .find(|field| field.get_name() == VECTOR)
             .map(|field| field.get_dimension() as usize);
         match found {
-            Some(found) if found == dimension => Ok(headings::has_heading_paths(schema)),
+            Some(found) if found == dimension => added::has_added_columns(&self.collection, schema),
             found => Err(StoreError::Rejected {
                 store: STORE,
                 message: format!(
@@ -403,7 +404,7 @@ impl ChunkStore for MilvusStore {
                     chunks.iter().map(|c| c.vector.clone()).collect(),
                 ),
             ];
-            self.add_heading_paths(&mut columns, chunks);
+            self.add_added_columns(&mut columns, chunks);
             self.upsert(columns).await?;
         }
         // Only after the new chunks are in: drop the ones they replace.
@@ -423,7 +424,10 @@ impl ChunkStore for MilvusStore {
                     .filter(format!(
                         "tenant == \"{tenant}\" && document_id == \"{document}\""
                     ))
-                    .output_fields(["chunk_id", "content_hash", "pipeline_version", "source"])
+                    .output_fields(self.with_added(
+                        &["chunk_id", "content_hash", "pipeline_version", "source"],
+                        added::METADATA,
+                    ))
                     .limit(QUERY_WINDOW)
                     .consistency_level(ConsistencyLevel::Strong)
                     .build()
@@ -443,13 +447,18 @@ impl ChunkStore for MilvusStore {
             "pipeline_version",
         )?;
         let sources = varchar_column(results.get_output_field("source"), "source")?;
-        Ok((0..ids.len())
-            .map(|row| StoredChunk {
+        let metadata =
+            added::metadata_column(results.get_output_field(added::METADATA), ids.len())?;
+        Ok(metadata
+            .into_iter()
+            .enumerate()
+            .map(|(row, metadata)| StoredChunk {
                 id: ChunkId::from_stored(ids[row].clone()),
                 content_hash: ContentHash::from_stored(hashes[row].clone()),
                 pipeline_version: versions[row].clone(),
                 source: sources[row].clone(),
                 document_version: None,
+                metadata,
             })
             .collect())
     }

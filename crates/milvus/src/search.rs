@@ -1,9 +1,9 @@
 //! Nearest-neighbour search of a generation's chunks.
 
 use crate::MilvusStore;
+use crate::added::{HEADING_PATH, METADATA, heading_paths};
 use crate::columns::quoted_list;
 use crate::columns::{classify, int64_column, malformed, varchar_column, varchar_ids};
-use crate::headings::{HEADING_PATH, heading_paths};
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::{ChunkHit, ChunkId, DocumentId, SearchScope, StoreError};
 use milvus::v2::prelude::*;
@@ -36,12 +36,33 @@ pub(crate) fn checked_limit(limit: usize) -> Result<usize, StoreError> {
     Ok(limit.max(1))
 }
 
-/// The boolean expression that keeps a search inside `scope`.
+/// The boolean expression that keeps a search inside `scope`. Metadata
+/// keys are plain words (`MetadataFilter` refuses others) and values JSON
+/// literals, so neither can change the expression's shape.
 pub(crate) fn scope_filter(scope: &SearchScope) -> String {
-    let tenant = format!("tenant == \"{}\"", scope.tenant_id());
-    match scope.documents() {
-        Some(documents) => format!("{tenant} && document_id in {}", quoted_list(documents)),
-        None => tenant,
+    let mut filter = format!("tenant == \"{}\"", scope.tenant_id());
+    if let Some(documents) = scope.documents() {
+        filter.push_str(&format!(" && document_id in {}", quoted_list(documents)));
+    }
+    for (key, accepted) in scope.metadata().conditions() {
+        let any: Vec<String> = accepted
+            .iter()
+            .map(|value| format!("{METADATA}[\"{key}\"] == {}", value.literal()))
+            .collect();
+        filter.push_str(&format!(" && ({})", any.join(" || ")));
+    }
+    filter
+}
+
+impl MilvusStore {
+    /// `scope`'s filter expression, or `None` when nothing can match: a
+    /// metadata filter naming a key that cannot be filtered on, or on a
+    /// collection that predates metadata.
+    pub(crate) fn filter_for(&self, scope: &SearchScope) -> Option<String> {
+        let metadata = scope.metadata();
+        let satisfiable =
+            metadata.is_empty() || (self.added_columns && !metadata.is_unsatisfiable());
+        satisfiable.then(|| scope_filter(scope))
     }
 }
 
@@ -67,6 +88,9 @@ impl MilvusStore {
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         let limit = checked_limit(limit)?;
+        let Some(filter) = self.filter_for(scope) else {
+            return Ok(Vec::new());
+        };
         let response = self
             .client
             .search(
@@ -74,8 +98,10 @@ impl MilvusStore {
                     .collection_name(&self.collection)
                     .vector_field(crate::VECTOR)
                     .vectors(SearchVectors::Float(vec![vector]))
-                    .filter(scope_filter(scope))
-                    .output_fields(self.hit_fields(&["document_id", "ordinal", "page", "text"]))
+                    .filter(filter)
+                    .output_fields(
+                        self.with_added(&["document_id", "ordinal", "page", "text"], HEADING_PATH),
+                    )
                     .limit(limit as i64)
                     .metric_type(MetricType::Ip)
                     .extra_params(HashMap::from([("ef".into(), ef_for(limit).to_string())]))
@@ -145,6 +171,16 @@ mod tests {
         assert_eq!(
             scope_filter(&narrowed),
             r#"tenant == "acme" && document_id in ["guides/a","b"]"#
+        );
+        let filter = docpipe_core::MetadataFilter::from_json(
+            serde_json::json!({"lang": ["en", "say \"hi\""], "year": 2024})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            scope_filter(&narrowed.with_metadata(filter)),
+            r#"tenant == "acme" && document_id in ["guides/a","b"] && (metadata["lang"] == "en" || metadata["lang"] == "say \"hi\"") && (metadata["year"] == 2024)"#
         );
     }
 

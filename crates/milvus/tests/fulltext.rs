@@ -7,9 +7,11 @@
 
 use docpipe_core::testing::{indexed_chunks, sorted_ids};
 use docpipe_core::{
-    ChunkStore, Classify, DocumentId, ErrorClass, IndexedChunk, SearchScope, TenantId,
+    ChunkStore, Classify, DocumentId, ErrorClass, IndexedChunk, MetadataFilter, SearchScope,
+    TenantId,
 };
 use docpipe_milvus::{FullTextStore, MilvusStore};
+use serde_json::json;
 
 const DIMENSION: usize = 8;
 
@@ -133,6 +135,41 @@ async fn keyword_and_dense_searches_stay_within_the_tenant_and_its_documents() {
     for hit in dense.iter().chain(&keyword) {
         assert_eq!(hit.document_id.as_str(), "guide");
     }
+    // Metadata filters apply inside the search (JSON filters on the server).
+    let with_metadata = |filter: serde_json::Value| {
+        let filter = MetadataFilter::from_json(filter.as_object().unwrap()).unwrap();
+        tenant.clone().with_metadata(filter)
+    };
+    let english = with_metadata(json!({"lang": "en", "year": [2023, 2024]}));
+    assert_eq!(
+        store
+            .keyword(&english, "quorum queues", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let french = with_metadata(json!({"lang": "fr"}));
+    assert!(
+        store
+            .keyword(&french, "quorum queues", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .dense(&french, vector.clone(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed = store
+        .documents(Some(&TenantId::new("a").unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(listed[0].metadata["lang"], "en");
+
     // A scope naming documents applies to both kinds of search.
     let elsewhere = tenant.with_documents(vec![DocumentId::new("other").unwrap()]);
     assert!(

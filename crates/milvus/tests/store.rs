@@ -3,8 +3,9 @@
 //! test uses its own collection and drops it.
 
 use docpipe_core::testing::{indexed_chunks, sorted_ids};
-use docpipe_core::{ChunkStore, DocumentId, SearchScope, TenantId};
+use docpipe_core::{ChunkStore, DocumentId, IndexedChunk, MetadataFilter, SearchScope, TenantId};
 use docpipe_milvus::MilvusStore;
+use serde_json::json;
 
 const DIMENSION: usize = 8;
 
@@ -171,5 +172,52 @@ async fn settled_chunks_are_searched_through_the_index_for_any_number_of_hits() 
         docpipe_core::ErrorClass::Permanent,
         "{error}"
     );
+    store.drop_collection().await.unwrap();
+}
+
+#[tokio::test]
+async fn metadata_filters_compare_values_type_included_and_listings_keep_metadata() {
+    let store = store("metadata").await;
+    for (document, metadata) in [
+        ("english", json!({"lang": "en", "year": 2024})),
+        ("quoted", json!({"lang": "say \"hi\"", "draft": true})),
+    ] {
+        let (tenant, id) = ids("acme", document);
+        let chunks: Vec<IndexedChunk> = indexed_chunks("acme", document, &["x"], DIMENSION)
+            .into_iter()
+            .map(|chunk| IndexedChunk {
+                metadata: metadata.as_object().unwrap().clone(),
+                ..chunk
+            })
+            .collect();
+        store.replace_document(&tenant, &id, &chunks).await.unwrap();
+    }
+    let found = |filter: serde_json::Value| {
+        let filter = MetadataFilter::from_json(filter.as_object().unwrap()).unwrap();
+        let scope = SearchScope::tenant(TenantId::new("acme").unwrap()).with_metadata(filter);
+        let store = store.clone();
+        async move {
+            let mut query = vec![0.0; DIMENSION];
+            query[0] = 1.0;
+            let hits = store.search(&scope, query, 10).await.unwrap();
+            let mut found: Vec<String> =
+                hits.iter().map(|hit| hit.document_id.to_string()).collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(
+        found(json!({"lang": ["en", "say \"hi\""]})).await,
+        ["english", "quoted"]
+    );
+    assert_eq!(found(json!({"year": 2024})).await, ["english"]);
+    assert_eq!(found(json!({"draft": true})).await, ["quoted"]);
+    assert!(
+        found(json!({"year": "2024"})).await.is_empty(),
+        "a string is not an integer"
+    );
+    let (tenant, id) = ids("acme", "english");
+    let stored = store.document_chunks(&tenant, &id).await.unwrap();
+    assert_eq!(stored[0].metadata["year"], 2024);
     store.drop_collection().await.unwrap();
 }

@@ -8,8 +8,8 @@ use docpipe_core::config::{LimitsConfig, RetryConfig};
 use docpipe_core::message::{DeclaredType, MessageError};
 use docpipe_core::{
     ChunkId, Classify, ContentHash, DocumentId, DocumentsUnderway, ErrorClass, IndexedChunk,
-    IngestRequest, ParsedDocument, PipelineVersion, StoreError, StoredChunk, StoredDocument,
-    TenantId,
+    IngestRequest, Metadata, ParsedDocument, PipelineVersion, StoreError, StoredChunk,
+    StoredDocument, TenantId,
 };
 use docpipe_embed::{EmbedError, Embedder};
 use docpipe_parse::{DocumentParser, ParseError};
@@ -180,6 +180,7 @@ struct Provenance<'a> {
     content_hash: ContentHash,
     source: String,
     document_version: u64,
+    metadata: &'a Metadata,
 }
 
 /// The chunk count if every store already holds the document with this
@@ -191,10 +192,11 @@ fn unchanged_chunk_count(
     content_hash: &ContentHash,
     version: &PipelineVersion,
     document_version: u64,
+    metadata: &Metadata,
 ) -> Option<u32> {
     let mut agreed: Option<Vec<&ChunkId>> = None;
     for chunks in stored {
-        if !holds_current(chunks, content_hash, version, document_version) {
+        if !holds_current(chunks, content_hash, version, document_version, metadata) {
             return None;
         }
         let mut ids: Vec<&ChunkId> = chunks.iter().map(|chunk| &chunk.id).collect();
@@ -209,7 +211,7 @@ fn unchanged_chunk_count(
 }
 
 /// Whether a store's chunks of a document (`stored`) are all of this
-/// content hash and pipeline version, and there are some. In stores that
+/// content hash, pipeline version and metadata, and there are some. In stores that
 /// keep document versions, they must also be of this version or a newer
 /// one: an older version's chunks with the same content are written again
 /// with this version, so that a concurrent write of a version between the
@@ -219,11 +221,13 @@ fn holds_current(
     content_hash: &ContentHash,
     version: &PipelineVersion,
     document_version: u64,
+    metadata: &Metadata,
 ) -> bool {
     !stored.is_empty()
         && stored.iter().all(|chunk| {
             chunk.content_hash == *content_hash
                 && chunk.pipeline_version == version.as_str()
+                && chunk.metadata == *metadata
                 && chunk
                     .document_version
                     .is_none_or(|stored| stored >= document_version)
@@ -334,7 +338,13 @@ impl Indexer {
         let document_version = request.document_version;
         while let Some((store, chunks)) = reads.next().await {
             let chunks = chunks?;
-            let current = holds_current(&chunks, &content_hash, &self.version, document_version);
+            let current = holds_current(
+                &chunks,
+                &content_hash,
+                &self.version,
+                document_version,
+                &request.metadata,
+            );
             read[store] = Some(chunks);
             if !current {
                 break;
@@ -361,8 +371,13 @@ impl Indexer {
             });
         }
         if let Some(answered) = answered
-            && let Some(chunks) =
-                unchanged_chunk_count(&answered, &content_hash, &self.version, document_version)
+            && let Some(chunks) = unchanged_chunk_count(
+                &answered,
+                &content_hash,
+                &self.version,
+                document_version,
+                &request.metadata,
+            )
         {
             tracing::info!(
                 document_id = %request.document_id,
@@ -379,6 +394,7 @@ impl Indexer {
             content_hash: content_hash.clone(),
             source: request.source.stored_form(),
             document_version,
+            metadata: &request.metadata,
         };
         let underway = self.underway.enter();
         let prepared = async {
@@ -456,8 +472,9 @@ impl Indexer {
         let parsed = self.parsed_copies.load(&live.content_hash).await?;
         let Some(parsed) = parsed else {
             if live.source.starts_with("file://") {
-                let request =
+                let mut request =
                     IngestRequest::for_file(tenant.clone(), document.clone(), live.source.clone());
+                request.metadata = live.metadata.clone();
                 return self.index(&request).await;
             }
             return Err(IndexError::NoParsedCopy {
@@ -474,6 +491,7 @@ impl Indexer {
             &live.content_hash,
             &self.version,
             live.document_version,
+            &live.metadata,
         ) {
             return Ok(Indexed::unchanged(chunks));
         }
@@ -483,6 +501,7 @@ impl Indexer {
             content_hash: live.content_hash.clone(),
             source: live.source.clone(),
             document_version: live.document_version,
+            metadata: &live.metadata,
         };
         let indexed = {
             let _underway = self.underway.enter();
@@ -584,6 +603,7 @@ impl Indexer {
                 content_hash: provenance.content_hash.clone(),
                 source: provenance.source.clone(),
                 document_version: provenance.document_version,
+                metadata: provenance.metadata.clone(),
             })
             .collect())
     }
@@ -741,6 +761,8 @@ fn store_span(
 mod tests {
     use super::*;
 
+    static NONE: std::sync::LazyLock<Metadata> = std::sync::LazyLock::new(Metadata::new);
+
     fn stored(ids: &[&str], hash: &ContentHash, version: &PipelineVersion) -> Vec<StoredChunk> {
         ids.iter()
             .map(|id| StoredChunk {
@@ -749,6 +771,7 @@ mod tests {
                 pipeline_version: version.to_string(),
                 source: "inline".into(),
                 document_version: None,
+                metadata: Metadata::new(),
             })
             .collect()
     }
@@ -758,36 +781,56 @@ mod tests {
         let (hash, version) = (ContentHash::of(b"v1"), PipelineVersion::derive("p", &[]));
         let both = stored(&["a", "b"], &hash, &version);
         assert_eq!(
-            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &version, 0),
+            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &version, 0, &NONE),
             Some(2)
         );
 
         let other_hash = ContentHash::of(b"v2");
         assert_eq!(
-            unchanged_chunk_count(&[both.clone(), both.clone()], &other_hash, &version, 0),
+            unchanged_chunk_count(
+                &[both.clone(), both.clone()],
+                &other_hash,
+                &version,
+                0,
+                &NONE
+            ),
             None
         );
         let other_version = PipelineVersion::derive("q", &[]);
         assert_eq!(
-            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &other_version, 0),
+            unchanged_chunk_count(
+                &[both.clone(), both.clone()],
+                &hash,
+                &other_version,
+                0,
+                &NONE
+            ),
+            None
+        );
+
+        // The same content published again with other metadata.
+        let mut tagged = Metadata::new();
+        tagged.insert("lang".into(), "en".into());
+        assert_eq!(
+            unchanged_chunk_count(&[both.clone(), both.clone()], &hash, &version, 0, &tagged),
             None
         );
 
         // A crash between the two stores' writes.
         let missing = stored(&["a"], &hash, &version);
         assert_eq!(
-            unchanged_chunk_count(&[both.clone(), missing], &hash, &version, 0),
+            unchanged_chunk_count(&[both.clone(), missing], &hash, &version, 0, &NONE),
             None
         );
         assert_eq!(
-            unchanged_chunk_count(&[both, Vec::new()], &hash, &version, 0),
+            unchanged_chunk_count(&[both, Vec::new()], &hash, &version, 0, &NONE),
             None
         );
         // A crash between a store's write and its stale-chunk delete.
         let mut mixed = stored(&["a", "b"], &hash, &version);
         mixed.extend(stored(&["old"], &other_hash, &version));
         assert_eq!(
-            unchanged_chunk_count(&[mixed.clone(), mixed], &hash, &version, 0),
+            unchanged_chunk_count(&[mixed.clone(), mixed], &hash, &version, 0, &NONE),
             None
         );
     }
@@ -808,12 +851,12 @@ mod tests {
         assert_eq!(newer_version(&holds_five, 4), Some(5), "4 is superseded");
         assert_eq!(newer_version(&holds_five, 5), None);
         assert_eq!(
-            unchanged_chunk_count(&holds_five, &hash, &version, 5),
+            unchanged_chunk_count(&holds_five, &hash, &version, 5, &NONE),
             Some(1),
             "a redelivery of version 5"
         );
         assert_eq!(
-            unchanged_chunk_count(&holds_five, &hash, &version, 6),
+            unchanged_chunk_count(&holds_five, &hash, &version, 6, &NONE),
             None,
             "version 6 of the same content is stamped again"
         );
@@ -821,7 +864,7 @@ mod tests {
         let unversioned = [stored(&["a"], &hash, &version)];
         assert_eq!(newer_version(&unversioned, 0), None);
         assert_eq!(
-            unchanged_chunk_count(&unversioned, &hash, &version, 9),
+            unchanged_chunk_count(&unversioned, &hash, &version, 9, &NONE),
             Some(1)
         );
     }

@@ -532,6 +532,7 @@ async fn reindex(
         pipeline_version: first.pipeline_version.clone(),
         source: first.source.clone(),
         document_version: first.document_version.unwrap_or(0),
+        metadata: first.metadata.clone(),
     };
     let indexed = target.indexer.rebuild(&stored).await?;
     Ok(indexed_event(

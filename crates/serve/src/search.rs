@@ -5,7 +5,8 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use docpipe_core::{DocumentId, SearchScope, TenantId};
+use docpipe_core::metadata::FilterError;
+use docpipe_core::{DocumentId, Metadata, MetadataFilter, SearchScope, TenantId};
 use docpipe_search::{DocumentHit, Mode, SearchRequest, StageTimings};
 use docpipe_telemetry::metrics::metrics;
 use std::sync::Arc;
@@ -35,6 +36,9 @@ struct SearchBody {
 struct Filter {
     #[serde(default)]
     document_ids: Option<Vec<DocumentId>>,
+    /// Key → value, or list of values (any of).
+    #[serde(default)]
+    metadata: Option<Metadata>,
 }
 
 fn default_mode() -> Mode {
@@ -103,6 +107,13 @@ async fn run(
             )));
         }
         scope = scope.with_documents(documents);
+    }
+    if let Some(metadata) = request.filter.metadata {
+        let filter = MetadataFilter::from_json(&metadata).map_err(|error| match error {
+            FilterError::TooLarge => ApiError::TooLarge(error.to_string()),
+            _ => ApiError::BadRequest(error.to_string()),
+        })?;
+        scope = scope.with_metadata(filter);
     }
     // Refused at once when full: a queue without bound would only make
     // every caller late.

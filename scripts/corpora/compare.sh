@@ -5,13 +5,13 @@
 # runs the baselines a user would try first (baselines.py) on the same
 # documents and queries. Hybrid search is evaluated fusing chunks (the
 # default) and fusing documents.
-#   scripts/corpora/compare.sh [OUT (default /tmp/manpages)] [COUNT (default 1000)]
+#   scripts/corpora/compare.sh [OUT (default /tmp/manpages)] [COUNT (default 3000)]
 # Needs groff (Debian `groff`) and Milvus (scripts/milvus.sh start).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$REPO_ROOT"
 
 OUT="${1:-/tmp/manpages}"
-COUNT="${2:-1000}"
+COUNT="${2:-3000}"
 groff -Thtml </dev/null >/dev/null 2>&1 && groff -Tpdf </dev/null >/dev/null 2>&1 \
   || die "groff cannot render HTML and PDF: apt-get install groff (groff-base is not enough)"
 ensure_venv

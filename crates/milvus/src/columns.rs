@@ -1,7 +1,7 @@
 //! Reading Milvus' columnar results, and classifying its errors.
 
 use crate::STORE;
-use docpipe_core::StoreError;
+use docpipe_core::{ChunkId, ContentHash, StoreError, StoredChunk};
 use milvus::v2::error::{Error, ServerError};
 use milvus::v2::prelude::*;
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
@@ -52,6 +52,33 @@ pub(crate) fn int64_column<'a>(
     field
         .and_then(FieldData::as_int64)
         .ok_or_else(|| malformed(format!("response has no int64 column {name}")))
+}
+
+/// The stored chunks in the columns of a query's result (`column` gives
+/// each by name), reading `document_version` where the store keeps it.
+pub(crate) fn stored_chunks<'a>(
+    column: impl Fn(&str) -> Option<&'a FieldData>,
+    versioned: bool,
+) -> Result<Vec<StoredChunk>, StoreError> {
+    let text = |name| varchar_column(column(name), name);
+    let (ids, hashes) = (text("chunk_id")?, text("content_hash")?);
+    let (versions, sources) = (text("pipeline_version")?, text("source")?);
+    let document_versions = versioned
+        .then(|| int64_column(column("document_version"), "document_version"))
+        .transpose()?;
+    let metadata = crate::added::metadata_column(column(crate::added::METADATA), ids.len())?;
+    Ok(metadata
+        .into_iter()
+        .enumerate()
+        .map(|(row, metadata)| StoredChunk {
+            id: ChunkId::from_stored(ids[row].clone()),
+            content_hash: ContentHash::from_stored(hashes[row].clone()),
+            pipeline_version: versions[row].clone(),
+            source: sources[row].clone(),
+            document_version: document_versions.map(|versions| versions[row].max(0) as u64),
+            metadata,
+        })
+        .collect())
 }
 
 pub(crate) fn malformed(message: String) -> StoreError {

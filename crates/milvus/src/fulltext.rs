@@ -16,7 +16,7 @@
 use crate::MilvusStore;
 use crate::added::{HEADING_PATH, METADATA, metadata_column};
 use crate::columns::{
-    classify, int64, int64_column, malformed, quoted_list, varchar, varchar_column,
+    classify, int64, int64_column, malformed, quoted_list, stored_chunks, varchar, varchar_column,
 };
 use crate::search::{chunk_hits, consistency_level, ef_for};
 use async_trait::async_trait;
@@ -513,24 +513,7 @@ impl ChunkStore for FullTextStore {
         );
         let mut chunks = Vec::new();
         for page in self.rows(&filter, &fields).await? {
-            let text = |name| varchar_column(page.get(name), name);
-            let (ids, hashes) = (text("chunk_id")?, text("content_hash")?);
-            let (versions, sources) = (text("pipeline_version")?, text("source")?);
-            let document_versions = int64_column(page.get("document_version"), "document_version")?;
-            let metadata = metadata_column(page.get(METADATA), ids.len())?;
-            chunks.extend(
-                metadata
-                    .into_iter()
-                    .enumerate()
-                    .map(|(row, metadata)| StoredChunk {
-                        id: ChunkId::from_stored(ids[row].clone()),
-                        content_hash: ContentHash::from_stored(hashes[row].clone()),
-                        pipeline_version: versions[row].clone(),
-                        source: sources[row].clone(),
-                        document_version: Some(document_versions[row].max(0) as u64),
-                        metadata,
-                    }),
-            );
+            chunks.extend(stored_chunks(|name| page.get(name), true)?);
         }
         Ok(chunks)
     }

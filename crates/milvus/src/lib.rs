@@ -440,27 +440,7 @@ impl ChunkStore for MilvusStore {
         if results.get_row_count() == 0 {
             return Ok(Vec::new());
         }
-        let ids = varchar_column(results.get_output_field("chunk_id"), "chunk_id")?;
-        let hashes = varchar_column(results.get_output_field("content_hash"), "content_hash")?;
-        let versions = varchar_column(
-            results.get_output_field("pipeline_version"),
-            "pipeline_version",
-        )?;
-        let sources = varchar_column(results.get_output_field("source"), "source")?;
-        let metadata =
-            added::metadata_column(results.get_output_field(added::METADATA), ids.len())?;
-        Ok(metadata
-            .into_iter()
-            .enumerate()
-            .map(|(row, metadata)| StoredChunk {
-                id: ChunkId::from_stored(ids[row].clone()),
-                content_hash: ContentHash::from_stored(hashes[row].clone()),
-                pipeline_version: versions[row].clone(),
-                source: sources[row].clone(),
-                document_version: None,
-                metadata,
-            })
-            .collect())
+        columns::stored_chunks(|name| results.get_output_field(name), false)
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {

@@ -14,7 +14,8 @@
 //!
 //! `source` may instead be `{ "type": "inline", "base64": "..." }` for small
 //! documents. `content_type` is optional (the worker sniffs `%PDF-` / HTML);
-//! `metadata` is free JSON, carried along untouched. Unknown top-level fields
+//! `metadata` is free JSON (at most 8 KiB), stored with every chunk and
+//! filterable (see [`crate::metadata`]). Unknown top-level fields
 //! are rejected so that a misspelt field never goes unnoticed.
 //!
 //! Two more actions share the queue ([`Request`]): `"action": "remove"`
@@ -25,6 +26,7 @@
 
 use crate::error::{Classify, ErrorClass};
 use crate::ids::{DocumentId, PipelineVersion, TenantId};
+use crate::metadata::MAX_METADATA_BYTES;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +48,8 @@ pub struct IngestRequest {
     /// The declared media type, e.g. `application/pdf` or `text/html; charset=windows-1252`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
-    /// Free metadata, carried along untouched.
+    /// Free metadata (at most [`MAX_METADATA_BYTES`] as JSON), stored with
+    /// every chunk; searches filter on its top-level values.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The publisher's version of the document; larger is newer (the
@@ -348,9 +351,20 @@ impl IngestRequest {
         Self::validate(request)
     }
 
-    /// Checks what serde cannot: the content type and the source's form.
+    /// Checks what serde cannot: the content type, the source's form and
+    /// the size of the metadata.
     fn validate(request: Self) -> Result<Self, MessageError> {
         request.declared_type()?;
+        let metadata_bytes = serde_json::to_vec(&request.metadata)
+            .expect("a JSON object always serializes")
+            .len();
+        if metadata_bytes > MAX_METADATA_BYTES {
+            return Err(MessageError::InvalidField(format!(
+                "metadata is {metadata_bytes} bytes of JSON; at most {MAX_METADATA_BYTES} are \
+                 accepted, as every chunk of the document stores it: keep large data in the \
+                 document or elsewhere and put a reference in the metadata"
+            )));
+        }
         match &request.source {
             Source::File { uri } => {
                 file_path_of(uri)?;
@@ -451,6 +465,15 @@ mod tests {
         let request = decode(valid()).unwrap();
         assert_eq!(request.document_id.as_str(), "guides/intro");
         assert_eq!(IngestRequest::decode(&request.encode()).unwrap(), request);
+    }
+
+    #[test]
+    fn metadata_stored_with_every_chunk_is_kept_small() {
+        let mut large = valid();
+        large["metadata"] = json!({ "notes": "x".repeat(MAX_METADATA_BYTES) });
+        let error = decode(large).unwrap_err();
+        assert!(error.to_string().contains("every chunk"), "{error}");
+        assert_eq!(error.class(), ErrorClass::Permanent);
     }
 
     #[test]

@@ -14,6 +14,10 @@ use serde_json::Value;
 /// A document's metadata, as its publisher gave it.
 pub type Metadata = serde_json::Map<String, Value>;
 
+/// Most bytes of a document's metadata, as JSON: every chunk of the
+/// document stores it (ten thousand chunks of 8 KiB each are 80 MB).
+pub const MAX_METADATA_BYTES: usize = 8192;
+
 /// Most keys one filter may name.
 pub const MAX_FILTER_KEYS: usize = 32;
 /// Most values one key of a filter may accept.

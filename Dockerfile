@@ -37,13 +37,15 @@ ENV DOCPIPE_HOME=/opt/docpipe \
 WORKDIR /src
 # scripts/lib.sh takes the repository root to be the parent of scripts/.
 COPY scripts/ scripts/
-# install-onnxruntime.sh makes $DOCPIPE_HOME/lib/libonnxruntime.so a symlink
-# into the venv, which the runtime image does not have: stage the real file
-# (cp -L) and the model directory for the next stage.
+# install-onnxruntime.sh and install-pdfium.sh make $DOCPIPE_HOME/lib/*.so
+# symlinks into the venv, which the runtime image does not have: stage the
+# real files (cp -L) and the model directory for the next stage.
 RUN bash scripts/install-onnxruntime.sh \
+    && bash scripts/install-pdfium.sh \
     && bash scripts/install-model.sh \
     && mkdir -p /stage/lib /stage/models \
     && cp -L "$DOCPIPE_HOME/lib/libonnxruntime.so" /stage/lib/libonnxruntime.so \
+    && cp -L "$DOCPIPE_HOME/lib/libpdfium.so" /stage/lib/libpdfium.so \
     && cp -R "$DOCPIPE_HOME/models/all-MiniLM-L6-v2" /stage/models/all-MiniLM-L6-v2 \
     && test -s /stage/models/all-MiniLM-L6-v2/model.onnx \
     && test -s /stage/models/all-MiniLM-L6-v2/docpipe-model.toml
@@ -52,7 +54,7 @@ RUN bash scripts/install-onnxruntime.sh \
 # 3. Runtime.
 # --------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
-# libonnxruntime.so needs only glibc, libstdc++ and libgcc_s (no libgomp);
+# libonnxruntime.so and libpdfium.so need only glibc, libstdc++ and libgcc_s (no libgomp);
 # ca-certificates for TLS endpoints (e.g. a remote Milvus over https).
 # Versions are not pinned: bookworm's security updates replace them.
 # hadolint ignore=DL3008
@@ -80,6 +82,7 @@ ENV DOCPIPE_HOME=/opt/docpipe \
     DOCPIPE_PIPELINE=/etc/docpipe/pipelines/default.toml \
     DOCPIPE_MODEL_DIR=/opt/docpipe/models/all-MiniLM-L6-v2 \
     ORT_DYLIB_PATH=/opt/docpipe/lib/libonnxruntime.so \
+    DOCPIPE_PDFIUM_PATH=/opt/docpipe/lib/libpdfium.so \
     DOCPIPE_INDEX_DIR=/var/lib/docpipe/index/docpipe_chunks \
     DOCPIPE_ALLOWED_ROOTS=/srv/docs
 

@@ -22,8 +22,7 @@ fn main() -> anyhow::Result<()> {
 
     let bytes = std::fs::read(&path)?;
     let limits = &config.limits;
-    let parsed =
-        DocumentParser::new(limits.max_pdf_pages, limits.max_html_depth).parse(&bytes, None)?;
+    let parsed = DocumentParser::for_pipeline(&config)?.parse(&bytes, None)?;
     println!(
         "{path}: title {:?}, {} blocks, {} bytes of text",
         parsed.title,

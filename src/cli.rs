@@ -76,6 +76,9 @@ pub enum Command {
     /// Drop previous and retired generations (their Milvus collections,
     /// tantivy indexes and unused parsed copies). Rollback is impossible after.
     Gc(GcArgs),
+    /// Show what docpipe reads from a file (title, pages, headings, text)
+    /// with the pipeline's parser, without indexing it.
+    Parse(ParseArgs),
     /// Search indexed documents.
     Search(SearchArgs),
     /// Evaluate retrieval on a gold set: Recall@1, Recall@k, MRR@k and latency per mode.
@@ -278,6 +281,16 @@ pub enum ModeArg {
     Dense,
     /// tantivy BM25.
     Bm25,
+}
+
+/// Arguments of `docpipe parse`.
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// A PDF or HTML file.
+    pub file: PathBuf,
+    /// Print the document (or the failure's code and reason) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `docpipe search`.

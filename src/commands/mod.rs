@@ -3,6 +3,7 @@
 mod bench;
 mod dlq;
 mod generations;
+mod parse;
 mod publish;
 mod search;
 mod serve;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generations(args) => generations::list(&config, args).await,
         Command::Rollback => generations::rollback(&config).await,
         Command::Gc(args) => generations::gc(&config, args).await,
+        Command::Parse(args) => parse::run(&config, args),
         Command::Search(args) => search::search(&config, args).await,
         Command::Eval(args) => search::eval(&config, args).await,
         Command::Status(args) => status::run(&config, args).await,

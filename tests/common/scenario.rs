@@ -58,7 +58,7 @@ pub fn expected_chunks(
     let model = ModelDir::open(&config.model.dir).unwrap();
     let version = docpipe_pipeline::pipeline_version(config, &model).unwrap();
     let chunker = Chunker::new(model.tokenizer().unwrap(), &config.chunking, 10_000).unwrap();
-    let parser = DocumentParser::new(config.limits.max_pdf_pages, config.limits.max_html_depth);
+    let parser = DocumentParser::for_pipeline(config).unwrap();
     let tenant = TenantId::new(TENANT).unwrap();
     corpus
         .iter()

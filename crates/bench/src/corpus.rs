@@ -177,7 +177,11 @@ mod tests {
     fn generated_documents_parse_with_their_text() {
         let dir = tempfile::tempdir().unwrap();
         let paths = write(dir.path(), 6).unwrap();
-        let parser = docpipe_parse::DocumentParser::new(100, 512);
+        let parser = docpipe_parse::DocumentParser::new(
+            docpipe_parse::PdfEngine::load(docpipe_core::config::PdfEngineKind::Pdfium).unwrap(),
+            100,
+            512,
+        );
         for path in paths {
             let document = parser.parse(&std::fs::read(&path).unwrap(), None).unwrap();
             assert!(

@@ -431,7 +431,7 @@ fn parse_all(
         .map(std::fs::read)
         .collect::<Result<_, _>>()
         .map_err(failed("reading the corpus"))?;
-    let parser = DocumentParser::new(config.limits.max_pdf_pages, config.limits.max_html_depth);
+    let parser = DocumentParser::for_pipeline(config).map_err(failed("loading the PDF engine"))?;
     let started = Instant::now();
     let documents = files
         .iter()

@@ -2,8 +2,9 @@
 
 use docpipe_chunk::{Chunker, TokenCounter};
 use docpipe_core::config::ChunkingConfig;
+use docpipe_core::config::PdfEngineKind;
 use docpipe_core::{Chunk, DocumentId, ParsedDocument, PipelineVersion, TenantId};
-use docpipe_parse::DocumentParser;
+use docpipe_parse::{DocumentParser, PdfEngine};
 use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
 
@@ -23,9 +24,13 @@ fn parsed(relative: &str) -> ParsedDocument {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/corpus")
         .join(relative);
-    DocumentParser::new(100, 512)
-        .parse(&std::fs::read(path).unwrap(), None)
-        .unwrap()
+    DocumentParser::new(
+        PdfEngine::load(PdfEngineKind::Pdfium).expect("PDFium: run `make setup`"),
+        100,
+        512,
+    )
+    .parse(&std::fs::read(path).unwrap(), None)
+    .unwrap()
 }
 
 fn chunk(

@@ -65,6 +65,43 @@ pub struct PipelineConfig {
     /// How hybrid search fuses its rankings.
     #[serde(default)]
     pub search: SearchConfig,
+    /// How documents are read.
+    #[serde(default)]
+    pub parse: ParseConfig,
+}
+
+/// How documents are read. Not part of the pipeline version: a re-index
+/// re-chunks the parsed copies, and documents are parsed again only when
+/// they are ingested again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParseConfig {
+    /// The PDF text extractor.
+    #[serde(default)]
+    pub pdf_engine: PdfEngineKind,
+}
+
+/// The PDF text extractors docpipe can use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PdfEngineKind {
+    /// PDFium, Chrome's PDF engine (`libpdfium.so`, loaded at run time):
+    /// fonts, positions and reading order.
+    #[default]
+    Pdfium,
+    /// pdf-extract, pure Rust: plain text per page, headings guessed from
+    /// line shapes. Needs no shared library.
+    PdfExtract,
+}
+
+impl PdfEngineKind {
+    /// The engine's name, as the pipeline file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pdfium => "pdfium",
+            Self::PdfExtract => "pdf-extract",
+        }
+    }
 }
 
 /// Which index backend holds the chunks, BM25 and the generation catalog.
@@ -464,6 +501,17 @@ impl PipelineConfig {
                 other => {
                     return Err(format!(
                         "DOCPIPE_INDEX_BACKEND is {other:?}; use \"embedded\" or \"milvus\""
+                    ));
+                }
+            };
+        }
+        if let Some(engine) = var("DOCPIPE_PDF_ENGINE") {
+            self.parse.pdf_engine = match engine.as_str() {
+                "pdfium" => PdfEngineKind::Pdfium,
+                "pdf-extract" => PdfEngineKind::PdfExtract,
+                other => {
+                    return Err(format!(
+                        "DOCPIPE_PDF_ENGINE is {other:?}; use \"pdfium\" or \"pdf-extract\""
                     ));
                 }
             };

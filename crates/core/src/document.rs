@@ -17,6 +17,9 @@ pub struct ParsedDocument {
     pub blocks: Vec<Block>,
     /// Number of pages, for paginated formats.
     pub page_count: Option<u32>,
+    /// Pages that could not be read and were left out (1-based).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_pages: Vec<u32>,
 }
 
 /// A contiguous part of [`ParsedDocument::text`] with one page and heading path.

@@ -1,5 +1,6 @@
 //! Parses PDF and HTML documents into clean text with structure: title,
-//! heading paths and page numbers.
+//! heading paths and page numbers. PDFs are read by PDFium (loaded at run
+//! time, see [`PdfEngine::load`]) or pdf-extract.
 //!
 //! [`DocumentParser::parse`] is synchronous and CPU-bound; callers run it on a
 //! blocking thread with a time limit. A panic inside a third-party parser is
@@ -13,9 +14,10 @@ mod pdf;
 mod sniff;
 
 use docpipe_core::message::{DeclaredType, DocumentFormat};
-use docpipe_core::{Classify, ErrorClass, ParsedDocument};
+use docpipe_core::{Classify, ErrorClass, ParsedDocument, PipelineConfig};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub use pdf::{PdfEngine, PdfEngineError};
 pub use sniff::sniff_format;
 
 /// Why a document could not be parsed. Every variant is permanent: the same
@@ -87,18 +89,30 @@ impl Classify for ParseError {
 /// Parses documents within the pipeline's limits.
 #[derive(Debug, Clone)]
 pub struct DocumentParser {
+    pdf_engine: PdfEngine,
     max_pdf_pages: u32,
     max_html_depth: usize,
 }
 
 impl DocumentParser {
-    /// A parser refusing PDFs with more than `max_pdf_pages` pages and HTML
-    /// nesting elements deeper than `max_html_depth`.
-    pub fn new(max_pdf_pages: u32, max_html_depth: usize) -> Self {
+    /// A parser reading PDFs with `pdf_engine`, refusing PDFs with more than
+    /// `max_pdf_pages` pages and HTML nesting elements deeper than
+    /// `max_html_depth`.
+    pub fn new(pdf_engine: PdfEngine, max_pdf_pages: u32, max_html_depth: usize) -> Self {
         Self {
+            pdf_engine,
             max_pdf_pages,
             max_html_depth,
         }
+    }
+
+    /// A parser with the pipeline's PDF engine and limits.
+    pub fn for_pipeline(config: &PipelineConfig) -> Result<Self, PdfEngineError> {
+        Ok(Self::new(
+            PdfEngine::load(config.parse.pdf_engine)?,
+            config.limits.max_pdf_pages,
+            config.limits.max_html_depth,
+        ))
     }
 
     /// Parses `bytes`, trusting the sniffed format over nothing and checking
@@ -111,7 +125,7 @@ impl DocumentParser {
         let format = resolve_format(bytes, declared)?;
         let charset = declared.and_then(|declared| declared.charset.as_deref());
         let parsed = catch_unwind(AssertUnwindSafe(|| match format {
-            DocumentFormat::Pdf => pdf::parse(bytes, self.max_pdf_pages),
+            DocumentFormat::Pdf => pdf::parse(&self.pdf_engine, bytes, self.max_pdf_pages),
             DocumentFormat::Html => html::parse(bytes, charset, self.max_html_depth),
         }))
         .map_err(|panic| ParseError::ParserPanicked(panic_message(&panic)))??;
@@ -149,7 +163,7 @@ fn resolve_format(
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|message| (*message).to_owned())
@@ -168,7 +182,7 @@ mod tests {
 
     #[test]
     fn garbage_is_unsupported() {
-        let error = DocumentParser::new(10, 64)
+        let error = DocumentParser::new(PdfEngine::PdfExtract, 10, 64)
             .parse(&[0, 159, 146, 150, 1, 2, 3], None)
             .unwrap_err();
         assert!(
@@ -183,7 +197,7 @@ mod tests {
             format: DocumentFormat::Pdf,
             charset: None,
         };
-        let error = DocumentParser::new(10, 64)
+        let error = DocumentParser::new(PdfEngine::PdfExtract, 10, 64)
             .parse(b"<html><body><p>hi</p></body></html>", Some(&declared))
             .unwrap_err();
         assert_eq!(
@@ -197,7 +211,7 @@ mod tests {
 
     #[test]
     fn whitespace_only_html_has_no_text() {
-        let error = DocumentParser::new(10, 64)
+        let error = DocumentParser::new(PdfEngine::PdfExtract, 10, 64)
             .parse(
                 b"<html><body>\n  \t <script>var x = 1;</script></body></html>",
                 None,

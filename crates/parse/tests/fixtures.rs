@@ -1,13 +1,19 @@
 //! The parser on the committed fixture documents.
 
-use docpipe_parse::{DocumentParser, ParseError};
+use docpipe_core::config::PdfEngineKind;
+use docpipe_parse::{DocumentParser, ParseError, PdfEngine};
 use std::path::Path;
 
 fn parse(relative: &str) -> Result<docpipe_core::ParsedDocument, ParseError> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures")
         .join(relative);
-    DocumentParser::new(100, 512).parse(&std::fs::read(path).unwrap(), None)
+    DocumentParser::new(
+        PdfEngine::load(PdfEngineKind::Pdfium).expect("PDFium: run `make setup`"),
+        100,
+        512,
+    )
+    .parse(&std::fs::read(path).unwrap(), None)
 }
 
 #[test]
@@ -112,9 +118,13 @@ fn parse_html(
     markup: &str,
     declared: Option<&docpipe_core::message::DeclaredType>,
 ) -> Result<String, ParseError> {
-    DocumentParser::new(100, 512)
-        .parse(markup.as_bytes(), declared)
-        .map(|document| document.text)
+    DocumentParser::new(
+        PdfEngine::load(PdfEngineKind::Pdfium).expect("PDFium: run `make setup`"),
+        100,
+        512,
+    )
+    .parse(markup.as_bytes(), declared)
+    .map(|document| document.text)
 }
 
 /// Seen on real pages: table cells and the links in them ran together

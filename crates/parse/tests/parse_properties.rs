@@ -1,11 +1,12 @@
 //! Property tests: no input makes a panic escape the parser, whether
 //! random bytes, random markup, or real PDFs mangled at random.
 
-use docpipe_parse::DocumentParser;
+use docpipe_core::config::PdfEngineKind;
+use docpipe_parse::{DocumentParser, PdfEngine};
 use proptest::prelude::*;
 
 fn parser() -> DocumentParser {
-    DocumentParser::new(50, 256)
+    DocumentParser::new(PdfEngine::load(PdfEngineKind::Pdfium).unwrap(), 50, 256)
 }
 
 fn fixture(relative: &str) -> Vec<u8> {

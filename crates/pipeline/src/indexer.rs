@@ -276,13 +276,14 @@ impl DocumentLocks {
 }
 
 impl Indexer {
-    /// Wires stages together. `stores` are all written for every document;
+    /// Wires stages together. `parser` reads documents within `limits`; `stores` are all written for every document;
     /// parsed copies go to `parsed_copies`. At most `preparing` documents are
     /// parsed, chunked and embedded at once; `underway` counts them, and
     /// those waiting for a turn, until they are handed to the stores.
     #[allow(clippy::too_many_arguments)] // one per stage
     pub fn new(
         sources: SourceReader,
+        parser: DocumentParser,
         limits: &LimitsConfig,
         retry: &RetryConfig,
         preparing: usize,
@@ -295,7 +296,7 @@ impl Indexer {
     ) -> Self {
         Self {
             sources,
-            parser: DocumentParser::new(limits.max_pdf_pages, limits.max_html_depth),
+            parser,
             chunker: Arc::new(chunker),
             embedder,
             stores,
@@ -435,6 +436,7 @@ impl Indexer {
             content_type = request.content_type.as_deref().unwrap_or("(sniffed)"),
             bytes = byte_count,
             pages = Empty,
+            skipped_pages = Empty,
             blocks = Empty,
             text_bytes = Empty,
             pipeline.version = %self.version,
@@ -451,6 +453,14 @@ impl Indexer {
             .map_err(|error| IndexError::Task(error.to_string()))??;
         metrics().stage("parse", parse_started.elapsed());
         span.record("pages", parsed.page_count.unwrap_or(0));
+        if !parsed.skipped_pages.is_empty() {
+            // The document is indexed without them; say which, and count them.
+            span.record("skipped_pages", format!("{:?}", parsed.skipped_pages));
+            metrics()
+                .skipped_pages
+                .inc_by(parsed.skipped_pages.len() as u64);
+            tracing::warn!(parent: &span, pages = ?parsed.skipped_pages, "unreadable pages left out");
+        }
         span.record("blocks", parsed.blocks.len());
         span.record("text_bytes", parsed.text.len());
         if parsed.text.len() > self.max_text_bytes {

@@ -23,6 +23,7 @@ use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::{ChunkStore, DocumentsUnderway, PipelineConfig, PipelineVersion, StoreError};
 use docpipe_embed::{BatchingEmbedder, EmbedError, ModelDir};
 use docpipe_index::{Access, GenerationIndex};
+use docpipe_parse::DocumentParser;
 use docpipe_parsed::ParsedCopies;
 use std::sync::Arc;
 
@@ -49,6 +50,9 @@ pub enum SetupError {
     /// The generation catalog is unusable.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The PDF engine cannot be loaded.
+    #[error(transparent)]
+    PdfEngine(#[from] docpipe_parse::PdfEngineError),
     /// The parsed copies' location is unusable.
     #[error(transparent)]
     Parsed(#[from] docpipe_parsed::ParsedError),
@@ -150,6 +154,7 @@ pub async fn assemble(
         .collect();
     let indexer = Indexer::new(
         sources,
+        DocumentParser::for_pipeline(&config)?,
         &config.limits,
         &config.retry,
         config.worker.preparing_documents,

@@ -64,6 +64,8 @@ pub struct Metrics {
     pub chunks: Counter,
     /// Model tokens embedded.
     pub tokens: Counter,
+    /// PDF pages left out of their document because they could not be read.
+    pub skipped_pages: Counter,
     /// Token positions the model computed, padding included: over
     /// `tokens`, the cost of batching texts of unequal length.
     pub padded_tokens: Counter,
@@ -95,6 +97,7 @@ impl Metrics {
         let queue_wait_seconds = seconds_histogram();
         let documents = Family::<OutcomeLabels, Counter>::default();
         let (chunks, tokens) = (Counter::default(), Counter::default());
+        let skipped_pages = Counter::default();
         let padded_tokens = Counter::default();
         let retries = Family::<ErrorLabels, Counter>::default();
         let dead_letters = Family::<ErrorLabels, Counter>::default();
@@ -120,6 +123,11 @@ impl Metrics {
         );
         registry.register("chunks", "Chunks written to the stores", chunks.clone());
         registry.register("tokens", "Model tokens embedded", tokens.clone());
+        registry.register(
+            "skipped_pages",
+            "PDF pages left out of their document because they could not be read",
+            skipped_pages.clone(),
+        );
         registry.register(
             "padded_tokens",
             "Token positions computed by the model, padding included",
@@ -162,6 +170,7 @@ impl Metrics {
             documents,
             chunks,
             tokens,
+            skipped_pages,
             padded_tokens,
             retries,
             dead_letters,

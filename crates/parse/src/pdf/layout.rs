@@ -1,0 +1,350 @@
+//! Reading order from positions: a page's text fragments are cut
+//! recursively along the widest clean gap (XY-cut) — columns side by side
+//! before their lines, regions above before regions below — and each
+//! region's fragments are gathered into lines, left to right.
+
+use super::Line;
+
+/// A run of text on one line of a page, with its box in PDF user space
+/// (points; `y` grows upwards).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Fragment {
+    pub(super) text: String,
+    pub(super) left: f32,
+    pub(super) right: f32,
+    pub(super) bottom: f32,
+    pub(super) top: f32,
+    /// Font size in points.
+    pub(super) size: f32,
+    pub(super) bold: bool,
+}
+
+impl Fragment {
+    fn height(&self) -> f32 {
+        self.top - self.bottom
+    }
+
+    fn width(&self) -> f32 {
+        self.right - self.left
+    }
+}
+
+/// Pages with more fragments than this keep the engine's order: cutting
+/// costs a sort per cut, and such pages are tables of numbers or glyph soup.
+const MAX_CUT_FRAGMENTS: usize = 4000;
+/// The narrowest gutter between columns, in font sizes.
+const MIN_GUTTER_EMS: f32 = 1.0;
+/// Columns hold lines, not labels: each side of a column cut must have
+/// fragments at least this share of the region's width, typically, so that
+/// a list's labels or a table's narrow cells are not read as a column.
+const MIN_COLUMN_SHARE: f32 = 0.2;
+/// A gap between lines taller than this many font sizes starts a paragraph.
+const PARAGRAPH_GAP_EMS: f32 = 0.5;
+
+/// The fragments of a page as lines in reading order.
+pub(super) fn reading_order(fragments: Vec<Fragment>) -> Vec<Line> {
+    let regions = if fragments.len() > MAX_CUT_FRAGMENTS {
+        vec![fragments]
+    } else {
+        regions(fragments)
+    };
+    let mut lines: Vec<PlacedLine> = Vec::new();
+    for region in regions {
+        lines.extend(lines_of(region));
+    }
+    let mut previous: Option<&PlacedLine> = None;
+    let mut read = Vec::with_capacity(lines.len());
+    for line in &lines {
+        let starts_paragraph = previous.is_none_or(|previous| previous.ends_paragraph_before(line));
+        read.push(Line {
+            text: line.text.clone(),
+            size: Some(line.size),
+            bold: line.bold,
+            starts_paragraph,
+        });
+        previous = Some(line);
+    }
+    read
+}
+
+/// The page cut into regions, in reading order. Iterative: a page of
+/// single lines is cut once per line.
+fn regions(fragments: Vec<Fragment>) -> Vec<Vec<Fragment>> {
+    let mut done = Vec::new();
+    // Regions still to cut, the next to read last.
+    let mut pending = vec![fragments];
+    while let Some(region) = pending.pop() {
+        if region.len() < 2 {
+            done.extend((!region.is_empty()).then_some(region));
+            continue;
+        }
+        let cut = column_cut(&region).or_else(|| row_cut(&region));
+        match cut {
+            Some(Cut::Column(x)) => {
+                let (left, right) = region.into_iter().partition(|f| f.right <= x);
+                pending.push(right);
+                pending.push(left);
+            }
+            Some(Cut::Row(y)) => {
+                let (above, below) = region.into_iter().partition(|f| f.bottom >= y);
+                pending.push(below);
+                pending.push(above);
+            }
+            None => done.push(region),
+        }
+    }
+    done
+}
+
+/// Where to cut a region: left of `x` / right of it, or above `y` / below it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cut {
+    Column(f32),
+    Row(f32),
+}
+
+/// The widest vertical gap crossing the whole region that is wide enough
+/// to be a gutter and has column-like text on both sides.
+fn column_cut(region: &[Fragment]) -> Option<Cut> {
+    let em = median(region.iter().map(|f| f.size))?;
+    let left = region.iter().map(|f| f.left).fold(f32::INFINITY, f32::min);
+    let right = region
+        .iter()
+        .map(|f| f.right)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let width = right - left;
+    let mut spans: Vec<(f32, f32)> = region.iter().map(|f| (f.left, f.right)).collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut best: Option<(f32, f32)> = None;
+    let mut reach = f32::NEG_INFINITY;
+    for (start, end) in spans {
+        let gap = start - reach;
+        if reach.is_finite() && gap >= MIN_GUTTER_EMS * em {
+            let x = reach + gap / 2.0;
+            let column_like = |side: Vec<f32>| {
+                side.len() >= 2
+                    && median(side.into_iter()).is_some_and(|w| w >= MIN_COLUMN_SHARE * width)
+            };
+            let sides = (
+                region
+                    .iter()
+                    .filter(|f| f.right <= x)
+                    .map(Fragment::width)
+                    .collect(),
+                region
+                    .iter()
+                    .filter(|f| f.left >= x)
+                    .map(Fragment::width)
+                    .collect(),
+            );
+            if best.is_none_or(|(_, widest)| gap > widest)
+                && column_like(sides.0)
+                && column_like(sides.1)
+            {
+                best = Some((x, gap));
+            }
+        }
+        reach = reach.max(end);
+    }
+    best.map(|(x, _)| Cut::Column(x))
+}
+
+/// The widest horizontal gap crossing the whole region (the topmost of
+/// equally wide ones).
+fn row_cut(region: &[Fragment]) -> Option<Cut> {
+    let mut spans: Vec<(f32, f32)> = region.iter().map(|f| (f.top, f.bottom)).collect();
+    spans.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut best: Option<(f32, f32)> = None;
+    let mut floor = f32::INFINITY;
+    for (top, bottom) in spans {
+        let gap = floor - top;
+        if floor.is_finite() && gap > 0.0 && best.is_none_or(|(_, widest)| gap > widest) {
+            best = Some((top + gap / 2.0, gap));
+        }
+        floor = floor.min(bottom);
+    }
+    best.map(|(y, _)| Cut::Row(y))
+}
+
+/// A line of a region, with where it sits.
+#[derive(Debug, Clone, PartialEq)]
+struct PlacedLine {
+    text: String,
+    size: f32,
+    bold: bool,
+    top: f32,
+    bottom: f32,
+}
+
+impl PlacedLine {
+    /// Whether `next`, read after this line, starts a paragraph: it is
+    /// above this one (another column), far below it, or in another font.
+    fn ends_paragraph_before(&self, next: &PlacedLine) -> bool {
+        let em = self.size.max(next.size);
+        next.top > self.top
+            || self.bottom - next.top > PARAGRAPH_GAP_EMS * em
+            || (self.size - next.size).abs() > 0.1 * em
+            || self.bold != next.bold
+    }
+}
+
+/// A region's fragments gathered into lines: fragments overlapping
+/// vertically by half the smaller height share a line, read left to right.
+fn lines_of(mut region: Vec<Fragment>) -> Vec<PlacedLine> {
+    region.sort_by(|a, b| b.top.total_cmp(&a.top));
+    let mut lines: Vec<Vec<Fragment>> = Vec::new();
+    for fragment in region {
+        let same_line = lines.last().is_some_and(|line| {
+            let (top, bottom) = line
+                .iter()
+                .fold((f32::NEG_INFINITY, f32::INFINITY), |(t, b), f| {
+                    (t.max(f.top), b.min(f.bottom))
+                });
+            let overlap = top.min(fragment.top) - bottom.max(fragment.bottom);
+            overlap >= 0.5 * fragment.height().min(top - bottom)
+        });
+        match lines.last_mut() {
+            Some(line) if same_line => line.push(fragment),
+            _ => lines.push(vec![fragment]),
+        }
+    }
+    lines.into_iter().map(placed).collect()
+}
+
+fn placed(mut fragments: Vec<Fragment>) -> PlacedLine {
+    fragments.sort_by(|a, b| a.left.total_cmp(&b.left));
+    let mut text = String::new();
+    let mut previous_right = f32::NEG_INFINITY;
+    let mut bold_chars = 0;
+    let mut chars = 0;
+    for fragment in &fragments {
+        let touching = fragment.left - previous_right < 0.15 * fragment.size;
+        if !text.is_empty() && !touching && !text.ends_with(' ') {
+            text.push(' ');
+        }
+        text.push_str(&fragment.text);
+        previous_right = fragment.right;
+        let count = fragment.text.chars().count();
+        chars += count;
+        if fragment.bold {
+            bold_chars += count;
+        }
+    }
+    let size = fragments.iter().map(|f| f.size).fold(0.0, f32::max);
+    PlacedLine {
+        text,
+        size,
+        bold: bold_chars * 2 > chars,
+        top: fragments
+            .iter()
+            .map(|f| f.top)
+            .fold(f32::NEG_INFINITY, f32::max),
+        bottom: fragments
+            .iter()
+            .map(|f| f.bottom)
+            .fold(f32::INFINITY, f32::min),
+    }
+}
+
+fn median(values: impl Iterator<Item = f32>) -> Option<f32> {
+    let mut values: Vec<f32> = values.collect();
+    values.sort_by(f32::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 10 pt fragment whose baseline is at `y`.
+    fn fragment(text: &str, left: f32, right: f32, y: f32) -> Fragment {
+        Fragment {
+            text: text.to_owned(),
+            left,
+            right,
+            bottom: y - 2.0,
+            top: y + 8.0,
+            size: 10.0,
+            bold: false,
+        }
+    }
+
+    fn texts(lines: &[Line]) -> Vec<&str> {
+        lines.iter().map(|line| line.text.as_str()).collect()
+    }
+
+    #[test]
+    fn columns_are_read_one_after_the_other_whatever_the_drawing_order() {
+        let mut fragments = Vec::new();
+        for row in 0..4 {
+            let y = 700.0 - 12.0 * row as f32;
+            fragments.push(fragment(&format!("right {row}"), 320.0, 540.0, y));
+            fragments.push(fragment(&format!("left {row}"), 72.0, 290.0, y));
+        }
+        fragments.push(fragment("A title across both", 72.0, 540.0, 740.0));
+        let lines = reading_order(fragments);
+        assert_eq!(
+            texts(&lines),
+            [
+                "A title across both",
+                "left 0",
+                "left 1",
+                "left 2",
+                "left 3",
+                "right 0",
+                "right 1",
+                "right 2",
+                "right 3"
+            ]
+        );
+        assert!(lines[5].starts_paragraph, "a new column starts a paragraph");
+        assert!(!lines[2].starts_paragraph);
+    }
+
+    #[test]
+    fn labels_beside_their_descriptions_stay_on_their_lines() {
+        let mut fragments = Vec::new();
+        for (row, (label, description)) in [
+            ("-a", "show all"),
+            ("-l", "long listing"),
+            ("-r", "reverse"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let y = 700.0 - 24.0 * row as f32;
+            fragments.push(fragment(label, 72.0, 84.0, y));
+            fragments.push(fragment(description, 108.0, 400.0, y));
+        }
+        assert_eq!(
+            texts(&reading_order(fragments)),
+            ["-a show all", "-l long listing", "-r reverse"]
+        );
+    }
+
+    #[test]
+    fn words_placed_one_by_one_keep_their_spaces() {
+        let fragments = vec![
+            fragment("placed", 72.0, 100.0, 700.0),
+            fragment("one", 103.0, 118.0, 700.0),
+            fragment("by", 121.0, 131.0, 700.0),
+            fragment("one", 134.0, 149.0, 700.0),
+            fragment("ly", 149.2, 157.0, 700.0),
+        ];
+        assert_eq!(texts(&reading_order(fragments)), ["placed one by onely"]);
+    }
+
+    #[test]
+    fn gaps_and_font_changes_start_paragraphs() {
+        let mut heading = fragment("Overview", 72.0, 140.0, 740.0);
+        heading.bold = true;
+        let lines = reading_order(vec![
+            heading,
+            fragment("first line", 72.0, 300.0, 724.0),
+            fragment("second line", 72.0, 300.0, 712.0),
+            fragment("after a gap", 72.0, 300.0, 680.0),
+        ]);
+        let starts: Vec<bool> = lines.iter().map(|line| line.starts_paragraph).collect();
+        assert_eq!(starts, [true, true, false, true]);
+    }
+}

@@ -1,0 +1,517 @@
+//! PDF: an engine reads each page's lines in reading order, then one
+//! assembly turns them into a document — running headers and footers
+//! dropped, lines joined into paragraphs, headings and the title found.
+//!
+//! Two engines: PDFium (fonts and positions, so headings come from font size
+//! and weight and the reading order from the layout) and pdf-extract (plain
+//! text; headings guessed from line shapes). A page an engine cannot read is
+//! skipped and reported; the document fails only when most pages fail.
+
+mod engine;
+mod extract;
+mod layout;
+mod pdfium;
+
+use crate::{ParseError, collapse_whitespace};
+use docpipe_core::ParsedDocument;
+use std::collections::{HashMap, HashSet};
+
+pub use engine::{PdfEngine, PdfEngineError};
+
+/// One line of a page, in reading order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Line {
+    pub(crate) text: String,
+    /// Font size in points, when the engine knows it.
+    pub(crate) size: Option<f32>,
+    /// Whether the line is set in a bold face.
+    pub(crate) bold: bool,
+    /// Whether a paragraph starts at this line (a blank line, a vertical
+    /// gap, a change of font or column).
+    pub(crate) starts_paragraph: bool,
+}
+
+/// A page's lines; `number` is 1-based.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PageLines {
+    pub(crate) number: u32,
+    pub(crate) lines: Vec<Line>,
+}
+
+/// What an engine read from a PDF.
+#[derive(Debug, Default)]
+pub(crate) struct ReadPdf {
+    /// The `/Title` of the document information dictionary.
+    pub(crate) info_title: Option<String>,
+    pub(crate) page_count: u32,
+    /// The pages that could be read, in order.
+    pub(crate) pages: Vec<PageLines>,
+    /// The pages that could not, with the reason.
+    pub(crate) failed: Vec<(u32, String)>,
+}
+
+impl ReadPdf {
+    /// The document, or an error when most pages could not be read.
+    fn into_document(self) -> Result<ParsedDocument, ParseError> {
+        if self.failed.len() * 2 > self.page_count as usize {
+            let reasons: Vec<String> = self
+                .failed
+                .iter()
+                .take(5)
+                .map(|(page, reason)| format!("page {page}: {reason}"))
+                .collect();
+            return Err(ParseError::CorruptPdf(format!(
+                "{} of {} pages could not be read ({})",
+                self.failed.len(),
+                self.page_count,
+                reasons.join("; ")
+            )));
+        }
+        Ok(assemble(self))
+    }
+}
+
+/// Parses a PDF with `engine`, refusing more than `max_pages` pages.
+pub(crate) fn parse(
+    engine: &PdfEngine,
+    bytes: &[u8],
+    max_pages: u32,
+) -> Result<ParsedDocument, ParseError> {
+    let read = match engine {
+        PdfEngine::Pdfium(library) => pdfium::read(library, bytes, max_pages)?,
+        PdfEngine::PdfExtract => extract::read(bytes, max_pages)?,
+    };
+    read.into_document()
+}
+
+fn too_many_pages(pages: usize, limit: u32) -> Result<(), ParseError> {
+    if pages > limit as usize {
+        return Err(ParseError::TooManyPages { pages, limit });
+    }
+    if pages == 0 {
+        return Err(ParseError::CorruptPdf("the PDF has no pages".into()));
+    }
+    Ok(())
+}
+
+/// Lines at the top or bottom of a page considered as running headers or
+/// footers.
+const EDGE_LINES: usize = 2;
+/// Longest running header or footer, in bytes.
+const FURNITURE_MAX_LEN: usize = 80;
+/// Fewest pages on which running headers and footers are looked for: on
+/// fewer, a table continued across pages looks like one.
+const FURNITURE_MIN_PAGES: usize = 4;
+/// How much larger than the body text a heading's font is.
+const HEADING_SIZE_RATIO: f32 = 1.12;
+
+fn assemble(read: ReadPdf) -> ParsedDocument {
+    let furniture = running_furniture(&read.pages);
+    let body = BodyFont::of(&read.pages);
+    let mut document = ParsedDocument {
+        title: read.info_title.filter(|title| !is_junk_title(title)),
+        page_count: Some(read.page_count),
+        skipped_pages: read.failed.iter().map(|(page, _)| *page).collect(),
+        ..ParsedDocument::default()
+    };
+    let mut outline = Outline::default();
+    for page in &read.pages {
+        let lines = page
+            .lines
+            .iter()
+            .filter(|line| !furniture.contains(&digits_masked(line.text.trim())));
+        for paragraph in paragraphs(lines) {
+            let level = body.heading_level(&paragraph);
+            let Some(level) = level else {
+                document.push_block(&paragraph.text, Some(page.number), outline.path(), false);
+                continue;
+            };
+            if document.title.is_none() && document.blocks.is_empty() {
+                document.title = Some(paragraph.text.clone());
+            } else if document.title.as_deref() != Some(&paragraph.text) {
+                outline.enter(level, &paragraph.text);
+            }
+            document.push_block(&paragraph.text, Some(page.number), outline.path(), true);
+        }
+    }
+    document
+}
+
+/// A paragraph: lines joined, with the font of its first line.
+#[derive(Debug, Clone, PartialEq)]
+struct Paragraph {
+    text: String,
+    size: Option<f32>,
+    bold: bool,
+    lines: usize,
+}
+
+/// Joins lines into paragraphs, mending words hyphenated across a line break.
+fn paragraphs<'a>(lines: impl Iterator<Item = &'a Line>) -> Vec<Paragraph> {
+    let mut paragraphs: Vec<Paragraph> = Vec::new();
+    for line in lines {
+        let text = collapse_whitespace(&line.text);
+        if text.is_empty() {
+            continue;
+        }
+        match paragraphs.last_mut() {
+            Some(current) if !line.starts_paragraph => {
+                if current.text.ends_with('-') && text.starts_with(char::is_lowercase) {
+                    current.text.pop();
+                } else {
+                    current.text.push(' ');
+                }
+                current.text.push_str(&text);
+                current.lines += 1;
+            }
+            _ => paragraphs.push(Paragraph {
+                text,
+                size: line.size,
+                bold: line.bold,
+                lines: 1,
+            }),
+        }
+    }
+    paragraphs
+}
+
+/// The font most of the text is set in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BodyFont {
+    /// Absent when the engine gives no sizes.
+    size: Option<f32>,
+    bold: bool,
+}
+
+impl BodyFont {
+    /// The size and weight carrying the most characters.
+    fn of(pages: &[PageLines]) -> Self {
+        let mut weights: HashMap<(u32, bool), usize> = HashMap::new();
+        for line in pages.iter().flat_map(|page| &page.lines) {
+            if let Some(size) = line.size {
+                // Half points: sizes computed from matrices differ in noise.
+                let key = ((size * 2.0).round() as u32, line.bold);
+                *weights.entry(key).or_default() += line.text.len();
+            }
+        }
+        weights
+            .into_iter()
+            .max_by_key(|&((size, bold), count)| (count, size, bold))
+            .map_or(
+                Self {
+                    size: None,
+                    bold: false,
+                },
+                |((size, bold), _)| Self {
+                    size: Some(size as f32 / 2.0),
+                    bold,
+                },
+            )
+    }
+
+    /// The heading level of a paragraph (larger fonts are outer levels,
+    /// given as the size in hundredths of a point), or `None` for body text.
+    fn heading_level(&self, paragraph: &Paragraph) -> Option<u32> {
+        if !heading_shaped(&paragraph.text) {
+            return None;
+        }
+        let Some(body) = self.size else {
+            // No sizes: a short unpunctuated paragraph of its own is a heading.
+            return Some(0);
+        };
+        let size = paragraph.size.unwrap_or(body);
+        let larger = size >= body * HEADING_SIZE_RATIO;
+        let bolder = paragraph.bold && !self.bold && paragraph.lines == 1 && size >= body * 0.95;
+        (larger || bolder).then_some((size * 100.0) as u32)
+    }
+}
+
+fn heading_shaped(paragraph: &str) -> bool {
+    let words = paragraph.split_whitespace().count();
+    (1..=12).contains(&words)
+        && paragraph.len() <= 90
+        && paragraph.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit())
+        && !paragraph.ends_with(['.', ',', ';', ':', '!', '?'])
+}
+
+/// The headings above the current block: a heading closes every open one
+/// set in the same or a smaller font.
+#[derive(Debug, Default)]
+struct Outline {
+    open: Vec<(u32, String)>,
+    path: Vec<String>,
+}
+
+impl Outline {
+    fn enter(&mut self, level: u32, heading: &str) {
+        while self.open.last().is_some_and(|(open, _)| *open <= level) {
+            self.open.pop();
+        }
+        self.open.push((level, heading.to_owned()));
+        self.path = self.open.iter().map(|(_, text)| text.clone()).collect();
+    }
+
+    fn path(&self) -> &[String] {
+        &self.path
+    }
+}
+
+/// Whether a metadata title is a file name or path left by the authoring
+/// tool ("amsclass.dvi", "C:/Documents and Settings/…", "Microsoft Word -
+/// report.doc") rather than the document's title.
+fn is_junk_title(title: &str) -> bool {
+    const FILE_EXTENSIONS: [&str; 16] = [
+        "dvi", "tex", "doc", "docx", "indd", "pdf", "ps", "eps", "qxd", "qxp", "rtf", "txt", "odt",
+        "fm", "wpd", "pmd",
+    ];
+    let lower = title.trim().to_lowercase();
+    let has_extension = lower
+        .rsplit_once('.')
+        .is_some_and(|(stem, extension)| !stem.is_empty() && FILE_EXTENSIONS.contains(&extension));
+    lower.is_empty()
+        || has_extension
+        || lower.contains(":\\")
+        || lower.contains(":/")
+        || lower.contains('\\')
+        || (lower.starts_with('/') && !lower.contains(' '))
+        || lower.starts_with("untitled")
+        || lower.starts_with("microsoft word - ")
+}
+
+/// Running headers and footers ("Page 3 of 12", a repeated document title):
+/// short lines at the edges of pages that, with digits masked, recur on more
+/// than half of the pages. Returned trimmed and digit-masked.
+fn running_furniture(pages: &[PageLines]) -> HashSet<String> {
+    if pages.len() < FURNITURE_MIN_PAGES {
+        return HashSet::new();
+    }
+    let mut pages_with: HashMap<String, usize> = HashMap::new();
+    for page in pages {
+        let lines: Vec<&str> = page
+            .lines
+            .iter()
+            .map(|line| line.text.trim())
+            .filter(|line| !line.is_empty())
+            .collect();
+        let edge_count = EDGE_LINES.min(lines.len());
+        let shapes: HashSet<String> = lines[..edge_count]
+            .iter()
+            .chain(&lines[lines.len() - edge_count..])
+            .filter(|line| line.len() <= FURNITURE_MAX_LEN)
+            .map(|line| digits_masked(line))
+            .collect();
+        for shape in shapes {
+            *pages_with.entry(shape).or_default() += 1;
+        }
+    }
+    pages_with
+        .into_iter()
+        .filter(|(_, count)| count * 2 > pages.len())
+        .map(|(shape, _)| shape)
+        .collect()
+}
+
+fn digits_masked(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str, size: Option<f32>, bold: bool, starts_paragraph: bool) -> Line {
+        Line {
+            text: text.to_owned(),
+            size,
+            bold,
+            starts_paragraph,
+        }
+    }
+
+    fn page(number: u32, lines: Vec<Line>) -> PageLines {
+        PageLines { number, lines }
+    }
+
+    #[test]
+    fn paragraphs_join_lines_and_mend_hyphenation() {
+        let lines = [
+            line("Tides", None, false, true),
+            line("The moon pulls the ocean, rais-", None, false, true),
+            line("ing a bulge.", None, false, false),
+            line("It moves.", None, false, false),
+            line("Next one", None, false, true),
+        ];
+        let texts: Vec<String> = paragraphs(lines.iter())
+            .into_iter()
+            .map(|p| p.text)
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "Tides",
+                "The moon pulls the ocean, raising a bulge. It moves.",
+                "Next one"
+            ]
+        );
+    }
+
+    #[test]
+    fn without_font_sizes_headings_are_short_unpunctuated_paragraphs() {
+        let body = BodyFont {
+            size: None,
+            bold: false,
+        };
+        let heading = |text: &str| {
+            body.heading_level(&Paragraph {
+                text: text.into(),
+                size: None,
+                bold: false,
+                lines: 1,
+            })
+            .is_some()
+        };
+        assert!(heading("2. Dead-letter exchanges"));
+        assert!(heading("Publisher Confirms"));
+        assert!(!heading("The queue is durable."));
+        assert!(!heading("lowercase start"));
+    }
+
+    #[test]
+    fn with_font_sizes_headings_are_larger_or_bolder_than_the_body() {
+        let body = BodyFont {
+            size: Some(10.0),
+            bold: false,
+        };
+        let level = |size: f32, bold: bool| {
+            body.heading_level(&Paragraph {
+                text: "Quorum Queues".into(),
+                size: Some(size),
+                bold,
+                lines: 1,
+            })
+        };
+        assert!(
+            level(10.0, false).is_none(),
+            "body-sized text is not a heading"
+        );
+        assert!(level(10.0, true).is_some(), "a bold line of its own is");
+        assert!(level(14.0, false).unwrap() > level(12.0, false).unwrap());
+    }
+
+    #[test]
+    fn heading_paths_nest_by_font_size() {
+        let pages = [page(
+            1,
+            vec![
+                line("Operating RabbitMQ", Some(20.0), true, true),
+                line("Queues", Some(14.0), true, true),
+                line("Quorum queues replicate.", Some(10.0), false, true),
+                line("Prefetch", Some(12.0), true, true),
+                line("Set it with basic.qos.", Some(10.0), false, true),
+                line("Monitoring", Some(14.0), true, true),
+                line("Watch queue depth.", Some(10.0), false, true),
+            ],
+        )];
+        let document = assemble(ReadPdf {
+            page_count: 1,
+            pages: pages.to_vec(),
+            ..ReadPdf::default()
+        });
+        assert_eq!(document.title.as_deref(), Some("Operating RabbitMQ"));
+        let path_of = |text: &str| {
+            let at = document.text.find(text).unwrap();
+            document.block_at(at).unwrap().heading_path.clone()
+        };
+        assert_eq!(path_of("Quorum queues"), ["Queues"]);
+        assert_eq!(path_of("Set it with"), ["Queues", "Prefetch"]);
+        assert_eq!(path_of("Watch queue"), ["Monitoring"]);
+    }
+
+    #[test]
+    fn file_names_and_paths_are_not_titles() {
+        for junk in [
+            "amsclass.dvi",
+            "wari.indd",
+            "C:/Documents and Settings/user/report.doc",
+            "C:\\Temp\\x",
+            "Microsoft Word - notes",
+            "Untitled-1",
+            "  ",
+        ] {
+            assert!(is_junk_title(junk), "{junk}");
+        }
+        for title in ["The LaTeX Companion", "GNU Make 4.3", "Version 2.0 notes"] {
+            assert!(!is_junk_title(title), "{title}");
+        }
+    }
+
+    #[test]
+    fn a_junk_metadata_title_gives_way_to_the_first_heading() {
+        let document = assemble(ReadPdf {
+            info_title: Some("report-final.indd".into()),
+            page_count: 1,
+            pages: vec![page(
+                1,
+                vec![
+                    line("Annual Report", Some(18.0), true, true),
+                    line(
+                        "Revenue grew by a tenth this year.",
+                        Some(10.0),
+                        false,
+                        true,
+                    ),
+                ],
+            )],
+            ..ReadPdf::default()
+        });
+        assert_eq!(document.title.as_deref(), Some("Annual Report"));
+    }
+
+    #[test]
+    fn running_headers_and_footers_are_recognised_on_most_pages() {
+        let numbered = |number: u32, body: &str| {
+            page(
+                number,
+                vec![
+                    line("Field Guide", None, false, true),
+                    line(body, None, false, true),
+                    line(&format!("still {body}"), None, false, false),
+                    line(&format!("Page {number} of 4"), None, false, true),
+                ],
+            )
+        };
+        let pages = [
+            numbered(1, "one"),
+            numbered(2, "two"),
+            numbered(3, "three"),
+            numbered(4, "four"),
+        ];
+        let furniture = running_furniture(&pages);
+        assert!(furniture.contains("Page # of #"));
+        assert!(furniture.contains("Field Guide"));
+        assert!(!furniture.contains("two"));
+        assert!(
+            running_furniture(&pages[..3]).is_empty(),
+            "a table continued over three pages is not furniture"
+        );
+    }
+
+    #[test]
+    fn most_pages_failing_fails_the_document() {
+        let read = |failed: u32| ReadPdf {
+            page_count: 4,
+            pages: (failed + 1..=4)
+                .map(|number| page(number, vec![line("Some text", None, false, true)]))
+                .collect(),
+            failed: (1..=failed).map(|page| (page, "broken".into())).collect(),
+            ..ReadPdf::default()
+        };
+        let document = read(1).into_document().unwrap();
+        assert_eq!(document.skipped_pages, [1]);
+        assert!(read(2).into_document().is_ok(), "half is not most");
+        let error = read(3).into_document().unwrap_err();
+        assert!(error.to_string().contains("3 of 4 pages"), "{error}");
+    }
+}

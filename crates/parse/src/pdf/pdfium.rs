@@ -1,0 +1,212 @@
+//! The PDFium engine: each page's characters with their boxes and fonts,
+//! gathered into fragments (runs of text on one line), then put in reading
+//! order by [`layout`](super::layout).
+
+use super::layout::{Fragment, reading_order};
+use super::{PageLines, ReadPdf, too_many_pages};
+use crate::{ParseError, collapse_whitespace};
+use pdfium_render::prelude::*;
+
+pub(super) fn read(pdfium: &Pdfium, bytes: &[u8], max_pages: u32) -> Result<ReadPdf, ParseError> {
+    let document = pdfium
+        .load_pdf_from_byte_slice(bytes, None)
+        .map_err(|error| match error {
+            PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::PasswordError) => {
+                ParseError::EncryptedPdf
+            }
+            other => ParseError::CorruptPdf(format!("PDFium cannot open it ({other})")),
+        })?;
+    let pages = document.pages();
+    let count = pages.len().max(0) as usize;
+    too_many_pages(count, max_pages)?;
+    let mut read = ReadPdf {
+        info_title: document
+            .metadata()
+            .get(PdfDocumentMetadataTagType::Title)
+            .map(|tag| collapse_whitespace(tag.value()))
+            .filter(|title| !title.is_empty()),
+        page_count: count as u32,
+        ..ReadPdf::default()
+    };
+    for index in 0..pages.len() {
+        let number = index as u32 + 1;
+        let fragments = pages
+            .get(index)
+            .and_then(|page| page.text().map(|text| fragments(&text)));
+        match fragments {
+            Ok(fragments) => read.pages.push(PageLines {
+                number,
+                lines: reading_order(fragments),
+            }),
+            Err(error) => read.failed.push((number, error.to_string())),
+        }
+    }
+    Ok(read)
+}
+
+/// A horizontal gap wider than this many font sizes ends a fragment: it is
+/// a gutter or a table's column, which layout places on its own.
+const FRAGMENT_GAP_EMS: f32 = 1.0;
+/// A gap at least this many font sizes wide between two characters is a
+/// space, whether or not the PDF draws one.
+const SPACE_GAP_EMS: f32 = 0.15;
+
+/// The page's characters gathered into fragments, in the order the page
+/// draws them.
+fn fragments(text: &PdfPageText) -> Vec<Fragment> {
+    let mut builder = FragmentBuilder::default();
+    for character in text.chars().iter() {
+        let Some(unicode) = character.unicode_char() else {
+            continue;
+        };
+        if unicode == '\r' || unicode == '\n' {
+            builder.finish();
+            continue;
+        }
+        if unicode.is_whitespace() {
+            builder.space = true;
+            continue;
+        }
+        // PDFium marks soft hyphens and unmapped glyphs with control characters.
+        if unicode.is_control() || unicode == '\u{fffe}' {
+            continue;
+        }
+        let Ok(bounds) = character.loose_bounds() else {
+            continue;
+        };
+        let size = character.scaled_font_size().value;
+        let bold = character
+            .font_weight()
+            .map(|weight| weight_of(weight) >= 600)
+            .unwrap_or_else(|| bold_name(&character.font_name()));
+        builder.push(unicode, &bounds, size, bold, || {
+            character
+                .angle_radians()
+                .is_ok_and(|angle| angle.sin().abs() > 0.1)
+        });
+    }
+    builder.finish();
+    builder.done
+}
+
+fn weight_of(weight: PdfFontWeight) -> u32 {
+    match weight {
+        PdfFontWeight::Weight100 => 100,
+        PdfFontWeight::Weight200 => 200,
+        PdfFontWeight::Weight300 => 300,
+        PdfFontWeight::Weight400Normal => 400,
+        PdfFontWeight::Weight500 => 500,
+        PdfFontWeight::Weight600 => 600,
+        PdfFontWeight::Weight700Bold => 700,
+        PdfFontWeight::Weight800 => 800,
+        PdfFontWeight::Weight900 => 900,
+        PdfFontWeight::Custom(weight) => weight,
+    }
+}
+
+/// Whether a font's name says bold ("Helvetica-Bold", "CMBX10", "NimbusSans-Black").
+fn bold_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["bold", "black", "heavy", "semibold", "cmbx", "demi"]
+        .iter()
+        .any(|marker| name.contains(marker))
+}
+
+#[derive(Default)]
+struct FragmentBuilder {
+    current: Option<Fragment>,
+    /// Characters in the current fragment, and how many are bold.
+    chars: usize,
+    bold_chars: usize,
+    /// Whether the current fragment runs at an angle (rotated text).
+    rotated: bool,
+    /// Whether a space came since the last character.
+    space: bool,
+    done: Vec<Fragment>,
+}
+
+impl FragmentBuilder {
+    fn push(
+        &mut self,
+        unicode: char,
+        bounds: &PdfRect,
+        size: f32,
+        bold: bool,
+        rotated: impl Fn() -> bool,
+    ) {
+        let (left, right) = (bounds.left().value, bounds.right().value);
+        let (bottom, top) = (bounds.bottom().value, bounds.top().value);
+        let size = if size > 0.0 { size } else { top - bottom };
+        if let Some(current) = &self.current {
+            let height = (current.top - current.bottom).max(top - bottom);
+            let centre = |low: f32, high: f32| (low + high) / 2.0;
+            let same_line =
+                (centre(current.bottom, current.top) - centre(bottom, top)).abs() <= 0.5 * height;
+            let gap = left - current.right;
+            let continues = if same_line {
+                gap <= FRAGMENT_GAP_EMS * size && left >= current.left - size
+            } else {
+                // Rotated text runs across lines of the page; it stays one
+                // fragment as long as the characters do.
+                self.rotated || {
+                    self.rotated = rotated();
+                    self.rotated
+                }
+            };
+            if !continues {
+                self.finish();
+            } else if self.space || (same_line && gap >= SPACE_GAP_EMS * size) {
+                let current = self.current.as_mut().expect("checked above");
+                if !current.text.ends_with(' ') {
+                    current.text.push(' ');
+                }
+            }
+        }
+        self.space = false;
+        let fragment = self.current.get_or_insert_with(|| Fragment {
+            text: String::new(),
+            left,
+            right,
+            bottom,
+            top,
+            size,
+            bold,
+        });
+        fragment.text.push(unicode);
+        fragment.left = fragment.left.min(left);
+        fragment.right = fragment.right.max(right);
+        fragment.bottom = fragment.bottom.min(bottom);
+        fragment.top = fragment.top.max(top);
+        fragment.size = fragment.size.max(size);
+        self.chars += 1;
+        self.bold_chars += usize::from(bold);
+    }
+
+    fn finish(&mut self) {
+        if let Some(mut fragment) = self.current.take() {
+            fragment.bold = self.bold_chars * 2 > self.chars;
+            let text = fragment.text.trim_end();
+            if !text.is_empty() {
+                fragment.text.truncate(text.len());
+                self.done.push(fragment);
+            }
+        }
+        self.chars = 0;
+        self.bold_chars = 0;
+        self.rotated = false;
+        self.space = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bold_faces_are_recognised_by_name() {
+        assert!(bold_name("Helvetica-Bold"));
+        assert!(bold_name("ABCDEF+CMBX12"));
+        assert!(!bold_name("Times-Roman"));
+        assert!(!bold_name("CMR10"));
+    }
+}

@@ -13,6 +13,7 @@ struct Parsed<'a> {
     title: Option<&'a str>,
     page_count: Option<u32>,
     skipped_pages: &'a [u32],
+    furniture: &'a [String],
     blocks: Vec<Block<'a>>,
 }
 
@@ -70,6 +71,7 @@ fn as_json(document: &ParsedDocument) -> Parsed<'_> {
         title: document.title.as_deref(),
         page_count: document.page_count,
         skipped_pages: &document.skipped_pages,
+        furniture: &document.furniture,
         blocks: document
             .blocks
             .iter()
@@ -91,6 +93,9 @@ fn print_text(document: &ParsedDocument) {
     }
     if !document.skipped_pages.is_empty() {
         println!("skipped pages (unreadable): {:?}", document.skipped_pages);
+    }
+    for line in &document.furniture {
+        println!("left out (running header or footer): {line}");
     }
     let mut place = (None, &[][..]);
     for block in &document.blocks {

@@ -20,6 +20,10 @@ pub struct ParsedDocument {
     /// Pages that could not be read and were left out (1-based).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_pages: Vec<u32>,
+    /// Running headers and footers recognised and left out of the text,
+    /// digits masked as `#` ("Page # of #").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub furniture: Vec<String>,
 }
 
 /// A contiguous part of [`ParsedDocument::text`] with one page and heading path.

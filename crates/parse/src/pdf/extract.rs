@@ -38,6 +38,10 @@ pub(super) fn read(bytes: &[u8], max_pages: u32) -> Result<ReadPdf, ParseError> 
     Ok(read)
 }
 
+/// Lines at the top or bottom of a page that may be running headers or
+/// footers (pdf-extract gives no positions).
+const EDGE_LINES: usize = 2;
+
 /// A page's lines; a blank line starts a paragraph.
 fn lines(page: &str) -> Vec<Line> {
     let mut lines = Vec::new();
@@ -52,8 +56,13 @@ fn lines(page: &str) -> Vec<Line> {
             size: None,
             bold: false,
             starts_paragraph: after_blank,
+            at_edge: false,
         });
         after_blank = false;
+    }
+    let count = lines.len();
+    for (index, line) in lines.iter_mut().enumerate() {
+        line.at_edge = index < EDGE_LINES || index + EDGE_LINES >= count;
     }
     lines
 }

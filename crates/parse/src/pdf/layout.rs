@@ -17,6 +17,9 @@ pub(super) struct Fragment {
     /// Font size in points.
     pub(super) size: f32,
     pub(super) bold: bool,
+    /// Whether the text runs left to right across the page; rotated text
+    /// (watermarks, a table's turned headers) is read after the rest.
+    pub(super) upright: bool,
 }
 
 impl Fragment {
@@ -43,28 +46,54 @@ const PARAGRAPH_GAP_EMS: f32 = 0.5;
 
 /// The fragments of a page as lines in reading order.
 pub(super) fn reading_order(fragments: Vec<Fragment>) -> Vec<Line> {
-    let regions = if fragments.len() > MAX_CUT_FRAGMENTS {
-        vec![fragments]
+    let (upright, rotated): (Vec<Fragment>, Vec<Fragment>) =
+        fragments.into_iter().partition(|fragment| fragment.upright);
+    let regions = if upright.len() > MAX_CUT_FRAGMENTS {
+        vec![upright]
     } else {
-        regions(fragments)
+        regions(upright)
     };
     let mut lines: Vec<PlacedLine> = Vec::new();
     for region in regions {
         lines.extend(lines_of(region));
     }
+    lines.extend(rotated.into_iter().map(|fragment| placed(vec![fragment])));
+    let edges = set_apart_edges(&lines);
     let mut previous: Option<&PlacedLine> = None;
     let mut read = Vec::with_capacity(lines.len());
-    for line in &lines {
+    for (index, line) in lines.iter().enumerate() {
         let starts_paragraph = previous.is_none_or(|previous| previous.ends_paragraph_before(line));
         read.push(Line {
             text: line.text.clone(),
             size: Some(line.size),
             bold: line.bold,
             starts_paragraph,
+            at_edge: edges.contains(&index),
         });
         previous = Some(line);
     }
     read
+}
+
+/// The page's topmost and bottommost lines, each when set apart from the
+/// rest by more than a line's height (running headers and footers are; a
+/// table's header row continued from the previous page is not).
+fn set_apart_edges(lines: &[PlacedLine]) -> Vec<usize> {
+    let mut by_height: Vec<usize> = (0..lines.len()).collect();
+    by_height.sort_by(|&a, &b| lines[b].top.total_cmp(&lines[a].top));
+    let apart = |edge: usize, next: usize| {
+        let (edge, next) = (&lines[edge], &lines[next]);
+        let gap = (edge.bottom - next.top).max(next.bottom - edge.top);
+        gap > edge.top - edge.bottom
+    };
+    match by_height[..] {
+        [top, second, .., second_last, bottom] => [(top, second), (bottom, second_last)]
+            .into_iter()
+            .filter(|&(edge, next)| apart(edge, next))
+            .map(|(edge, _)| edge)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The page cut into regions, in reading order. Iterative: a page of
@@ -266,6 +295,7 @@ mod tests {
             top: y + 8.0,
             size: 10.0,
             bold: false,
+            upright: true,
         }
     }
 
@@ -282,6 +312,9 @@ mod tests {
             fragments.push(fragment(&format!("left {row}"), 72.0, 290.0, y));
         }
         fragments.push(fragment("A title across both", 72.0, 540.0, 740.0));
+        let mut watermark = fragment("DRAFT", 100.0, 500.0, 300.0);
+        (watermark.top, watermark.upright) = (700.0, false);
+        fragments.push(watermark);
         let lines = reading_order(fragments);
         assert_eq!(
             texts(&lines),
@@ -294,7 +327,8 @@ mod tests {
                 "right 0",
                 "right 1",
                 "right 2",
-                "right 3"
+                "right 3",
+                "DRAFT"
             ]
         );
         assert!(lines[5].starts_paragraph, "a new column starts a paragraph");
@@ -332,6 +366,32 @@ mod tests {
             fragment("ly", 149.2, 157.0, 700.0),
         ];
         assert_eq!(texts(&reading_order(fragments)), ["placed one by onely"]);
+    }
+
+    #[test]
+    fn lines_set_apart_at_the_top_and_bottom_are_edges() {
+        let lines = reading_order(vec![
+            fragment("Running header", 72.0, 300.0, 760.0),
+            fragment("Body line one", 72.0, 300.0, 700.0),
+            fragment("Body line two", 72.0, 300.0, 688.0),
+            fragment("Body line three", 72.0, 300.0, 676.0),
+            fragment("7", 290.0, 300.0, 40.0),
+        ]);
+        let edges: Vec<&str> = lines
+            .iter()
+            .filter(|line| line.at_edge)
+            .map(|line| line.text.as_str())
+            .collect();
+        assert_eq!(edges, ["Running header", "7"]);
+        let table = reading_order(vec![
+            fragment("Code Name", 72.0, 300.0, 700.0),
+            fragment("1 one", 72.0, 300.0, 688.0),
+            fragment("2 two", 72.0, 300.0, 676.0),
+        ]);
+        assert!(
+            table.iter().all(|line| !line.at_edge),
+            "rows at normal spacing"
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub(crate) struct Line {
     /// Whether a paragraph starts at this line (a blank line, a vertical
     /// gap, a change of font or column).
     pub(crate) starts_paragraph: bool,
+    /// Whether the line sits at the top or bottom edge of the page, where
+    /// running headers and footers are.
+    pub(crate) at_edge: bool,
 }
 
 /// A page's lines; `number` is 1-based.
@@ -94,9 +97,6 @@ fn too_many_pages(pages: usize, limit: u32) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Lines at the top or bottom of a page considered as running headers or
-/// footers.
-const EDGE_LINES: usize = 2;
 /// Longest running header or footer, in bytes.
 const FURNITURE_MAX_LEN: usize = 80;
 /// Fewest pages on which running headers and footers are looked for: on
@@ -112,26 +112,36 @@ fn assemble(read: ReadPdf) -> ParsedDocument {
         title: read.info_title.filter(|title| !is_junk_title(title)),
         page_count: Some(read.page_count),
         skipped_pages: read.failed.iter().map(|(page, _)| *page).collect(),
+        furniture: furniture.iter().cloned().collect(),
         ..ParsedDocument::default()
     };
+    document.furniture.sort();
+    let pages: Vec<(u32, Vec<Paragraph>)> = read
+        .pages
+        .iter()
+        .map(|page| {
+            let lines = page
+                .lines
+                .iter()
+                .filter(|line| !furniture.contains(&digits_masked(line.text.trim())));
+            (page.number, paragraphs(lines))
+        })
+        .collect();
+    if document.title.is_none() {
+        document.title = pages
+            .first()
+            .and_then(|(_, paragraphs)| body.title_among(paragraphs));
+    }
     let mut outline = Outline::default();
-    for page in &read.pages {
-        let lines = page
-            .lines
-            .iter()
-            .filter(|line| !furniture.contains(&digits_masked(line.text.trim())));
-        for paragraph in paragraphs(lines) {
+    for (page, paragraphs) in pages {
+        for paragraph in paragraphs {
             let level = body.heading_level(&paragraph);
-            let Some(level) = level else {
-                document.push_block(&paragraph.text, Some(page.number), outline.path(), false);
-                continue;
-            };
-            if document.title.is_none() && document.blocks.is_empty() {
-                document.title = Some(paragraph.text.clone());
-            } else if document.title.as_deref() != Some(&paragraph.text) {
+            if let Some(level) = level
+                && document.title.as_deref() != Some(&paragraph.text)
+            {
                 outline.enter(level, &paragraph.text);
             }
-            document.push_block(&paragraph.text, Some(page.number), outline.path(), true);
+            document.push_block(&paragraph.text, Some(page), outline.path(), level.is_some());
         }
     }
     document
@@ -226,6 +236,31 @@ impl BodyFont {
     }
 }
 
+impl BodyFont {
+    /// The title on a first page: its largest heading set larger than the
+    /// body text ("NAME" in bold body type is a section, not a title), or
+    /// without font sizes its first heading.
+    fn title_among(&self, first_page: &[Paragraph]) -> Option<String> {
+        let headings = first_page
+            .iter()
+            .filter(|paragraph| self.heading_level(paragraph).is_some());
+        let Some(body) = self.size else {
+            return headings.map(|paragraph| paragraph.text.clone()).next();
+        };
+        headings
+            .filter_map(|paragraph| Some((paragraph.size?, paragraph)))
+            .filter(|(size, _)| *size >= body * HEADING_SIZE_RATIO)
+            .fold(
+                None::<(f32, &Paragraph)>,
+                |largest, (size, paragraph)| match largest {
+                    Some((largest_size, _)) if largest_size >= size => largest,
+                    _ => Some((size, paragraph)),
+                },
+            )
+            .map(|(_, paragraph)| paragraph.text.clone())
+    }
+}
+
 fn heading_shaped(paragraph: &str) -> bool {
     let words = paragraph.split_whitespace().count();
     (1..=12).contains(&words)
@@ -287,18 +322,11 @@ fn running_furniture(pages: &[PageLines]) -> HashSet<String> {
     }
     let mut pages_with: HashMap<String, usize> = HashMap::new();
     for page in pages {
-        let lines: Vec<&str> = page
+        let shapes: HashSet<String> = page
             .lines
             .iter()
-            .map(|line| line.text.trim())
-            .filter(|line| !line.is_empty())
-            .collect();
-        let edge_count = EDGE_LINES.min(lines.len());
-        let shapes: HashSet<String> = lines[..edge_count]
-            .iter()
-            .chain(&lines[lines.len() - edge_count..])
-            .filter(|line| line.len() <= FURNITURE_MAX_LEN)
-            .map(|line| digits_masked(line))
+            .filter(|line| line.at_edge && line.text.trim().len() <= FURNITURE_MAX_LEN)
+            .map(|line| digits_masked(line.text.trim()))
             .collect();
         for shape in shapes {
             *pages_with.entry(shape).or_default() += 1;
@@ -327,6 +355,14 @@ mod tests {
             size,
             bold,
             starts_paragraph,
+            at_edge: false,
+        }
+    }
+
+    fn edge(text: &str) -> Line {
+        Line {
+            at_edge: true,
+            ..line(text, None, false, true)
         }
     }
 
@@ -430,6 +466,24 @@ mod tests {
     }
 
     #[test]
+    fn a_bold_section_heading_in_body_type_is_not_a_title() {
+        let document = assemble(ReadPdf {
+            page_count: 1,
+            pages: vec![page(
+                1,
+                vec![
+                    line("NAME", Some(10.0), true, true),
+                    line("ls - list directory contents", Some(10.0), false, true),
+                ],
+            )],
+            ..ReadPdf::default()
+        });
+        assert_eq!(document.title, None);
+        assert!(document.blocks[0].is_heading);
+        assert_eq!(document.blocks[1].heading_path, ["NAME"]);
+    }
+
+    #[test]
     fn file_names_and_paths_are_not_titles() {
         for junk in [
             "amsclass.dvi",
@@ -475,10 +529,11 @@ mod tests {
             page(
                 number,
                 vec![
-                    line("Field Guide", None, false, true),
+                    edge("Field Guide"),
                     line(body, None, false, true),
                     line(&format!("still {body}"), None, false, false),
-                    line(&format!("Page {number} of 4"), None, false, true),
+                    line("Shared words", None, false, true),
+                    edge(&format!("Page {number} of 4")),
                 ],
             )
         };
@@ -492,6 +547,10 @@ mod tests {
         assert!(furniture.contains("Page # of #"));
         assert!(furniture.contains("Field Guide"));
         assert!(!furniture.contains("two"));
+        assert!(
+            !furniture.contains("Shared words"),
+            "recurring text away from the edges is content"
+        );
         assert!(
             running_furniture(&pages[..3]).is_empty(),
             "a table continued over three pages is not furniture"

@@ -6,6 +6,7 @@ use super::layout::{Fragment, reading_order};
 use super::{PageLines, ReadPdf, too_many_pages};
 use crate::{ParseError, collapse_whitespace};
 use pdfium_render::prelude::*;
+use unicode_normalization::UnicodeNormalization as _;
 
 pub(super) fn read(pdfium: &Pdfium, bytes: &[u8], max_pages: u32) -> Result<ReadPdf, ParseError> {
     let document = pdfium
@@ -67,7 +68,12 @@ fn fragments(text: &PdfPageText) -> Vec<Fragment> {
             builder.space = true;
             continue;
         }
-        // PDFium marks soft hyphens and unmapped glyphs with control characters.
+        // PDFium reports a hyphen ending a line as U+0002: a hyphen the
+        // paragraph joiner mends. Other control characters mark unmapped glyphs.
+        let unicode = match unicode {
+            '\u{2}' | '\u{ad}' => '-',
+            other => other,
+        };
         if unicode.is_control() || unicode == '\u{fffe}' {
             continue;
         }
@@ -75,10 +81,12 @@ fn fragments(text: &PdfPageText) -> Vec<Fragment> {
             continue;
         };
         let size = character.scaled_font_size().value;
+        // Standard fonts have no weight of their own ("Times-Bold"): their
+        // name says it.
         let bold = character
             .font_weight()
-            .map(|weight| weight_of(weight) >= 600)
-            .unwrap_or_else(|| bold_name(&character.font_name()));
+            .is_some_and(|weight| weight_of(weight) >= 600)
+            || bold_name(&character.font_name());
         builder.push(unicode, &bounds, size, bold, || {
             character
                 .angle_radians()
@@ -122,7 +130,35 @@ struct FragmentBuilder {
     rotated: bool,
     /// Whether a space came since the last character.
     space: bool,
+    /// The horizontal extent of the last character pushed.
+    last_char: (f32, f32),
+
+    /// A spacing accent drawn before its letter (TeX's `\accent`), as a
+    /// combining mark, with its centre.
+    pending_accent: Option<(char, f32)>,
+    /// Whether the current fragment holds combining marks to compose.
+    composed: bool,
     done: Vec<Fragment>,
+}
+
+/// The combining form of a spacing accent that TeX and others draw over a
+/// letter as a glyph of its own ("f¨ur" for "für").
+fn combining_form(accent: char) -> Option<char> {
+    Some(match accent {
+        '\u{a8}' => '\u{308}',
+        '\u{b4}' => '\u{301}',
+        '\u{2c6}' => '\u{302}',
+        '\u{2c7}' => '\u{30c}',
+        '\u{2dc}' => '\u{303}',
+        '\u{af}' => '\u{304}',
+        '\u{2d8}' => '\u{306}',
+        '\u{2d9}' => '\u{307}',
+        '\u{2da}' => '\u{30a}',
+        '\u{2dd}' => '\u{30b}',
+        '\u{b8}' => '\u{327}',
+        '\u{2db}' => '\u{328}',
+        _ => return None,
+    })
 }
 
 impl FragmentBuilder {
@@ -137,6 +173,18 @@ impl FragmentBuilder {
         let (left, right) = (bounds.left().value, bounds.right().value);
         let (bottom, top) = (bounds.bottom().value, bounds.top().value);
         let size = if size > 0.0 { size } else { top - bottom };
+        let centre = (left + right) / 2.0;
+        if let Some(mark) = combining_form(unicode) {
+            let (last_left, last_right) = self.last_char;
+            match &mut self.current {
+                Some(current) if (last_left..=last_right).contains(&centre) => {
+                    current.text.push(mark);
+                    self.composed = true;
+                }
+                _ => self.pending_accent = Some((mark, centre)),
+            }
+            return;
+        }
         if let Some(current) = &self.current {
             let height = (current.top - current.bottom).max(top - bottom);
             let centre = |low: f32, high: f32| (low + high) / 2.0;
@@ -146,12 +194,9 @@ impl FragmentBuilder {
             let continues = if same_line {
                 gap <= FRAGMENT_GAP_EMS * size && left >= current.left - size
             } else {
-                // Rotated text runs across lines of the page; it stays one
-                // fragment as long as the characters do.
-                self.rotated || {
-                    self.rotated = rotated();
-                    self.rotated
-                }
+                // Rotated text runs across the page's lines: it stays one
+                // fragment while its characters are rotated too.
+                self.rotated && rotated()
             };
             if !continues {
                 self.finish();
@@ -163,6 +208,9 @@ impl FragmentBuilder {
             }
         }
         self.space = false;
+        if self.current.is_none() {
+            self.rotated = rotated();
+        }
         let fragment = self.current.get_or_insert_with(|| Fragment {
             text: String::new(),
             left,
@@ -171,8 +219,16 @@ impl FragmentBuilder {
             top,
             size,
             bold,
+            upright: true,
         });
         fragment.text.push(unicode);
+        if let Some((mark, accent_centre)) = self.pending_accent.take()
+            && (left..=right).contains(&accent_centre)
+        {
+            fragment.text.push(mark);
+            self.composed = true;
+        }
+        self.last_char = (left, right);
         fragment.left = fragment.left.min(left);
         fragment.right = fragment.right.max(right);
         fragment.bottom = fragment.bottom.min(bottom);
@@ -185,6 +241,10 @@ impl FragmentBuilder {
     fn finish(&mut self) {
         if let Some(mut fragment) = self.current.take() {
             fragment.bold = self.bold_chars * 2 > self.chars;
+            fragment.upright = !self.rotated;
+            if self.composed {
+                fragment.text = fragment.text.nfc().collect();
+            }
             let text = fragment.text.trim_end();
             if !text.is_empty() {
                 fragment.text.truncate(text.len());
@@ -195,12 +255,31 @@ impl FragmentBuilder {
         self.bold_chars = 0;
         self.rotated = false;
         self.space = false;
+        self.composed = false;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn char_at(builder: &mut FragmentBuilder, unicode: char, left: f32, right: f32) {
+        let bounds = PdfRect::new_from_values(700.0, left, 710.0, right);
+        builder.push(unicode, &bounds, 10.0, false, || false);
+    }
+
+    #[test]
+    fn accents_drawn_as_glyphs_of_their_own_join_their_letter() {
+        let mut builder = FragmentBuilder::default();
+        char_at(&mut builder, 'f', 72.0, 75.0);
+        char_at(&mut builder, '\u{a8}', 75.5, 79.5); // before its letter, as TeX draws it
+        char_at(&mut builder, 'u', 75.0, 80.0);
+        char_at(&mut builder, 'r', 80.0, 83.0);
+        char_at(&mut builder, 'e', 90.0, 95.0);
+        char_at(&mut builder, '\u{b4}', 91.0, 94.0); // after it
+        builder.finish();
+        assert_eq!(builder.done[0].text, "für é");
+    }
 
     #[test]
     fn bold_faces_are_recognised_by_name() {

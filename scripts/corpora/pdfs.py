@@ -307,10 +307,21 @@ def interpret(is_docpipe: bool, run: dict) -> dict:
 
 
 def without_furniture(text: str, furniture: set[str]) -> list[str]:
-    """The words of text without its lines that are, digits masked, running
-    headers or footers."""
-    kept = [line for line in text.splitlines()
-            if " ".join(re.sub(r"[0-9]", "#", line).split()) not in furniture]
+    """The words of text without its lines that are, numbers masked, running
+    headers or footers. pdftotext may put a footer's page number on a line
+    of its own: two lines that make one such line together go too."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    shapes = [re.sub(r"[0-9]+", "#", line) for line in lines]
+    kept, index = [], 0
+    while index < len(lines):
+        if shapes[index] in furniture:
+            index += 1
+        elif index + 1 < len(lines) and f"{shapes[index]} {shapes[index + 1]}" in furniture:
+            index += 2
+        else:
+            kept.append(lines[index])
+            index += 1
     return words("\n".join(kept))
 
 

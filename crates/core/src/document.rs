@@ -21,7 +21,7 @@ pub struct ParsedDocument {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_pages: Vec<u32>,
     /// Running headers and footers recognised and left out of the text,
-    /// digits masked as `#` ("Page # of #").
+    /// each number masked as `#` ("Page # of #").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub furniture: Vec<String>,
 }

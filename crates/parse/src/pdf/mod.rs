@@ -314,7 +314,7 @@ fn is_junk_title(title: &str) -> bool {
 }
 
 /// Running headers and footers ("Page 3 of 12", a repeated document title):
-/// short lines at the edges of pages that, with digits masked, recur on more
+/// short lines at the edges of pages that, numbers masked, recur on more
 /// than half of the pages. Returned trimmed and digit-masked.
 fn running_furniture(pages: &[PageLines]) -> HashSet<String> {
     if pages.len() < FURNITURE_MIN_PAGES {
@@ -339,10 +339,18 @@ fn running_furniture(pages: &[PageLines]) -> HashSet<String> {
         .collect()
 }
 
+/// `text` with each run of digits masked as one `#`: page 9 and page 10
+/// of a running footer have the same shape.
 fn digits_masked(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_ascii_digit() { '#' } else { c })
-        .collect()
+    let mut masked = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            masked.push(c);
+        } else if !masked.ends_with('#') {
+            masked.push('#');
+        }
+    }
+    masked
 }
 
 #[cfg(test)]
@@ -538,10 +546,10 @@ mod tests {
             )
         };
         let pages = [
-            numbered(1, "one"),
-            numbered(2, "two"),
-            numbered(3, "three"),
-            numbered(4, "four"),
+            numbered(8, "one"),
+            numbered(9, "two"),
+            numbered(10, "three"),
+            numbered(11, "four"),
         ];
         let furniture = running_furniture(&pages);
         assert!(furniture.contains("Page # of #"));

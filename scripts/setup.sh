@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything docpipe needs beyond the Rust toolchain, idempotently:
-# the Python tools venv, the ONNX Runtime and PDFium libraries, the embedding model
+# the Python tools venv, the ONNX Runtime and PDFium libraries, Tesseract
+# (Debian's tesseract-ocr, for OCR of scanned PDFs), the embedding model
 # (converted to ONNX and verified), the Milvus standalone server and SeaweedFS
 # (S3 object storage for parsed copies shared between machines). Then
 # checks that RabbitMQ answers, starting the local broker if it is installed
@@ -10,6 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_venv
 bash "$REPO_ROOT/scripts/install-onnxruntime.sh"
 bash "$REPO_ROOT/scripts/install-pdfium.sh"
+bash "$REPO_ROOT/scripts/install-tesseract.sh"
 bash "$REPO_ROOT/scripts/install-model.sh" >/dev/null
 bash "$REPO_ROOT/scripts/milvus.sh" install
 bash "$REPO_ROOT/scripts/milvus-lite.sh" install

@@ -60,6 +60,30 @@ async fn a_published_pdf_is_indexed_in_both_stores_and_found_in_every_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanned_pdf_is_indexed_through_ocr_and_found() {
+    let mut pipeline =
+        TestPipeline::start_with("ocr", |config| config.parse.ocr = true, |store| store).await;
+    let scan = common::fixtures().join("pdf/scanned.pdf");
+    pipeline.publish_file("acme", "scans/logbook", &scan).await;
+
+    let event = pipeline.event_for("acme", "scans/logbook").await;
+    assert!(indexed_chunks(&event) >= 1, "{event:?}");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixtures().join("pdf/scanned.json")).unwrap(),
+    )
+    .unwrap();
+    let query = expected["must_contain"][0].as_str().unwrap();
+    let searcher = searcher(&pipeline).await;
+    let tenant = TenantId::new("acme").unwrap();
+    for mode in [Mode::Bm25, Mode::Hybrid] {
+        let hits = searcher.search(&tenant, query, mode, 5).await.unwrap();
+        assert_eq!(hits[0].document_id.as_str(), "scans/logbook", "{mode:?}");
+    }
+    let summary = pipeline.shutdown().await;
+    assert_eq!((summary.indexed, summary.dead_lettered), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reingesting_a_changed_document_leaves_exactly_the_new_chunks() {
     let mut pipeline = TestPipeline::start("reingest").await;
     let page = pipeline.scratch.path().join("notes.html");

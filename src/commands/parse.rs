@@ -3,6 +3,7 @@
 use super::print_json;
 use crate::cli::ParseArgs;
 use anyhow::Context as _;
+use docpipe_core::document::OcrPage;
 use docpipe_core::{Classify as _, ParsedDocument, PipelineConfig};
 use docpipe_parse::DocumentParser;
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ struct Parsed<'a> {
     page_count: Option<u32>,
     skipped_pages: &'a [u32],
     furniture: &'a [String],
+    ocr_pages: &'a [OcrPage],
     blocks: Vec<Block<'a>>,
 }
 
@@ -72,6 +74,7 @@ fn as_json(document: &ParsedDocument) -> Parsed<'_> {
         page_count: document.page_count,
         skipped_pages: &document.skipped_pages,
         furniture: &document.furniture,
+        ocr_pages: &document.ocr_pages,
         blocks: document
             .blocks
             .iter()
@@ -93,6 +96,12 @@ fn print_text(document: &ParsedDocument) {
     }
     if !document.skipped_pages.is_empty() {
         println!("skipped pages (unreadable): {:?}", document.skipped_pages);
+    }
+    for page in &document.ocr_pages {
+        println!(
+            "read by OCR: page {} (mean confidence {:.0})",
+            page.page, page.confidence
+        );
     }
     for line in &document.furniture {
         println!("left out (running header or footer): {line}");

@@ -73,12 +73,41 @@ pub struct PipelineConfig {
 /// How documents are read. Not part of the pipeline version: a re-index
 /// re-chunks the parsed copies, and documents are parsed again only when
 /// they are ingested again.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParseConfig {
     /// The PDF text extractor.
     #[serde(default)]
     pub pdf_engine: PdfEngineKind,
+    /// Whether PDF pages without a text layer (scans) are read by OCR
+    /// (Tesseract); needs the `pdfium` engine, which renders them.
+    #[serde(default)]
+    pub ocr: bool,
+    /// Tesseract's languages, joined by `+` (`eng`, `eng+deu`).
+    #[serde(default = "default_ocr_languages")]
+    pub ocr_languages: String,
+    /// Longest OCR of one page, in seconds; a slower page is skipped.
+    #[serde(default = "default_ocr_page_timeout_secs")]
+    pub ocr_page_timeout_secs: u64,
+}
+
+impl Default for ParseConfig {
+    fn default() -> Self {
+        Self {
+            pdf_engine: PdfEngineKind::default(),
+            ocr: false,
+            ocr_languages: default_ocr_languages(),
+            ocr_page_timeout_secs: default_ocr_page_timeout_secs(),
+        }
+    }
+}
+
+fn default_ocr_languages() -> String {
+    "eng".into()
+}
+
+fn default_ocr_page_timeout_secs() -> u64 {
+    30
 }
 
 /// The PDF text extractors docpipe can use.
@@ -443,6 +472,24 @@ impl PipelineConfig {
     }
 
     fn check(&self) -> Result<(), String> {
+        let parse = &self.parse;
+        if parse.ocr && parse.pdf_engine != PdfEngineKind::Pdfium {
+            return Err(
+                "parse.ocr needs parse.pdf_engine = \"pdfium\", which renders the pages".into(),
+            );
+        }
+        let language = |code: &str| {
+            !code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !parse.ocr_languages.split('+').all(language) {
+            return Err(format!(
+                "parse.ocr_languages is {:?}; use Tesseract's codes joined by +, e.g. \"eng+deu\"",
+                parse.ocr_languages
+            ));
+        }
+        if parse.ocr_page_timeout_secs == 0 {
+            return Err("parse.ocr_page_timeout_secs must be at least 1".into());
+        }
         let chunking = &self.chunking;
         if chunking.max_tokens < 16 {
             return Err(format!(
@@ -597,6 +644,18 @@ mod tests {
         let text = DEFAULT.replace("overlap_tokens = 32", "overlap_tokens = 4000");
         let error = PipelineConfig::from_toml(&text).unwrap_err();
         assert!(error.contains("overlap_tokens"), "{error}");
+    }
+
+    #[test]
+    fn ocr_needs_the_engine_that_renders_pages_and_tesseract_language_codes() {
+        let ocr = DEFAULT.replace("ocr = false", "ocr = true");
+        assert!(PipelineConfig::from_toml(&ocr).unwrap().parse.ocr);
+        let extract = ocr.replace("pdf_engine = \"pdfium\"", "pdf_engine = \"pdf-extract\"");
+        let error = PipelineConfig::from_toml(&extract).unwrap_err();
+        assert!(error.contains("parse.ocr needs"), "{error}");
+        let languages = ocr.replace("ocr_languages = \"eng\"", "ocr_languages = \"eng; rm\"");
+        let error = PipelineConfig::from_toml(&languages).unwrap_err();
+        assert!(error.contains("parse.ocr_languages"), "{error}");
     }
 
     #[test]

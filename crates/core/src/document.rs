@@ -24,6 +24,18 @@ pub struct ParsedDocument {
     /// each number masked as `#` ("Page # of #").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub furniture: Vec<String>,
+    /// Pages without a text layer whose text OCR read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ocr_pages: Vec<OcrPage>,
+}
+
+/// A page whose text OCR read.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OcrPage {
+    /// 1-based page number.
+    pub page: u32,
+    /// The mean of Tesseract's word confidences, 0 to 100.
+    pub confidence: f32,
 }
 
 /// A contiguous part of [`ParsedDocument::text`] with one page and heading path.

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod html;
+mod ocr;
 mod pdf;
 mod sniff;
 
@@ -17,6 +18,7 @@ use docpipe_core::message::{DeclaredType, DocumentFormat};
 use docpipe_core::{Classify, ErrorClass, ParsedDocument, PipelineConfig};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub use ocr::{Ocr, OcrError};
 pub use pdf::{PdfEngine, PdfEngineError};
 pub use sniff::sniff_format;
 
@@ -86,10 +88,22 @@ impl Classify for ParseError {
     }
 }
 
+/// The parser a pipeline asks for cannot be set up.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ParserSetupError {
+    /// PDFium cannot be loaded.
+    #[error(transparent)]
+    PdfEngine(#[from] PdfEngineError),
+    /// OCR is on and Tesseract cannot run.
+    #[error(transparent)]
+    Ocr(#[from] OcrError),
+}
+
 /// Parses documents within the pipeline's limits.
 #[derive(Debug, Clone)]
 pub struct DocumentParser {
     pdf_engine: PdfEngine,
+    ocr: Option<Ocr>,
     max_pdf_pages: u32,
     max_html_depth: usize,
 }
@@ -101,18 +115,38 @@ impl DocumentParser {
     pub fn new(pdf_engine: PdfEngine, max_pdf_pages: u32, max_html_depth: usize) -> Self {
         Self {
             pdf_engine,
+            ocr: None,
             max_pdf_pages,
             max_html_depth,
         }
     }
 
-    /// A parser with the pipeline's PDF engine and limits.
-    pub fn for_pipeline(config: &PipelineConfig) -> Result<Self, PdfEngineError> {
-        Ok(Self::new(
+    /// The same parser, reading PDF pages without a text layer with `ocr`
+    /// (PDFium engine only: it renders the pages).
+    pub fn with_ocr(self, ocr: Ocr) -> Self {
+        Self {
+            ocr: Some(ocr),
+            ..self
+        }
+    }
+
+    /// A parser with the pipeline's PDF engine, OCR and limits; with OCR
+    /// on, Tesseract must run and have the languages.
+    pub fn for_pipeline(config: &PipelineConfig) -> Result<Self, ParserSetupError> {
+        let parser = Self::new(
             PdfEngine::load(config.parse.pdf_engine)?,
             config.limits.max_pdf_pages,
             config.limits.max_html_depth,
-        ))
+        );
+        if !config.parse.ocr {
+            return Ok(parser);
+        }
+        let ocr = Ocr::new(
+            &config.parse.ocr_languages,
+            std::time::Duration::from_secs(config.parse.ocr_page_timeout_secs),
+        );
+        ocr.check()?;
+        Ok(parser.with_ocr(ocr))
     }
 
     /// Parses `bytes`, trusting the sniffed format over nothing and checking
@@ -125,13 +159,24 @@ impl DocumentParser {
         let format = resolve_format(bytes, declared)?;
         let charset = declared.and_then(|declared| declared.charset.as_deref());
         let parsed = catch_unwind(AssertUnwindSafe(|| match format {
-            DocumentFormat::Pdf => pdf::parse(&self.pdf_engine, bytes, self.max_pdf_pages),
+            DocumentFormat::Pdf => pdf::parse(
+                &self.pdf_engine,
+                bytes,
+                self.max_pdf_pages,
+                self.ocr.as_ref(),
+            ),
             DocumentFormat::Html => html::parse(bytes, charset, self.max_html_depth),
         }))
         .map_err(|panic| ParseError::ParserPanicked(panic_message(&panic)))??;
         if !parsed.has_text() {
             return Err(ParseError::NoText(match format {
-                DocumentFormat::Pdf => "the PDF has no text layer; scanned PDFs need OCR first",
+                DocumentFormat::Pdf => {
+                    if self.ocr.is_some() {
+                        "the PDF has no text layer, and OCR found none in its images"
+                    } else {
+                        "the PDF has no text layer; scanned PDFs need OCR (parse.ocr = true)"
+                    }
+                }
                 DocumentFormat::Html => "the page has no visible text",
             }));
         }

@@ -437,6 +437,8 @@ impl Indexer {
             bytes = byte_count,
             pages = Empty,
             skipped_pages = Empty,
+            ocr_pages = Empty,
+            ocr_confidence = Empty,
             blocks = Empty,
             text_bytes = Empty,
             pipeline.version = %self.version,
@@ -460,6 +462,17 @@ impl Indexer {
                 .skipped_pages
                 .inc_by(parsed.skipped_pages.len() as u64);
             tracing::warn!(parent: &span, pages = ?parsed.skipped_pages, "unreadable pages left out");
+        }
+        if !parsed.ocr_pages.is_empty() {
+            let pages = parsed.ocr_pages.len();
+            let confidence = parsed
+                .ocr_pages
+                .iter()
+                .map(|page| page.confidence)
+                .sum::<f32>();
+            span.record("ocr_pages", pages);
+            span.record("ocr_confidence", f64::from(confidence / pages as f32));
+            metrics().ocr_pages.inc_by(pages as u64);
         }
         span.record("blocks", parsed.blocks.len());
         span.record("text_bytes", parsed.text.len());

@@ -50,9 +50,9 @@ pub enum SetupError {
     /// The generation catalog is unusable.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    /// The PDF engine cannot be loaded.
+    /// The PDF engine or OCR cannot be set up.
     #[error(transparent)]
-    PdfEngine(#[from] docpipe_parse::PdfEngineError),
+    Parser(#[from] docpipe_parse::ParserSetupError),
     /// The parsed copies' location is unusable.
     #[error(transparent)]
     Parsed(#[from] docpipe_parsed::ParsedError),

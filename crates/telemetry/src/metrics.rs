@@ -66,6 +66,8 @@ pub struct Metrics {
     pub tokens: Counter,
     /// PDF pages left out of their document because they could not be read.
     pub skipped_pages: Counter,
+    /// PDF pages without a text layer read by OCR.
+    pub ocr_pages: Counter,
     /// Token positions the model computed, padding included: over
     /// `tokens`, the cost of batching texts of unequal length.
     pub padded_tokens: Counter,
@@ -97,7 +99,7 @@ impl Metrics {
         let queue_wait_seconds = seconds_histogram();
         let documents = Family::<OutcomeLabels, Counter>::default();
         let (chunks, tokens) = (Counter::default(), Counter::default());
-        let skipped_pages = Counter::default();
+        let (skipped_pages, ocr_pages) = (Counter::default(), Counter::default());
         let padded_tokens = Counter::default();
         let retries = Family::<ErrorLabels, Counter>::default();
         let dead_letters = Family::<ErrorLabels, Counter>::default();
@@ -127,6 +129,11 @@ impl Metrics {
             "skipped_pages",
             "PDF pages left out of their document because they could not be read",
             skipped_pages.clone(),
+        );
+        registry.register(
+            "ocr_pages",
+            "PDF pages without a text layer read by OCR",
+            ocr_pages.clone(),
         );
         registry.register(
             "padded_tokens",
@@ -171,6 +178,7 @@ impl Metrics {
             chunks,
             tokens,
             skipped_pages,
+            ocr_pages,
             padded_tokens,
             retries,
             dead_letters,

@@ -6,14 +6,18 @@
 //! and weight and the reading order from the layout) and pdf-extract (plain
 //! text; headings guessed from line shapes). A page an engine cannot read is
 //! skipped and reported; the document fails only when most pages fail.
+//! With OCR on, PDFium renders pages that have no text but images, and
+//! Tesseract reads them.
 
 mod engine;
 mod extract;
 mod layout;
 mod pdfium;
 
+use crate::ocr::Ocr;
 use crate::{ParseError, collapse_whitespace};
 use docpipe_core::ParsedDocument;
+use docpipe_core::document::OcrPage;
 use std::collections::{HashMap, HashSet};
 
 pub use engine::{PdfEngine, PdfEngineError};
@@ -51,6 +55,8 @@ pub(crate) struct ReadPdf {
     pub(crate) pages: Vec<PageLines>,
     /// The pages that could not, with the reason.
     pub(crate) failed: Vec<(u32, String)>,
+    /// The pages read by OCR, with its mean confidence.
+    pub(crate) ocr_pages: Vec<(u32, f32)>,
 }
 
 impl ReadPdf {
@@ -79,9 +85,10 @@ pub(crate) fn parse(
     engine: &PdfEngine,
     bytes: &[u8],
     max_pages: u32,
+    ocr: Option<&Ocr>,
 ) -> Result<ParsedDocument, ParseError> {
     let read = match engine {
-        PdfEngine::Pdfium(library) => pdfium::read(library, bytes, max_pages)?,
+        PdfEngine::Pdfium(library) => pdfium::read(library, bytes, max_pages, ocr)?,
         PdfEngine::PdfExtract => extract::read(bytes, max_pages)?,
     };
     read.into_document()
@@ -113,6 +120,11 @@ fn assemble(read: ReadPdf) -> ParsedDocument {
         page_count: Some(read.page_count),
         skipped_pages: read.failed.iter().map(|(page, _)| *page).collect(),
         furniture: furniture.iter().cloned().collect(),
+        ocr_pages: read
+            .ocr_pages
+            .iter()
+            .map(|&(page, confidence)| OcrPage { page, confidence })
+            .collect(),
         ..ParsedDocument::default()
     };
     document.furniture.sort();

@@ -3,12 +3,18 @@
 //! order by [`layout`](super::layout).
 
 use super::layout::{Fragment, reading_order};
-use super::{PageLines, ReadPdf, too_many_pages};
+use super::{Line, PageLines, ReadPdf, too_many_pages};
+use crate::ocr::{GrayImage, Ocr};
 use crate::{ParseError, collapse_whitespace};
 use pdfium_render::prelude::*;
 use unicode_normalization::UnicodeNormalization as _;
 
-pub(super) fn read(pdfium: &Pdfium, bytes: &[u8], max_pages: u32) -> Result<ReadPdf, ParseError> {
+pub(super) fn read(
+    pdfium: &Pdfium,
+    bytes: &[u8],
+    max_pages: u32,
+    ocr: Option<&Ocr>,
+) -> Result<ReadPdf, ParseError> {
     let document = pdfium
         .load_pdf_from_byte_slice(bytes, None)
         .map_err(|error| match error {
@@ -31,18 +37,86 @@ pub(super) fn read(pdfium: &Pdfium, bytes: &[u8], max_pages: u32) -> Result<Read
     };
     for index in 0..pages.len() {
         let number = index as u32 + 1;
-        let fragments = pages
-            .get(index)
-            .and_then(|page| page.text().map(|text| fragments(&text)));
-        match fragments {
-            Ok(fragments) => read.pages.push(PageLines {
-                number,
-                lines: reading_order(fragments),
-            }),
-            Err(error) => read.failed.push((number, error.to_string())),
-        }
+        let page = match pages.get(index) {
+            Ok(page) => page,
+            Err(error) => {
+                read.failed.push((number, error.to_string()));
+                continue;
+            }
+        };
+        let fragments = match page.text() {
+            Ok(text) => fragments(&text),
+            Err(error) => {
+                read.failed.push((number, error.to_string()));
+                continue;
+            }
+        };
+        let lines = match ocr {
+            Some(ocr) if fragments.is_empty() && has_images(&page) => {
+                match recognised(ocr, &page) {
+                    Ok((lines, confidence)) => {
+                        read.ocr_pages.push((number, confidence));
+                        lines
+                    }
+                    Err(reason) => {
+                        read.failed.push((number, reason));
+                        continue;
+                    }
+                }
+            }
+            _ => reading_order(fragments),
+        };
+        read.pages.push(PageLines { number, lines });
     }
     Ok(read)
+}
+
+/// Resolution pages are rendered at for OCR, in dots per inch.
+const OCR_DPI: f32 = 300.0;
+/// Longest side of a page rendered for OCR, in pixels (a poster-sized page
+/// is rendered below 300 dpi rather than into gigabytes).
+const OCR_MAX_PIXELS: i32 = 5000;
+
+/// Whether a page draws images (or forms, which may hold them): a page
+/// without text or images is blank, with nothing to recognise.
+fn has_images(page: &PdfPage) -> bool {
+    page.objects().iter().any(|object| {
+        matches!(
+            object.object_type(),
+            PdfPageObjectType::Image | PdfPageObjectType::XObjectForm
+        )
+    })
+}
+
+/// A page without a text layer, rendered and read by OCR: its lines and
+/// the mean confidence, or why it could not be read.
+fn recognised(ocr: &Ocr, page: &PdfPage) -> Result<(Vec<Line>, f32), String> {
+    let config = PdfRenderConfig::new()
+        .scale_page_by_factor(OCR_DPI / 72.0)
+        .set_maximum_width(OCR_MAX_PIXELS)
+        .set_maximum_height(OCR_MAX_PIXELS);
+    let bitmap = page
+        .render_with_config(&config)
+        .map_err(|error| format!("cannot render it for OCR ({error})"))?;
+    let (width, height) = (bitmap.width() as usize, bitmap.height() as usize);
+    let image = GrayImage {
+        width,
+        height,
+        pixels: gray(&bitmap.as_rgba_bytes(), width * height),
+    };
+    let text = ocr.read(&image).map_err(|error| error.to_string())?;
+    Ok((text.lines, text.confidence))
+}
+
+/// Luma of RGBA pixels.
+fn gray(rgba: &[u8], pixels: usize) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .take(pixels)
+        .map(|pixel| {
+            let [r, g, b] = [pixel[0], pixel[1], pixel[2]].map(u32::from);
+            ((299 * r + 587 * g + 114 * b) / 1000) as u8
+        })
+        .collect()
 }
 
 /// A horizontal gap wider than this many font sizes ends a fragment: it is

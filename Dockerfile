@@ -55,11 +55,13 @@ RUN bash scripts/install-onnxruntime.sh \
 # --------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 # libonnxruntime.so and libpdfium.so need only glibc, libstdc++ and libgcc_s (no libgomp);
+# Tesseract with English reads scanned PDF pages when a pipeline sets parse.ocr;
 # ca-certificates for TLS endpoints (e.g. a remote Milvus over https).
 # Versions are not pinned: bookworm's security updates replace them.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
+        tesseract-ocr tesseract-ocr-eng \
     && rm -rf /var/lib/apt/lists/*
 
 # Non-root user. /var/lib/docpipe/index is created here, owned by that user,

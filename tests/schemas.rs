@@ -42,6 +42,11 @@ fn accepted() -> Vec<serde_json::Value> {
         "metadata": {"uploaded_by": "alice", "tags": ["a"]},
         "document_version": 1_733_227_200_000u64
     }));
+    bodies.push(json!({
+        "schema_version": 1, "document_id": "scans/receipt", "tenant": "t",
+        "source": {"type": "file", "uri": "file:///srv/docs/receipt.jpg"},
+        "content_type": "image/jpeg"
+    }));
     bodies
 }
 
@@ -58,7 +63,7 @@ fn refused() -> Vec<serde_json::Value> {
         json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": {"type": "s3", "uri": "s3://b/k"}}),
         json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": {"type": "file", "uri": "docs/a.pdf"}}),
         json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": {"type": "inline", "base64": "@@@"}}),
-        json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": file, "content_type": "image/png"}),
+        json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": file, "content_type": "image/gif"}),
         json!({"schema_version": 1, "action": "purge", "document_id": "d", "tenant": "t"}),
         json!({"schema_version": 1, "action": "reindex", "document_id": "d", "tenant": "t"}),
         json!({"schema_version": 1, "action": "remove", "document_id": "d", "tenant": "t", "source": file}),

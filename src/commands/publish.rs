@@ -17,6 +17,9 @@ use std::time::Duration;
 
 /// File extensions backfill publishes (compared case-insensitively).
 const DOCUMENT_EXTENSIONS: [&str; 3] = ["pdf", "html", "htm"];
+/// Image extensions backfill publishes too when the pipeline reads images
+/// by OCR (`parse.ocr`).
+const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "tif", "tiff"];
 
 pub async fn publish(config: &PipelineConfig, args: PublishArgs) -> anyhow::Result<ExitCode> {
     let tenant = tenant(&args.tenant)?;
@@ -54,7 +57,11 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
         .dir
         .canonicalize()
         .with_context(|| format!("cannot backfill {}", args.dir.display()))?;
-    let documents = documents_under(&root)?;
+    let mut extensions = DOCUMENT_EXTENSIONS.to_vec();
+    if config.parse.ocr {
+        extensions.extend(IMAGE_EXTENSIONS);
+    }
+    let documents = documents_under(&root, &extensions)?;
     if documents.is_empty() {
         bail!("no PDF or HTML files under {}", root.display());
     }
@@ -376,7 +383,10 @@ async fn publish_file(
 /// Every PDF/HTML file under `root` by document id (the path relative to
 /// `root` without its final extension). Two files mapping to one id are an
 /// error: one would silently replace the other.
-fn documents_under(root: &Path) -> anyhow::Result<BTreeMap<DocumentId, PathBuf>> {
+fn documents_under(
+    root: &Path,
+    extensions: &[&str],
+) -> anyhow::Result<BTreeMap<DocumentId, PathBuf>> {
     let mut documents = BTreeMap::new();
     let mut directories = vec![root.to_owned()];
     while let Some(directory) = directories.pop() {
@@ -389,7 +399,7 @@ fn documents_under(root: &Path) -> anyhow::Result<BTreeMap<DocumentId, PathBuf>>
                 continue;
             }
             let is_document = path.extension().is_some_and(|extension| {
-                DOCUMENT_EXTENSIONS
+                extensions
                     .iter()
                     .any(|known| extension.eq_ignore_ascii_case(known))
             });
@@ -518,7 +528,7 @@ mod tests {
         for file in ["a/b/man-ls.1.html", "top.PDF", "notes.txt"] {
             std::fs::write(dir.path().join(file), "x").unwrap();
         }
-        let ids: Vec<String> = documents_under(dir.path())
+        let ids: Vec<String> = documents_under(dir.path(), &DOCUMENT_EXTENSIONS)
             .unwrap()
             .keys()
             .map(ToString::to_string)
@@ -526,7 +536,9 @@ mod tests {
         assert_eq!(ids, ["a/b/man-ls.1", "top"]);
 
         std::fs::write(dir.path().join("top.html"), "x").unwrap();
-        let error = documents_under(dir.path()).unwrap_err().to_string();
+        let error = documents_under(dir.path(), &DOCUMENT_EXTENSIONS)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("would both be document \"top\""), "{error}");
     }
 }

@@ -233,7 +233,7 @@ fn versioned_object(
     Ok(object)
 }
 
-/// The two document formats docpipe parses.
+/// The document formats docpipe parses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DocumentFormat {
@@ -241,6 +241,9 @@ pub enum DocumentFormat {
     Pdf,
     /// `text/html` or `application/xhtml+xml`.
     Html,
+    /// `image/png`, `image/jpeg` or `image/tiff`: a photo or scan of text,
+    /// read by OCR when the pipeline turns it on (`parse.ocr`).
+    Image,
 }
 
 /// A parsed `content_type`: the format and an optional charset parameter.
@@ -276,7 +279,9 @@ pub enum MessageError {
     #[error("invalid request: {0}")]
     InvalidField(String),
     /// `content_type` names a media type docpipe does not parse.
-    #[error("unsupported content_type {0:?}; docpipe parses application/pdf and text/html")]
+    #[error(
+        "unsupported content_type {0:?}; docpipe parses application/pdf, text/html and (with OCR) image/png, image/jpeg and image/tiff"
+    )]
     UnsupportedContentType(String),
     /// The `file` source URI is unusable.
     #[error("invalid file source {uri:?}: {reason}")]
@@ -431,6 +436,7 @@ fn parse_content_type(raw: &str) -> Result<DeclaredType, MessageError> {
     let format = match essence.as_str() {
         "application/pdf" => DocumentFormat::Pdf,
         "text/html" | "application/xhtml+xml" => DocumentFormat::Html,
+        "image/png" | "image/jpeg" | "image/tiff" => DocumentFormat::Image,
         _ => return Err(MessageError::UnsupportedContentType(raw.to_owned())),
     };
     let charset = parts.find_map(|param| {

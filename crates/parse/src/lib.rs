@@ -26,8 +26,10 @@ pub use sniff::sniff_format;
 /// bytes will fail the same way.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    /// The bytes are neither PDF nor HTML.
-    #[error("content is neither PDF nor HTML ({0}); docpipe parses application/pdf and text/html")]
+    /// The bytes are neither PDF nor HTML, or an image without OCR.
+    #[error(
+        "content is not a document docpipe reads ({0}); docpipe parses PDF, HTML and, with OCR, PNG, JPEG and TIFF images"
+    )]
     UnsupportedContent(String),
     /// The declared content type contradicts the bytes.
     #[error("content_type declares {declared:?} but the content looks like {found}")]
@@ -64,6 +66,9 @@ pub enum ParseError {
     /// Nothing indexable was found.
     #[error("document has no extractable text ({0})")]
     NoText(&'static str),
+    /// OCR could not read an image.
+    #[error("OCR could not read the image: {0}")]
+    Ocr(OcrError),
     /// A parser library panicked on this input.
     #[error("parser crashed on this document: {0}")]
     ParserPanicked(String),
@@ -83,6 +88,7 @@ impl Classify for ParseError {
             Self::TooManyPages { .. } => "too_many_pages",
             Self::TooDeeplyNested { .. } => "html_too_deep",
             Self::NoText(_) => "no_text",
+            Self::Ocr(_) => "ocr_failed",
             Self::ParserPanicked(_) => "parser_crashed",
         }
     }
@@ -166,6 +172,7 @@ impl DocumentParser {
                 self.ocr.as_ref(),
             ),
             DocumentFormat::Html => html::parse(bytes, charset, self.max_html_depth),
+            DocumentFormat::Image => self.image(bytes),
         }))
         .map_err(|panic| ParseError::ParserPanicked(panic_message(&panic)))??;
         if !parsed.has_text() {
@@ -178,9 +185,23 @@ impl DocumentParser {
                     }
                 }
                 DocumentFormat::Html => "the page has no visible text",
+                DocumentFormat::Image => "OCR found no text in the image",
             }));
         }
         Ok(parsed)
+    }
+}
+
+impl DocumentParser {
+    /// An image of text, read by OCR as one page.
+    fn image(&self, bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
+        let ocr = self.ocr.as_ref().ok_or_else(|| {
+            ParseError::UnsupportedContent(
+                "an image; images are read by OCR, which this pipeline leaves off (parse.ocr = true turns it on)".into(),
+            )
+        })?;
+        let text = ocr.read_encoded(bytes).map_err(ParseError::Ocr)?;
+        Ok(pdf::image_document(text))
     }
 }
 
@@ -202,6 +223,7 @@ fn resolve_format(
             found: match found {
                 DocumentFormat::Pdf => "PDF",
                 DocumentFormat::Html => "HTML",
+                DocumentFormat::Image => "an image",
             },
         }),
         (_, Ok(found)) => Ok(found),

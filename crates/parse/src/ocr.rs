@@ -95,6 +95,18 @@ impl Ocr {
 
     /// The text of a page image.
     pub(crate) fn read(&self, image: &GrayImage) -> Result<OcrText, OcrError> {
+        let mut pgm = format!("P5\n{} {}\n255\n", image.width, image.height).into_bytes();
+        pgm.extend_from_slice(&image.pixels);
+        self.run(pgm)
+    }
+
+    /// The text of an image file (PNG, JPEG, TIFF: Tesseract decodes it).
+    pub(crate) fn read_encoded(&self, image: &[u8]) -> Result<OcrText, OcrError> {
+        self.run(image.to_vec())
+    }
+
+    /// Runs Tesseract on `image`, given on its stdin.
+    fn run(&self, image: Vec<u8>) -> Result<OcrText, OcrError> {
         let mut child = Command::new(&self.program)
             .args([
                 "stdin",
@@ -110,10 +122,8 @@ impl Ocr {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|error| self.unavailable(error.to_string()))?;
-        let mut pgm = format!("P5\n{} {}\n255\n", image.width, image.height).into_bytes();
-        pgm.extend_from_slice(&image.pixels);
         let mut stdin = child.stdin.take().expect("stdin is piped");
-        let writer = std::thread::spawn(move || stdin.write_all(&pgm));
+        let writer = std::thread::spawn(move || stdin.write_all(&image));
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let reader = std::thread::spawn(move || {
             let mut tsv = String::new();

@@ -6,11 +6,21 @@ use docpipe_core::DocumentFormat;
 /// leading junk; readers commonly scan the first kilobyte).
 const PDF_MARKER_WINDOW: usize = 1024;
 
-/// Sniffs PDF (`%PDF-` in the first KiB) or HTML (markup after an optional
-/// BOM and whitespace, and no NUL bytes). Returns why otherwise.
+/// The signatures that open PNG, JPEG and TIFF files.
+const IMAGE_SIGNATURES: [&[u8]; 4] = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\0", b"MM\0*"];
+
+/// Sniffs PDF (`%PDF-` in the first KiB), an image (PNG, JPEG or TIFF
+/// signature) or HTML (markup after an optional BOM and whitespace, and no
+/// NUL bytes). Returns why otherwise.
 pub fn sniff_format(bytes: &[u8]) -> Result<DocumentFormat, &'static str> {
     if bytes.is_empty() {
         return Err("the document is empty (0 bytes)");
+    }
+    if IMAGE_SIGNATURES
+        .iter()
+        .any(|signature| bytes.starts_with(signature))
+    {
+        return Ok(DocumentFormat::Image);
     }
     let window = &bytes[..bytes.len().min(PDF_MARKER_WINDOW)];
     if window.windows(5).any(|candidate| candidate == b"%PDF-") {
@@ -19,7 +29,7 @@ pub fn sniff_format(bytes: &[u8]) -> Result<DocumentFormat, &'static str> {
     if looks_like_html(bytes) {
         return Ok(DocumentFormat::Html);
     }
-    Err("no %PDF- marker and no HTML markup at the start")
+    Err("no %PDF- marker, image signature or HTML markup at the start")
 }
 
 fn looks_like_html(bytes: &[u8]) -> bool {

@@ -14,7 +14,7 @@ mod extract;
 mod layout;
 mod pdfium;
 
-use crate::ocr::Ocr;
+use crate::ocr::{Ocr, OcrText};
 use crate::{ParseError, collapse_whitespace};
 use docpipe_core::ParsedDocument;
 use docpipe_core::document::OcrPage;
@@ -92,6 +92,25 @@ pub(crate) fn parse(
         PdfEngine::PdfExtract => extract::read(bytes, max_pages)?,
     };
     read.into_document()
+}
+
+/// A photo or scan of text, as OCR read it: one page.
+pub(crate) fn image_document(text: OcrText) -> ParsedDocument {
+    let mut document = assemble(ReadPdf {
+        page_count: 1,
+        pages: vec![PageLines {
+            number: 1,
+            lines: text.lines,
+        }],
+        ocr_pages: vec![(1, text.confidence)],
+        ..ReadPdf::default()
+    });
+    // An image has no pages to speak of.
+    document.page_count = None;
+    for block in &mut document.blocks {
+        block.page = None;
+    }
+    document
 }
 
 fn too_many_pages(pages: usize, limit: u32) -> Result<(), ParseError> {

@@ -190,9 +190,7 @@ impl DocumentParser {
         }
         Ok(parsed)
     }
-}
 
-impl DocumentParser {
     /// An image of text, read by OCR as one page.
     fn image(&self, bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
         let ocr = self.ocr.as_ref().ok_or_else(|| {

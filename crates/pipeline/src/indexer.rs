@@ -276,8 +276,8 @@ impl DocumentLocks {
 }
 
 impl Indexer {
-    /// Wires stages together. `parser` reads documents within `limits`; `stores` are all written for every document;
-    /// parsed copies go to `parsed_copies`. At most `preparing` documents are
+    /// Wires stages together. `parser` reads documents; `stores` are all
+    /// written for every document; parsed copies go to `parsed_copies`. At most `preparing` documents are
     /// parsed, chunked and embedded at once; `underway` counts them, and
     /// those waiting for a turn, until they are handed to the stores.
     #[allow(clippy::too_many_arguments)] // one per stage

@@ -2,7 +2,7 @@
 //! It gives no font sizes, so paragraphs start at blank lines and headings
 //! are guessed from their shape.
 
-use super::{Line, PageLines, ReadPdf, too_many_pages};
+use super::{Line, PageLines, ReadPdf, check_page_count};
 use crate::{ParseError, collapse_whitespace};
 use pdf_extract::{Document, Object, PlainTextOutput, output_doc_page};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -14,7 +14,7 @@ pub(super) fn read(bytes: &[u8], max_pages: u32) -> Result<ReadPdf, ParseError> 
         return Err(ParseError::EncryptedPdf);
     }
     let pages = pdf.get_pages();
-    too_many_pages(pages.len(), max_pages)?;
+    check_page_count(pages.len(), max_pages)?;
     let mut read = ReadPdf {
         info_title: info_title(&pdf),
         page_count: pages.len() as u32,

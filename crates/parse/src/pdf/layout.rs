@@ -150,25 +150,19 @@ fn column_cut(region: &[Fragment]) -> Option<Cut> {
         let gap = start - reach;
         if reach.is_finite() && gap >= MIN_GUTTER_EMS * em {
             let x = reach + gap / 2.0;
-            let column_like = |side: Vec<f32>| {
-                side.len() >= 2
-                    && median(side.into_iter()).is_some_and(|w| w >= MIN_COLUMN_SHARE * width)
+            // Each side's fragments, only for a gap wider than the best so far.
+            let column_like = |on_side: &dyn Fn(&Fragment) -> bool| {
+                let widths: Vec<f32> = region
+                    .iter()
+                    .filter(|f| on_side(f))
+                    .map(Fragment::width)
+                    .collect();
+                widths.len() >= 2
+                    && median(widths.into_iter()).is_some_and(|w| w >= MIN_COLUMN_SHARE * width)
             };
-            let sides = (
-                region
-                    .iter()
-                    .filter(|f| f.right <= x)
-                    .map(Fragment::width)
-                    .collect(),
-                region
-                    .iter()
-                    .filter(|f| f.left >= x)
-                    .map(Fragment::width)
-                    .collect(),
-            );
             if best.is_none_or(|(_, widest)| gap > widest)
-                && column_like(sides.0)
-                && column_like(sides.1)
+                && column_like(&|f| f.right <= x)
+                && column_like(&|f| f.left >= x)
             {
                 best = Some((x, gap));
             }

@@ -56,7 +56,7 @@ pub(crate) struct ReadPdf {
     /// The pages that could not, with the reason.
     pub(crate) failed: Vec<(u32, String)>,
     /// The pages read by OCR, with its mean confidence.
-    pub(crate) ocr_pages: Vec<(u32, f32)>,
+    pub(crate) ocr_pages: Vec<OcrPage>,
 }
 
 impl ReadPdf {
@@ -102,7 +102,10 @@ pub(crate) fn image_document(text: OcrText) -> ParsedDocument {
             number: 1,
             lines: text.lines,
         }],
-        ocr_pages: vec![(1, text.confidence)],
+        ocr_pages: vec![OcrPage {
+            page: 1,
+            confidence: text.confidence,
+        }],
         ..ReadPdf::default()
     });
     // An image has no pages to speak of.
@@ -113,7 +116,7 @@ pub(crate) fn image_document(text: OcrText) -> ParsedDocument {
     document
 }
 
-fn too_many_pages(pages: usize, limit: u32) -> Result<(), ParseError> {
+fn check_page_count(pages: usize, limit: u32) -> Result<(), ParseError> {
     if pages > limit as usize {
         return Err(ParseError::TooManyPages { pages, limit });
     }
@@ -139,11 +142,7 @@ fn assemble(read: ReadPdf) -> ParsedDocument {
         page_count: Some(read.page_count),
         skipped_pages: read.failed.iter().map(|(page, _)| *page).collect(),
         furniture: furniture.iter().cloned().collect(),
-        ocr_pages: read
-            .ocr_pages
-            .iter()
-            .map(|&(page, confidence)| OcrPage { page, confidence })
-            .collect(),
+        ocr_pages: read.ocr_pages,
         ..ParsedDocument::default()
     };
     document.furniture.sort();
@@ -265,9 +264,7 @@ impl BodyFont {
         let bolder = paragraph.bold && !self.bold && paragraph.lines == 1 && size >= body * 0.95;
         (larger || bolder).then_some((size * 100.0) as u32)
     }
-}
 
-impl BodyFont {
     /// The title on a first page: its largest heading set larger than the
     /// body text ("NAME" in bold body type is a section, not a title), or
     /// without font sizes its first heading.
@@ -336,7 +333,6 @@ fn is_junk_title(title: &str) -> bool {
         .is_some_and(|(stem, extension)| !stem.is_empty() && FILE_EXTENSIONS.contains(&extension));
     lower.is_empty()
         || has_extension
-        || lower.contains(":\\")
         || lower.contains(":/")
         || lower.contains('\\')
         || (lower.starts_with('/') && !lower.contains(' '))

@@ -3,9 +3,10 @@
 //! order by [`layout`](super::layout).
 
 use super::layout::{Fragment, reading_order};
-use super::{Line, PageLines, ReadPdf, too_many_pages};
-use crate::ocr::{GrayImage, Ocr};
+use super::{PageLines, ReadPdf, check_page_count};
+use crate::ocr::{GrayImage, Ocr, OcrText};
 use crate::{ParseError, collapse_whitespace};
+use docpipe_core::document::OcrPage;
 use pdfium_render::prelude::*;
 use unicode_normalization::UnicodeNormalization as _;
 
@@ -25,7 +26,7 @@ pub(super) fn read(
         })?;
     let pages = document.pages();
     let count = pages.len().max(0) as usize;
-    too_many_pages(count, max_pages)?;
+    check_page_count(count, max_pages)?;
     let mut read = ReadPdf {
         info_title: document
             .metadata()
@@ -54,8 +55,11 @@ pub(super) fn read(
         let lines = match ocr {
             Some(ocr) if fragments.is_empty() && has_images(&page) => {
                 match recognised(ocr, &page) {
-                    Ok((lines, confidence)) => {
-                        read.ocr_pages.push((number, confidence));
+                    Ok(OcrText { lines, confidence }) => {
+                        read.ocr_pages.push(OcrPage {
+                            page: number,
+                            confidence,
+                        });
                         lines
                     }
                     Err(reason) => {
@@ -88,9 +92,9 @@ fn has_images(page: &PdfPage) -> bool {
     })
 }
 
-/// A page without a text layer, rendered and read by OCR: its lines and
-/// the mean confidence, or why it could not be read.
-fn recognised(ocr: &Ocr, page: &PdfPage) -> Result<(Vec<Line>, f32), String> {
+/// A page without a text layer, rendered and read by OCR, or why it could
+/// not be read.
+fn recognised(ocr: &Ocr, page: &PdfPage) -> Result<OcrText, String> {
     let config = PdfRenderConfig::new()
         .scale_page_by_factor(OCR_DPI / 72.0)
         .set_maximum_width(OCR_MAX_PIXELS)
@@ -104,8 +108,7 @@ fn recognised(ocr: &Ocr, page: &PdfPage) -> Result<(Vec<Line>, f32), String> {
         height,
         pixels: gray(&bitmap.as_rgba_bytes(), width * height),
     };
-    let text = ocr.read(&image).map_err(|error| error.to_string())?;
-    Ok((text.lines, text.confidence))
+    ocr.read(&image).map_err(|error| error.to_string())
 }
 
 /// Luma of RGBA pixels.
@@ -206,7 +209,6 @@ struct FragmentBuilder {
     space: bool,
     /// The horizontal extent of the last character pushed.
     last_char: (f32, f32),
-
     /// A spacing accent drawn before its letter (TeX's `\accent`), as a
     /// combining mark, with its centre.
     pending_accent: Option<(char, f32)>,
@@ -261,9 +263,9 @@ impl FragmentBuilder {
         }
         if let Some(current) = &self.current {
             let height = (current.top - current.bottom).max(top - bottom);
-            let centre = |low: f32, high: f32| (low + high) / 2.0;
+            let middle = |low: f32, high: f32| (low + high) / 2.0;
             let same_line =
-                (centre(current.bottom, current.top) - centre(bottom, top)).abs() <= 0.5 * height;
+                (middle(current.bottom, current.top) - middle(bottom, top)).abs() <= 0.5 * height;
             let gap = left - current.right;
             let continues = if same_line {
                 gap <= FRAGMENT_GAP_EMS * size && left >= current.left - size

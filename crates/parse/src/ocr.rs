@@ -4,8 +4,9 @@
 //! outlives its time limit, so a page never stalls the worker.
 
 use crate::pdf::Line;
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write as _};
 use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Reads text from page images.
@@ -124,11 +125,9 @@ impl Ocr {
             .map_err(|error| self.unavailable(error.to_string()))?;
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let writer = std::thread::spawn(move || stdin.write_all(&image));
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let reader = std::thread::spawn(move || {
-            let mut tsv = String::new();
-            stdout.read_to_string(&mut tsv).map(|_| tsv)
-        });
+        // Both outputs are read while it runs: a pipe left full would stall it.
+        let stdout = drained(child.stdout.take().expect("stdout is piped"));
+        let stderr = drained(child.stderr.take().expect("stderr is piped"));
         let started = Instant::now();
         let status = loop {
             if let Some(status) = child
@@ -138,7 +137,7 @@ impl Ocr {
                 break status;
             }
             if started.elapsed() > self.page_timeout {
-                // Killing it closes its pipes, which ends both threads.
+                // Killing it closes its pipes, which ends the threads.
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(OcrError::TimedOut(self.page_timeout));
@@ -146,19 +145,29 @@ impl Ocr {
             std::thread::sleep(Duration::from_millis(10));
         };
         let _ = writer.join();
-        let tsv = reader
-            .join()
-            .map_err(|_| OcrError::Failed("reading its output panicked".into()))?
-            .map_err(|error| OcrError::Failed(error.to_string()))?;
+        let tsv = output_of(stdout)?;
         if !status.success() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = pipe.read_to_string(&mut stderr);
-            }
+            let stderr = output_of(stderr).unwrap_or_default();
             return Err(OcrError::Failed(format!("{status}: {}", stderr.trim())));
         }
         Ok(text_of(&tsv))
     }
+}
+
+/// A thread reading `pipe` to its end.
+fn drained(mut pipe: impl Read + Send + 'static) -> JoinHandle<std::io::Result<String>> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        pipe.read_to_string(&mut text).map(|_| text)
+    })
+}
+
+/// What a [`drained`] pipe held.
+fn output_of(reader: JoinHandle<std::io::Result<String>>) -> Result<String, OcrError> {
+    reader
+        .join()
+        .map_err(|_| OcrError::Failed("reading its output panicked".into()))?
+        .map_err(|error| OcrError::Failed(error.to_string()))
 }
 
 /// Lines from Tesseract's TSV: words grouped by block, paragraph and line;

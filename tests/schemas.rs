@@ -9,7 +9,8 @@
 mod common;
 
 use docpipe_core::{
-    DocumentEvent, DocumentId, ErrorClass, IngestRequest, PipelineVersion, Request, TenantId,
+    DocumentEvent, DocumentFormat, DocumentId, ErrorClass, IngestRequest, PipelineVersion, Request,
+    TenantId,
 };
 use serde_json::json;
 
@@ -42,11 +43,16 @@ fn accepted() -> Vec<serde_json::Value> {
         "metadata": {"uploaded_by": "alice", "tags": ["a"]},
         "document_version": 1_733_227_200_000u64
     }));
-    bodies.push(json!({
-        "schema_version": 1, "document_id": "scans/receipt", "tenant": "t",
-        "source": {"type": "file", "uri": "file:///srv/docs/receipt.jpg"},
-        "content_type": "image/jpeg"
-    }));
+    for extension in [
+        "jpg", "docx", "pptx", "xlsx", "odt", "ods", "odp", "epub", "md", "txt", "rtf",
+    ] {
+        let format = DocumentFormat::from_extension(extension).unwrap();
+        bodies.push(json!({
+            "schema_version": 1, "document_id": format!("uploads/{extension}"), "tenant": "t",
+            "source": {"type": "file", "uri": format!("file:///srv/docs/a.{extension}")},
+            "content_type": format.media_type()
+        }));
+    }
     bodies
 }
 

@@ -4,8 +4,8 @@ use super::{print_json, tenant};
 use crate::cli::{BackfillArgs, PublishArgs};
 use anyhow::{Context as _, bail};
 use docpipe_core::{
-    ContentHash, DocumentEvent, DocumentId, IngestRequest, Metadata, PipelineConfig, Request,
-    StoredDocument, TenantId,
+    ContentHash, DocumentEvent, DocumentFormat, DocumentId, IngestRequest, Metadata,
+    PipelineConfig, Request, StoredDocument, TenantId,
 };
 use docpipe_queue::{Broker, Publisher};
 use futures::{Stream, StreamExt as _};
@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// File extensions backfill publishes (compared case-insensitively).
-const DOCUMENT_EXTENSIONS: [&str; 3] = ["pdf", "html", "htm"];
-/// Image extensions backfill publishes too when the pipeline reads images
-/// by OCR (`parse.ocr`).
-const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "tif", "tiff"];
+/// Which files backfill publishes: those whose extension names a format
+/// docpipe reads; images only when the pipeline reads them by OCR
+/// (`parse.ocr`).
+fn is_backfilled(format: DocumentFormat, ocr: bool) -> bool {
+    format != DocumentFormat::Image || ocr
+}
 
 pub async fn publish(config: &PipelineConfig, args: PublishArgs) -> anyhow::Result<ExitCode> {
     let tenant = tenant(&args.tenant)?;
@@ -57,13 +58,15 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
         .dir
         .canonicalize()
         .with_context(|| format!("cannot backfill {}", args.dir.display()))?;
-    let mut extensions = DOCUMENT_EXTENSIONS.to_vec();
-    if config.parse.ocr {
-        extensions.extend(IMAGE_EXTENSIONS);
-    }
-    let documents = documents_under(&root, &extensions)?;
+    let ocr = config.parse.ocr;
+    let documents = documents_under(&root, |format| is_backfilled(format, ocr))?;
     if documents.is_empty() {
-        bail!("no PDF or HTML files under {}", root.display());
+        bail!(
+            "no documents under {} (docpipe reads {}{})",
+            root.display(),
+            "PDF, HTML, Markdown, text, RTF, Office, OpenDocument and EPUB files",
+            if ocr { ", and images" } else { "" }
+        );
     }
     let plan = plan_backfill(config, &tenant, &root, &documents).await?;
     let broker = Broker::connect(&config.queue, &config.retry).await?;
@@ -356,10 +359,15 @@ fn file_request(tenant: &TenantId, id: &DocumentId, path: &Path) -> anyhow::Resu
     let version = modified
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as u64);
-    Ok(
-        IngestRequest::for_file(tenant.clone(), id.clone(), uri.to_string())
-            .with_document_version(version),
-    )
+    let mut request = IngestRequest::for_file(tenant.clone(), id.clone(), uri.to_string())
+        .with_document_version(version);
+    // Bytes cannot tell Markdown from plain text: the extension does.
+    request.content_type = path
+        .extension()
+        .and_then(|extension| DocumentFormat::from_extension(&extension.to_string_lossy()))
+        .filter(|format| matches!(format, DocumentFormat::Markdown | DocumentFormat::Text))
+        .map(|format| format.media_type().to_owned());
+    Ok(request)
 }
 
 async fn publish_file(
@@ -380,12 +388,13 @@ async fn publish_file(
         .with_context(|| format!("cannot publish {}", path.display()))
 }
 
-/// Every PDF/HTML file under `root` by document id (the path relative to
-/// `root` without its final extension). Two files mapping to one id are an
-/// error: one would silently replace the other.
+/// Every file under `root` whose extension names a format `wanted`
+/// accepts, by document id (the path relative to `root` without its final
+/// extension). Two files mapping to one id are an error: one would
+/// silently replace the other.
 fn documents_under(
     root: &Path,
-    extensions: &[&str],
+    wanted: impl Fn(DocumentFormat) -> bool,
 ) -> anyhow::Result<BTreeMap<DocumentId, PathBuf>> {
     let mut documents = BTreeMap::new();
     let mut directories = vec![root.to_owned()];
@@ -398,11 +407,10 @@ fn documents_under(
                 directories.push(path);
                 continue;
             }
-            let is_document = path.extension().is_some_and(|extension| {
-                extensions
-                    .iter()
-                    .any(|known| extension.eq_ignore_ascii_case(known))
-            });
+            let is_document = path
+                .extension()
+                .and_then(|extension| DocumentFormat::from_extension(&extension.to_string_lossy()))
+                .is_some_and(&wanted);
             if !is_document {
                 continue;
             }
@@ -525,18 +533,28 @@ mod tests {
     fn backfill_finds_documents_recursively_and_refuses_id_clashes() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
-        for file in ["a/b/man-ls.1.html", "top.PDF", "notes.txt"] {
+        for file in [
+            "a/b/man-ls.1.html",
+            "top.PDF",
+            "notes.txt",
+            "deck.pptx",
+            "scan.png",
+            "tool.exe",
+        ] {
             std::fs::write(dir.path().join(file), "x").unwrap();
         }
-        let ids: Vec<String> = documents_under(dir.path(), &DOCUMENT_EXTENSIONS)
-            .unwrap()
-            .keys()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(ids, ["a/b/man-ls.1", "top"]);
+        let ids = |ocr: bool| -> Vec<String> {
+            documents_under(dir.path(), |format| is_backfilled(format, ocr))
+                .unwrap()
+                .keys()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(ids(false), ["a/b/man-ls.1", "deck", "notes", "top"]);
+        assert_eq!(ids(true), ["a/b/man-ls.1", "deck", "notes", "scan", "top"]);
 
         std::fs::write(dir.path().join("top.html"), "x").unwrap();
-        let error = documents_under(dir.path(), &DOCUMENT_EXTENSIONS)
+        let error = documents_under(dir.path(), |_| true)
             .unwrap_err()
             .to_string();
         assert!(error.contains("would both be document \"top\""), "{error}");

@@ -179,8 +179,7 @@ mod tests {
         let paths = write(dir.path(), 6).unwrap();
         let parser = docpipe_parse::DocumentParser::new(
             docpipe_parse::PdfEngine::load(docpipe_core::config::PdfEngineKind::Pdfium).unwrap(),
-            100,
-            512,
+            docpipe_parse::ParseLimits::default(),
         );
         for path in paths {
             let document = parser.parse(&std::fs::read(&path).unwrap(), None).unwrap();

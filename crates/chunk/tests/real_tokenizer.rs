@@ -4,7 +4,7 @@ use docpipe_chunk::{Chunker, TokenCounter};
 use docpipe_core::config::ChunkingConfig;
 use docpipe_core::config::PdfEngineKind;
 use docpipe_core::{Chunk, DocumentId, ParsedDocument, PipelineVersion, TenantId};
-use docpipe_parse::{DocumentParser, PdfEngine};
+use docpipe_parse::{DocumentParser, ParseLimits, PdfEngine};
 use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
 
@@ -26,8 +26,7 @@ fn parsed(relative: &str) -> ParsedDocument {
         .join(relative);
     DocumentParser::new(
         PdfEngine::load(PdfEngineKind::Pdfium).expect("PDFium: run `make setup`"),
-        100,
-        512,
+        ParseLimits::default(),
     )
     .parse(&std::fs::read(path).unwrap(), None)
     .unwrap()

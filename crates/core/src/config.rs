@@ -442,6 +442,36 @@ pub struct LimitsConfig {
     pub max_chunks_per_document: usize,
     /// Most extracted text per document, in bytes.
     pub max_text_bytes: usize,
+    /// Most bytes unpacked from a zip container (Office, OpenDocument,
+    /// EPUB), all entries together.
+    #[serde(default = "default_max_unpacked_bytes")]
+    pub max_unpacked_bytes: u64,
+    /// Most entries in a zip container.
+    #[serde(default = "default_max_archive_entries")]
+    pub max_archive_entries: usize,
+    /// Highest ratio of an entry's unpacked to packed size, checked past
+    /// the first MiB of the entry (a zip bomb packs gigabytes 1000 to 1).
+    #[serde(default = "default_max_compression_ratio")]
+    pub max_compression_ratio: u64,
+    /// Most cells read from one spreadsheet, all sheets together.
+    #[serde(default = "default_max_sheet_cells")]
+    pub max_sheet_cells: usize,
+}
+
+fn default_max_unpacked_bytes() -> u64 {
+    256 << 20
+}
+
+fn default_max_archive_entries() -> usize {
+    10_000
+}
+
+fn default_max_compression_ratio() -> u64 {
+    100
+}
+
+fn default_max_sheet_cells() -> usize {
+    1_000_000
 }
 
 impl PipelineConfig {

@@ -244,6 +244,147 @@ pub enum DocumentFormat {
     /// `image/png`, `image/jpeg` or `image/tiff`: a photo or scan of text,
     /// read by OCR when the pipeline turns it on (`parse.ocr`).
     Image,
+    /// A Word document (Office Open XML).
+    Docx,
+    /// A PowerPoint presentation (Office Open XML).
+    Pptx,
+    /// An Excel workbook (Office Open XML).
+    Xlsx,
+    /// An OpenDocument text.
+    Odt,
+    /// An OpenDocument spreadsheet.
+    Ods,
+    /// An OpenDocument presentation.
+    Odp,
+    /// An EPUB book.
+    Epub,
+    /// `text/markdown`: CommonMark with tables.
+    Markdown,
+    /// `text/plain`, in any charset (detected when not declared).
+    Text,
+    /// Rich Text Format.
+    Rtf,
+}
+
+/// Media types and the formats they declare, the first of each format
+/// being its canonical name.
+const MEDIA_TYPES: [(&str, DocumentFormat); 17] = [
+    ("application/pdf", DocumentFormat::Pdf),
+    ("text/html", DocumentFormat::Html),
+    ("application/xhtml+xml", DocumentFormat::Html),
+    ("image/png", DocumentFormat::Image),
+    ("image/jpeg", DocumentFormat::Image),
+    ("image/tiff", DocumentFormat::Image),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        DocumentFormat::Docx,
+    ),
+    (
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        DocumentFormat::Pptx,
+    ),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        DocumentFormat::Xlsx,
+    ),
+    (
+        "application/vnd.oasis.opendocument.text",
+        DocumentFormat::Odt,
+    ),
+    (
+        "application/vnd.oasis.opendocument.spreadsheet",
+        DocumentFormat::Ods,
+    ),
+    (
+        "application/vnd.oasis.opendocument.presentation",
+        DocumentFormat::Odp,
+    ),
+    ("application/epub+zip", DocumentFormat::Epub),
+    ("text/markdown", DocumentFormat::Markdown),
+    ("text/plain", DocumentFormat::Text),
+    ("application/rtf", DocumentFormat::Rtf),
+    ("text/rtf", DocumentFormat::Rtf),
+];
+
+/// File extensions and the formats they name (lower case).
+const EXTENSIONS: [(&str, DocumentFormat); 20] = [
+    ("pdf", DocumentFormat::Pdf),
+    ("html", DocumentFormat::Html),
+    ("htm", DocumentFormat::Html),
+    ("xhtml", DocumentFormat::Html),
+    ("png", DocumentFormat::Image),
+    ("jpg", DocumentFormat::Image),
+    ("jpeg", DocumentFormat::Image),
+    ("tif", DocumentFormat::Image),
+    ("tiff", DocumentFormat::Image),
+    ("docx", DocumentFormat::Docx),
+    ("pptx", DocumentFormat::Pptx),
+    ("xlsx", DocumentFormat::Xlsx),
+    ("odt", DocumentFormat::Odt),
+    ("ods", DocumentFormat::Ods),
+    ("odp", DocumentFormat::Odp),
+    ("epub", DocumentFormat::Epub),
+    ("md", DocumentFormat::Markdown),
+    ("markdown", DocumentFormat::Markdown),
+    ("txt", DocumentFormat::Text),
+    ("rtf", DocumentFormat::Rtf),
+];
+
+impl DocumentFormat {
+    /// The format a media type (without parameters, any case) declares.
+    pub fn from_media_type(essence: &str) -> Option<Self> {
+        let essence = essence.trim().to_ascii_lowercase();
+        let essence = match essence.as_str() {
+            "text/x-markdown" => "text/markdown",
+            other => other,
+        };
+        MEDIA_TYPES
+            .iter()
+            .find(|(media_type, _)| *media_type == essence)
+            .map(|(_, format)| *format)
+    }
+
+    /// The format a file extension names (any case), if docpipe reads it.
+    pub fn from_extension(extension: &str) -> Option<Self> {
+        EXTENSIONS
+            .iter()
+            .find(|(known, _)| extension.eq_ignore_ascii_case(known))
+            .map(|(_, format)| *format)
+    }
+
+    /// The canonical media type.
+    pub fn media_type(self) -> &'static str {
+        MEDIA_TYPES
+            .iter()
+            .find(|(_, format)| *format == self)
+            .map(|(media_type, _)| *media_type)
+            .expect("every format has a media type")
+    }
+
+    /// The name people know the format by, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pdf => "PDF",
+            Self::Html => "HTML",
+            Self::Image => "an image",
+            Self::Docx => "a Word document (DOCX)",
+            Self::Pptx => "a PowerPoint presentation (PPTX)",
+            Self::Xlsx => "an Excel workbook (XLSX)",
+            Self::Odt => "an OpenDocument text (ODT)",
+            Self::Ods => "an OpenDocument spreadsheet (ODS)",
+            Self::Odp => "an OpenDocument presentation (ODP)",
+            Self::Epub => "an EPUB book",
+            Self::Markdown => "Markdown",
+            Self::Text => "plain text",
+            Self::Rtf => "RTF",
+        }
+    }
+
+    /// Whether the format is text a person could have typed, which
+    /// sniffing cannot tell apart (plain text, Markdown, HTML).
+    pub fn is_plain_text_family(self) -> bool {
+        matches!(self, Self::Html | Self::Markdown | Self::Text)
+    }
 }
 
 /// A parsed `content_type`: the format and an optional charset parameter.
@@ -280,7 +421,7 @@ pub enum MessageError {
     InvalidField(String),
     /// `content_type` names a media type docpipe does not parse.
     #[error(
-        "unsupported content_type {0:?}; docpipe parses application/pdf, text/html and (with OCR) image/png, image/jpeg and image/tiff"
+        "unsupported content_type {0:?}; docpipe parses PDF, HTML, Markdown, plain text, RTF, DOCX, PPTX, XLSX, ODT, ODS, ODP, EPUB and (with OCR) PNG, JPEG and TIFF images; docs/message-contract.md lists their media types"
     )]
     UnsupportedContentType(String),
     /// The `file` source URI is unusable.
@@ -433,12 +574,8 @@ pub fn file_path_of(uri: &str) -> Result<std::path::PathBuf, MessageError> {
 fn parse_content_type(raw: &str) -> Result<DeclaredType, MessageError> {
     let mut parts = raw.split(';');
     let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-    let format = match essence.as_str() {
-        "application/pdf" => DocumentFormat::Pdf,
-        "text/html" | "application/xhtml+xml" => DocumentFormat::Html,
-        "image/png" | "image/jpeg" | "image/tiff" => DocumentFormat::Image,
-        _ => return Err(MessageError::UnsupportedContentType(raw.to_owned())),
-    };
+    let format = DocumentFormat::from_media_type(&essence)
+        .ok_or_else(|| MessageError::UnsupportedContentType(raw.to_owned()))?;
     let charset = parts.find_map(|param| {
         let (key, value) = param.split_once('=')?;
         (key.trim().eq_ignore_ascii_case("charset"))

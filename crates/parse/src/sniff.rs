@@ -1,6 +1,8 @@
 //! Content sniffing: what the bytes are, whatever anybody declared.
 
+use crate::{ParseError, text};
 use docpipe_core::DocumentFormat;
+use std::io::{Cursor, Read as _};
 
 /// How far into a file the `%PDF-` marker may appear (the PDF spec tolerates
 /// leading junk; readers commonly scan the first kilobyte).
@@ -9,12 +11,23 @@ const PDF_MARKER_WINDOW: usize = 1024;
 /// The signatures that open PNG, JPEG and TIFF files.
 const IMAGE_SIGNATURES: [&[u8]; 4] = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\0", b"MM\0*"];
 
-/// Sniffs PDF (`%PDF-` in the first KiB), an image (PNG, JPEG or TIFF
-/// signature) or HTML (markup after an optional BOM and whitespace, and no
-/// NUL bytes). Returns why otherwise.
-pub fn sniff_format(bytes: &[u8]) -> Result<DocumentFormat, &'static str> {
+/// The signature of OLE compound files: legacy binary Office files, and
+/// Office files encrypted with a password.
+const COMPOUND_FILE_SIGNATURE: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+
+/// How much of `[Content_Types].xml` or `mimetype` sniffing reads.
+const CONTAINER_HINT_BYTES: u64 = 1 << 20;
+
+/// Sniffs what the bytes are: PDF (`%PDF-` in the first KiB), an image
+/// (PNG, JPEG or TIFF signature), RTF (`{\rtf`), a zip container by its
+/// `mimetype` entry (OpenDocument, EPUB) or content types (Office Open
+/// XML), HTML (markup at the start), else text (no NUL byte, hardly any
+/// control characters). Says why otherwise: an encrypted Office file, a
+/// legacy binary one, a broken zip, or bytes of no format docpipe reads.
+pub fn sniff_format(bytes: &[u8]) -> Result<DocumentFormat, ParseError> {
+    let unsupported = |reason: &str| Err(ParseError::UnsupportedContent(reason.into()));
     if bytes.is_empty() {
-        return Err("the document is empty (0 bytes)");
+        return unsupported("the document is empty (0 bytes)");
     }
     if IMAGE_SIGNATURES
         .iter()
@@ -26,10 +39,104 @@ pub fn sniff_format(bytes: &[u8]) -> Result<DocumentFormat, &'static str> {
     if window.windows(5).any(|candidate| candidate == b"%PDF-") {
         return Ok(DocumentFormat::Pdf);
     }
+    if bytes.starts_with(b"PK\x03\x04") {
+        return container_format(bytes);
+    }
+    if bytes.starts_with(COMPOUND_FILE_SIGNATURE) {
+        return Err(compound_file(bytes));
+    }
+    if bytes.trim_ascii_start().starts_with(b"{\\rtf") {
+        return Ok(DocumentFormat::Rtf);
+    }
     if looks_like_html(bytes) {
         return Ok(DocumentFormat::Html);
     }
-    Err("no %PDF- marker, image signature or HTML markup at the start")
+    if text::looks_like_text(bytes) {
+        return Ok(DocumentFormat::Text);
+    }
+    unsupported("binary data with no signature of a format docpipe reads, and not text")
+}
+
+/// The format of a zip container: what its `mimetype` entry says
+/// (OpenDocument, EPUB), else the main part its content types name
+/// (Office Open XML).
+fn container_format(bytes: &[u8]) -> Result<DocumentFormat, ParseError> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|error| {
+        ParseError::CorruptDocument(format!("a zip file whose directory is unreadable: {error}"))
+    })?;
+    let mut hint = |name: &str| -> Option<String> {
+        let entry = zip.by_name(name).ok()?;
+        let mut text = String::new();
+        entry
+            .take(CONTAINER_HINT_BYTES)
+            .read_to_string(&mut text)
+            .ok()?;
+        Some(text)
+    };
+    if let Some(mimetype) = hint("mimetype") {
+        return match mimetype.trim() {
+            "application/epub+zip" => Ok(DocumentFormat::Epub),
+            media_type => DocumentFormat::from_media_type(media_type)
+                .filter(|format| matches!(format, DocumentFormat::Odt | DocumentFormat::Ods | DocumentFormat::Odp))
+                .ok_or_else(|| {
+                    ParseError::UnsupportedContent(format!(
+                        "a zip container of type {media_type:?}; docpipe reads OpenDocument text, spreadsheets and presentations, and EPUB"
+                    ))
+                }),
+        };
+    }
+    if let Some(types) = hint("[Content_Types].xml") {
+        const MAIN_PARTS: [(&str, DocumentFormat); 3] = [
+            ("wordprocessingml.document.main+xml", DocumentFormat::Docx),
+            ("presentationml.presentation.main+xml", DocumentFormat::Pptx),
+            ("spreadsheetml.sheet.main+xml", DocumentFormat::Xlsx),
+        ];
+        // Templates and macro-enabled variants name their main parts
+        // differently (`...template.main+xml`, `ms-word.document.macroEnabled`).
+        const VARIANTS: [(&str, DocumentFormat); 6] = [
+            ("wordprocessingml.template.main+xml", DocumentFormat::Docx),
+            (
+                "ms-word.document.macroEnabled.main+xml",
+                DocumentFormat::Docx,
+            ),
+            ("presentationml.slideshow.main+xml", DocumentFormat::Pptx),
+            (
+                "ms-powerpoint.presentation.macroEnabled.main+xml",
+                DocumentFormat::Pptx,
+            ),
+            ("spreadsheetml.template.main+xml", DocumentFormat::Xlsx),
+            ("ms-excel.sheet.macroEnabled.main+xml", DocumentFormat::Xlsx),
+        ];
+        if let Some((_, format)) = MAIN_PARTS
+            .iter()
+            .chain(&VARIANTS)
+            .find(|(main, _)| types.contains(main))
+        {
+            return Ok(*format);
+        }
+        return Err(ParseError::UnsupportedContent(
+            "an Office Open XML package that is not a Word, PowerPoint or Excel file".into(),
+        ));
+    }
+    Err(ParseError::UnsupportedContent(
+        "a zip archive that is not an Office, OpenDocument or EPUB file".into(),
+    ))
+}
+
+/// Why an OLE compound file is refused: Office encrypts password-protected
+/// DOCX/XLSX/PPTX into one; otherwise it is a legacy binary file.
+fn compound_file(bytes: &[u8]) -> ParseError {
+    match cfb::CompoundFile::open(Cursor::new(bytes)) {
+        Ok(file) if file.exists("/EncryptedPackage") || file.exists("/EncryptionInfo") => {
+            ParseError::EncryptedDocument("a password-protected Office document")
+        }
+        Ok(_) => ParseError::UnsupportedContent(
+            "a legacy binary Office file (.doc, .xls, .ppt); save it as DOCX, XLSX or PPTX".into(),
+        ),
+        Err(error) => ParseError::CorruptDocument(format!(
+            "an OLE compound file (legacy or encrypted Office) that is unreadable: {error}"
+        )),
+    }
 }
 
 fn looks_like_html(bytes: &[u8]) -> bool {
@@ -66,7 +173,8 @@ pub(crate) fn plausibly_html(bytes: &[u8]) -> bool {
             .any(|pair| pair[0] == b'<' && (pair[1].is_ascii_alphabetic() || pair[1] == b'!'))
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+/// Whether `needle` occurs in `haystack`.
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle)
@@ -102,9 +210,21 @@ mod tests {
     }
 
     #[test]
-    fn rejects_empty_and_binary() {
+    fn rejects_empty_and_binary_but_reads_text() {
         assert!(sniff_format(b"").is_err());
         assert!(sniff_format(b"<html>\0\0\0").is_err());
-        assert!(sniff_format(b"just some words").is_err());
+        assert_eq!(sniff_format(b"just some words"), Ok(DocumentFormat::Text));
+        assert_eq!(
+            sniff_format(b"  {\\rtf1\\ansi hi}"),
+            Ok(DocumentFormat::Rtf)
+        );
+    }
+
+    #[test]
+    fn a_broken_zip_is_corrupt_and_a_plain_one_unsupported() {
+        let error = sniff_format(b"PK\x03\x04 truncated").unwrap_err();
+        assert!(matches!(error, ParseError::CorruptDocument(_)), "{error}");
+        let error = sniff_format(COMPOUND_FILE_SIGNATURE).unwrap_err();
+        assert!(matches!(error, ParseError::CorruptDocument(_)), "{error}");
     }
 }

@@ -1,19 +1,24 @@
 //! The parser on the committed fixture documents.
 
 use docpipe_core::config::PdfEngineKind;
-use docpipe_parse::{DocumentParser, ParseError, PdfEngine};
+use docpipe_parse::{DocumentParser, ParseError, ParseLimits, PdfEngine};
 use std::path::Path;
+
+fn parser() -> DocumentParser {
+    DocumentParser::new(
+        PdfEngine::load(PdfEngineKind::Pdfium).expect("PDFium: run `make setup`"),
+        ParseLimits {
+            max_pdf_pages: 100,
+            ..ParseLimits::default()
+        },
+    )
+}
 
 fn parse(relative: &str) -> Result<docpipe_core::ParsedDocument, ParseError> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures")
         .join(relative);
-    DocumentParser::new(
-        PdfEngine::load(PdfEngineKind::Pdfium).expect("PDFium: run `make setup`"),
-        100,
-        512,
-    )
-    .parse(&std::fs::read(path).unwrap(), None)
+    parser().parse(&std::fs::read(path).unwrap(), None)
 }
 
 #[test]
@@ -118,13 +123,9 @@ fn parse_html(
     markup: &str,
     declared: Option<&docpipe_core::message::DeclaredType>,
 ) -> Result<String, ParseError> {
-    DocumentParser::new(
-        PdfEngine::load(PdfEngineKind::Pdfium).expect("PDFium: run `make setup`"),
-        100,
-        512,
-    )
-    .parse(markup.as_bytes(), declared)
-    .map(|document| document.text)
+    parser()
+        .parse(markup.as_bytes(), declared)
+        .map(|document| document.text)
 }
 
 /// Seen on real pages: table cells and the links in them ran together

@@ -5,7 +5,7 @@
 
 use docpipe_core::config::PdfEngineKind;
 use docpipe_core::{Classify as _, ParsedDocument};
-use docpipe_parse::{DocumentParser, Ocr, ParseError, PdfEngine};
+use docpipe_parse::{DocumentParser, Ocr, ParseError, ParseLimits, PdfEngine};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,7 +21,13 @@ fn scanned() -> Vec<u8> {
 
 fn parser() -> DocumentParser {
     let engine = PdfEngine::load(PdfEngineKind::Pdfium).expect("PDFium: run `make setup`");
-    DocumentParser::new(engine, 100, 512)
+    DocumentParser::new(
+        engine,
+        ParseLimits {
+            max_pdf_pages: 100,
+            ..ParseLimits::default()
+        },
+    )
 }
 
 fn ocr(page_timeout: Duration) -> Ocr {

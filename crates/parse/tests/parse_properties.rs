@@ -2,11 +2,18 @@
 //! random bytes, random markup, or real PDFs mangled at random.
 
 use docpipe_core::config::PdfEngineKind;
-use docpipe_parse::{DocumentParser, PdfEngine};
+use docpipe_parse::{DocumentParser, ParseLimits, PdfEngine};
 use proptest::prelude::*;
 
 fn parser() -> DocumentParser {
-    DocumentParser::new(PdfEngine::load(PdfEngineKind::Pdfium).unwrap(), 50, 256)
+    DocumentParser::new(
+        PdfEngine::load(PdfEngineKind::Pdfium).unwrap(),
+        ParseLimits {
+            max_pdf_pages: 50,
+            max_html_depth: 256,
+            ..ParseLimits::default()
+        },
+    )
 }
 
 fn fixture(relative: &str) -> Vec<u8> {

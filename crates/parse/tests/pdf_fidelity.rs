@@ -6,7 +6,7 @@
 
 use docpipe_core::ParsedDocument;
 use docpipe_core::config::PdfEngineKind;
-use docpipe_parse::{DocumentParser, PdfEngine};
+use docpipe_parse::{DocumentParser, ParseLimits, PdfEngine};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,9 +24,15 @@ fn expectations() -> Vec<Value> {
 fn parse(file: &str) -> ParsedDocument {
     let engine = PdfEngine::load(PdfEngineKind::Pdfium).expect("PDFium: run `make setup`");
     let bytes = std::fs::read(fixtures().join(file)).unwrap();
-    DocumentParser::new(engine, 100, 512)
-        .parse(&bytes, None)
-        .unwrap_or_else(|error| panic!("{file}: {error}"))
+    DocumentParser::new(
+        engine,
+        ParseLimits {
+            max_pdf_pages: 100,
+            ..ParseLimits::default()
+        },
+    )
+    .parse(&bytes, None)
+    .unwrap_or_else(|error| panic!("{file}: {error}"))
 }
 
 /// What search sees of the text: compatibility form (as the chunker

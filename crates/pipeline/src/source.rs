@@ -177,6 +177,10 @@ mod tests {
                 parse_timeout_secs: 1,
                 max_chunks_per_document: 1,
                 max_text_bytes: 1,
+                max_unpacked_bytes: 1,
+                max_archive_entries: 1,
+                max_compression_ratio: 1,
+                max_sheet_cells: 1,
             },
         )
         .unwrap()

@@ -1,5 +1,8 @@
 //! Hostile and broken input: every case ends in the dead-letter queue with
-//! a specific reason while the worker keeps indexing good documents.
+//! a specific reason while the worker keeps indexing good documents —
+//! among them zip bombs, billion laughs and external entities, encrypted
+//! and corrupt Office files, sheets of too many cells and RTF nested too
+//! deep.
 //! (Malformed JSON, schema versions, missing fields and tenant separation
 //! are covered in `ingest.rs`.)
 
@@ -32,6 +35,8 @@ async fn every_hostile_input_is_dead_lettered_with_a_specific_reason() {
         |config| {
             config.limits.max_document_bytes = 1 << 20;
             config.sources.max_inline_bytes = 1024;
+            config.limits.max_archive_entries = 1_000;
+            config.limits.max_sheet_cells = 100_000;
         },
         |store| store,
     )
@@ -137,6 +142,50 @@ async fn every_hostile_input_is_dead_lettered_with_a_specific_reason() {
                 &fixtures.join("corpus/man-ls.1.html"),
                 Some("application/msword"),
             ),
+        ),
+        (
+            "compression_ratio_too_high",
+            file_request("zip-bomb", &bad.join("zip-bomb.docx"), None),
+        ),
+        (
+            "xml_dtd_refused",
+            file_request("billion-laughs", &bad.join("billion-laughs.docx"), None),
+        ),
+        (
+            "xml_dtd_refused",
+            file_request("external-entity", &bad.join("external-entity.docx"), None),
+        ),
+        (
+            "encrypted_document",
+            file_request("encrypted-docx", &bad.join("encrypted.docx"), None),
+        ),
+        (
+            "encrypted_document",
+            file_request("encrypted-odt", &bad.join("encrypted.odt"), None),
+        ),
+        (
+            "corrupt_document",
+            file_request("corrupt-docx", &bad.join("corrupt.docx"), None),
+        ),
+        (
+            "unsupported_content",
+            file_request("legacy-doc", &bad.join("legacy.doc"), None),
+        ),
+        (
+            "unsupported_content",
+            file_request("binary-txt", &bad.join("not-utf8.txt"), Some("text/plain")),
+        ),
+        (
+            "too_many_cells",
+            file_request("many-cells", &bad.join("many-cells.xlsx"), None),
+        ),
+        (
+            "too_many_entries",
+            file_request("many-entries", &bad.join("many-entries.docx"), None),
+        ),
+        (
+            "rtf_too_deep",
+            file_request("deep-rtf", &bad.join("deep-nesting.rtf"), None),
         ),
         (
             "document_too_large",

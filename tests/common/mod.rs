@@ -142,11 +142,24 @@ impl TestPipeline {
 
     /// Publishes a file-sourced ingest request.
     pub async fn publish_file(&self, tenant: &str, document: &str, path: &Path) {
-        let request = IngestRequest::for_file(
+        self.publish_typed_file(tenant, document, path, None).await;
+    }
+
+    /// Publishes a file source declaring its `content_type`, as an upload
+    /// service that knows it would.
+    pub async fn publish_typed_file(
+        &self,
+        tenant: &str,
+        document: &str,
+        path: &Path,
+        content_type: Option<&str>,
+    ) {
+        let mut request = IngestRequest::for_file(
             TenantId::new(tenant).unwrap(),
             DocumentId::new(document).unwrap(),
             file_uri(path),
         );
+        request.content_type = content_type.map(str::to_owned);
         assert_fits_request_schema(&request.encode());
         self.publisher
             .publish_ingest(&request, None)

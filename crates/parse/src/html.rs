@@ -1,5 +1,6 @@
 //! HTML: decode the charset, drop page furniture, keep headings and text.
 
+use crate::outline::DocumentBuilder;
 use crate::{ParseError, collapse_whitespace};
 use docpipe_core::ParsedDocument;
 use encoding_rs::Encoding;
@@ -125,14 +126,13 @@ pub(crate) fn parse(
         }
     }
     walker.flush(heading);
-    let mut document = walker.document;
-    document.title = html
+    let title = html
         .select(&selector("title"))
         .next()
         .map(|title| collapse_whitespace(&title.text().collect::<String>()))
         .filter(|title| !title.is_empty())
-        .or(walker.first_h1);
-    Ok(document)
+        .or_else(|| walker.builder.first_heading().map(str::to_owned));
+    Ok(walker.builder.finish(title))
 }
 
 /// Elements that never contain anything.
@@ -282,11 +282,9 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
 
 #[derive(Default)]
 struct Walker {
-    document: ParsedDocument,
+    builder: DocumentBuilder,
     buffer: String,
     preformatted: bool,
-    headings: Vec<(u8, String)>,
-    first_h1: Option<String>,
 }
 
 impl Walker {
@@ -302,22 +300,9 @@ impl Walker {
         if text.trim().is_empty() {
             return;
         }
-        let path = |headings: &[(u8, String)]| -> Vec<String> {
-            headings.iter().map(|(_, text)| text.clone()).collect()
-        };
         match heading {
-            Some(level) => {
-                if level == 1 && self.first_h1.is_none() {
-                    self.first_h1 = Some(text.clone());
-                }
-                self.headings.retain(|(outer, _)| *outer < level);
-                self.headings.push((level, text.clone()));
-                self.document
-                    .push_block(&text, None, &path(&self.headings), true);
-            }
-            None => self
-                .document
-                .push_block(&text, None, &path(&self.headings), false),
+            Some(level) => self.builder.heading(level, &text),
+            None => self.builder.block(&text),
         }
     }
 }

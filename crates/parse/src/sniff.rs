@@ -48,7 +48,9 @@ pub fn sniff_format(bytes: &[u8]) -> Result<DocumentFormat, ParseError> {
     if bytes.trim_ascii_start().starts_with(b"{\\rtf") {
         return Ok(DocumentFormat::Rtf);
     }
-    if looks_like_html(bytes) {
+    // Real pages start with a stray header line (`Content-type: ...`)
+    // or a bare fragment; HTML elements near the start say what it is.
+    if looks_like_html(bytes) || (text::looks_like_text(bytes) && has_html_elements(bytes)) {
         return Ok(DocumentFormat::Html);
     }
     if text::looks_like_text(bytes) {
@@ -161,6 +163,23 @@ fn looks_like_html(bytes: &[u8]) -> bool {
     ];
     OPENINGS.iter().any(|opening| head.starts_with(opening))
         || (head.starts_with(b"<") && (contains(&head, b"<p") || contains(&head, b"<div")))
+}
+
+/// Whether the first 4 KiB open an element only HTML has (`<html`,
+/// `<body`, `<table`, `<div`, `<p>`, a doctype).
+fn has_html_elements(bytes: &[u8]) -> bool {
+    let head = bytes[..bytes.len().min(4096)].to_ascii_lowercase();
+    const ELEMENTS: [&[u8]; 8] = [
+        b"<!doctype html",
+        b"<html",
+        b"<head>",
+        b"<body",
+        b"<table",
+        b"<div",
+        b"<p>",
+        b"<p ",
+    ];
+    ELEMENTS.iter().any(|element| contains(&head, element))
 }
 
 /// Whether bytes declared to be HTML may be: text (no NUL byte) with a tag

@@ -59,7 +59,7 @@ pub enum Command {
     /// Publish ingest requests for files, as an upload service would (with
     /// publisher confirms).
     Publish(PublishArgs),
-    /// Publish every new or changed PDF/HTML file under a directory as bulk
+    /// Publish every new or changed document (any format docpipe reads) under a directory as bulk
     /// work (behind uploads), and remove documents whose file is gone;
     /// document id = path relative to DIR without its final extension.
     /// Re-running it after an interruption publishes only the remainder.
@@ -177,7 +177,7 @@ impl Command {
 /// Arguments of `docpipe publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// Files to publish (PDF or HTML); each must be under one of the worker's allowed roots.
+    /// Files to publish (any format docpipe reads); each must be under one of the worker's allowed roots.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// The tenant owning the documents.
@@ -286,7 +286,7 @@ pub enum ModeArg {
 /// Arguments of `docpipe parse`.
 #[derive(Debug, Args)]
 pub struct ParseArgs {
-    /// A PDF or HTML file.
+    /// A document (PDF, HTML, Office, OpenDocument, EPUB, Markdown, RTF, text, or an image with OCR).
     pub file: PathBuf,
     /// Print the document (or the failure's code and reason) as JSON.
     #[arg(long)]

@@ -27,6 +27,8 @@ struct OpenParagraph {
     kind: ParagraphKind,
     text: String,
     in_cell: bool,
+    /// Footnotes and endnotes cited in it.
+    notes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -45,6 +47,8 @@ pub(crate) struct Flow {
     pub builder: DocumentBuilder,
     paragraphs: Vec<OpenParagraph>,
     tables: Vec<OpenTable>,
+    /// Notes of closed list items and cells, placed after their list or
+    /// table.
     notes: Vec<String>,
     /// Consecutive list items, one block when the list ends.
     list: Vec<String>,
@@ -58,6 +62,7 @@ impl Flow {
             kind: ParagraphKind::Body,
             text: String::new(),
             in_cell,
+            notes: Vec::new(),
         });
     }
 
@@ -90,6 +95,7 @@ impl Flow {
         let text = collapse_whitespace(&paragraph.text);
         if paragraph.in_cell {
             self.append_to_cell(&text);
+            self.notes.extend(paragraph.notes);
             return;
         }
         match paragraph.kind {
@@ -101,27 +107,51 @@ impl Flow {
                     self.list.push(format!("{indent}{marker} {text}"));
                 }
                 // A note cited in an item follows the list.
+                self.notes.extend(paragraph.notes);
                 return;
             }
-            ParagraphKind::Body if text.is_empty() => return,
             ParagraphKind::Body => {
                 self.end_list();
                 self.builder.paragraph(&text);
             }
-            ParagraphKind::Heading(level) => {
-                self.end_list();
-                self.builder.heading(level, &text);
+            ParagraphKind::Heading(level) => self.heading(level, &text),
+        }
+        match self.paragraphs.last_mut() {
+            // A text box's notes go with the paragraph holding it.
+            Some(outer) => outer.notes.extend(paragraph.notes),
+            None => {
+                for note in paragraph.notes {
+                    self.builder.paragraph(&note);
+                }
             }
         }
-        self.emit_notes();
     }
 
     /// A footnote or endnote cited here, placed after the paragraph.
     pub fn note(&mut self, text: &str) {
         let text = collapse_whitespace(text);
-        if !text.is_empty() {
-            self.notes.push(text);
+        if text.is_empty() {
+            return;
         }
+        match self.paragraphs.last_mut() {
+            Some(paragraph) => paragraph.notes.push(text),
+            None => self.notes.push(text),
+        }
+    }
+
+    /// A heading outside any paragraph's flow (a slide's notes heading):
+    /// an open list ends first.
+    pub fn heading(&mut self, level: u8, text: &str) {
+        self.end_list();
+        self.builder.heading(level, text);
+    }
+
+    /// Blocks from now on are on `page` (a slide): an open list ends on
+    /// the previous one.
+    pub fn start_page(&mut self, page: u32) {
+        self.end_list();
+        self.emit_notes();
+        self.builder.start_page(page);
     }
 
     /// A table opens.

@@ -68,7 +68,7 @@ fn read_flow(content: &[u8], title: Option<String>) -> Result<ParsedDocument, Pa
                 match name {
                     b"page" => {
                         pages += 1;
-                        flow.builder.start_page(pages);
+                        flow.start_page(pages);
                     }
                     b"frame" => {
                         in_title_frame = attribute(&element, "class").as_deref() == Some("title");
@@ -77,7 +77,7 @@ fn read_flow(content: &[u8], title: Option<String>) -> Result<ParsedDocument, Pa
                     b"note-body" => note = Some(String::new()),
                     b"h" | b"p" if note.is_none() => {
                         if std::mem::take(&mut notes_heading_due) {
-                            flow.builder.heading(2, NOTES_HEADING);
+                            flow.heading(2, NOTES_HEADING);
                         }
                         flow.open_paragraph();
                         let level = attribute(&element, "outline-level")

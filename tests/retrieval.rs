@@ -24,11 +24,13 @@ const MINIMUMS: [(Mode, f64, f64); 3] = [
     (Mode::Bm25, 0.90, 0.55),
 ];
 
-/// (mode, minimum Recall@10, minimum Recall@1) over the formats corpus.
+/// (mode, minimum Recall@10, minimum Recall@1) over the formats corpus
+/// (measured 2026-12-04: Recall@1 0.93 hybrid, 1.00 dense, 0.90 BM25;
+/// Recall@10 1.00 in every mode; one query is 0.033).
 const FORMATS_MINIMUMS: [(Mode, f64, f64); 3] = [
-    (Mode::Hybrid, 0.95, 0.80),
-    (Mode::Dense, 0.90, 0.70),
-    (Mode::Bm25, 0.90, 0.60),
+    (Mode::Hybrid, 0.95, 0.85),
+    (Mode::Dense, 0.95, 0.85),
+    (Mode::Bm25, 0.95, 0.80),
 ];
 
 /// The documents under `dir`: files whose extension names a format.

@@ -19,7 +19,7 @@ pub(crate) fn parse(
     if let Some(encryption) = archive.read("META-INF/encryption.xml")?
         && encrypts_content(&encryption)?
     {
-        return Err(ParseError::EncryptedDocument(WHAT));
+        return Err(ParseError::EncryptedDocument("an EPUB book under DRM"));
     }
     let opf = archive.require(&package)?;
     let mut reader = XmlReader::new(&opf, &package);

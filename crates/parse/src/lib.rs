@@ -78,7 +78,7 @@ pub enum ParseError {
     #[error("corrupt document: {0}")]
     CorruptDocument(String),
     /// An Office, OpenDocument or EPUB file is encrypted.
-    #[error("{0} is encrypted (password-protected or DRM); publish a decrypted copy")]
+    #[error("{0} is encrypted; publish a decrypted copy")]
     EncryptedDocument(&'static str),
     /// An XML part declares a DTD, the way entity-expansion attacks come.
     #[error(
@@ -177,7 +177,7 @@ impl Limit {
                 "the zip container has {found} entries; the pipeline limit (limits.max_archive_entries) is {allowed}"
             ),
             Self::CompressionRatio => format!(
-                "a zip entry unpacks {found} times larger than it is packed, as zip bombs do; the pipeline limit (limits.max_compression_ratio) is {allowed}"
+                "a zip entry unpacks at least {found} times larger than it is packed, as zip bombs do; the pipeline limit (limits.max_compression_ratio) is {allowed}"
             ),
             Self::SheetCells => format!(
                 "the spreadsheet has more than {allowed} cells (reading stopped at {found}); the pipeline limit is limits.max_sheet_cells"

@@ -130,7 +130,7 @@ fn container_format(bytes: &[u8]) -> Result<DocumentFormat, ParseError> {
 fn compound_file(bytes: &[u8]) -> ParseError {
     match cfb::CompoundFile::open(Cursor::new(bytes)) {
         Ok(file) if file.exists("/EncryptedPackage") || file.exists("/EncryptionInfo") => {
-            ParseError::EncryptedDocument("a password-protected Office document")
+            ParseError::EncryptedDocument("an Office document protected by a password")
         }
         Ok(_) => ParseError::UnsupportedContent(
             "a legacy binary Office file (.doc, .xls, .ppt); save it as DOCX, XLSX or PPTX".into(),

@@ -6,11 +6,13 @@
 #![warn(missing_docs)]
 
 mod corpus;
+mod formats;
 mod process;
 mod serve;
 mod workers;
 
 pub use corpus::text_pdf;
+pub use formats::FormatThroughput;
 pub use serve::{LoadPhase, ServeBenchOptions, ServeReport, serve_latency};
 pub use workers::{WorkersReport, WorkersRun, compare_workers};
 
@@ -161,6 +163,10 @@ pub struct BenchReport {
     pub chunks: usize,
     /// Parse throughput, MB of source per second.
     pub parse_mb_per_s: f64,
+    /// Parse throughput of one sample document per format.
+    pub formats: Vec<FormatThroughput>,
+    /// Pages OCR reads per second (none when Tesseract is not installed).
+    pub ocr_pages_per_s: Option<f64>,
     /// Chunking throughput, chunks per second.
     pub chunk_per_s: f64,
     /// Embed-only throughput per model and thread count.
@@ -222,6 +228,8 @@ pub async fn run(
     let config = unique_config(base, scratch.path());
 
     let (documents, corpus_bytes, parse_seconds) = parse_all(&config, &paths)?;
+    let formats = formats::parse_throughput(&config)?;
+    let ocr_pages_per_s = formats::ocr_pages_per_s(&config)?;
     let model = ModelDir::open(&config.model.dir).map_err(failed("opening the model"))?;
     let version = pipeline_version(&config, &model).map_err(failed("fingerprinting the model"))?;
     let (chunks, chunk_seconds) = chunk_all(&config, &model, &version, &documents)?;
@@ -355,6 +363,8 @@ pub async fn run(
         corpus_bytes,
         chunks: chunk_count,
         parse_mb_per_s: corpus_bytes as f64 / 1e6 / parse_seconds,
+        formats,
+        ocr_pages_per_s,
         chunk_per_s: chunk_count as f64 / chunk_seconds,
         int8_vs_fp32: all_threads("int8").map(|int8| int8 / fp32),
         embed,
@@ -1043,6 +1053,23 @@ impl BenchReport {
         );
         line("", String::new());
         line("parse", format!("{:>9.2} MB/s", self.parse_mb_per_s));
+        for sample in &self.formats {
+            let pages = sample
+                .pages_per_s
+                .map_or_else(String::new, |rate| format!(" {rate:>8.0} pages/s"));
+            line(
+                &format!(
+                    "  parse {} ({}, {} B)",
+                    sample.format, sample.file, sample.bytes
+                ),
+                format!("{:>9.2} MB/s{pages}", sample.mb_per_s),
+            );
+        }
+        let ocr = self.ocr_pages_per_s.map_or_else(
+            || "not measured (Tesseract is not installed)".to_owned(),
+            |rate| format!("{rate:>9.2} pages/s"),
+        );
+        line("  OCR of a scanned page (300 dpi)", ocr);
         line("chunk", format!("{:>9.0} chunks/s", self.chunk_per_s));
         let embed_line = |line: &mut dyn FnMut(&str, String), run: &EmbedRun| {
             line(

@@ -78,6 +78,12 @@ async fn a_scanned_pdf_is_indexed_through_ocr_and_found() {
     for mode in [Mode::Bm25, Mode::Hybrid] {
         let hits = searcher.search(&tenant, query, mode, 5).await.unwrap();
         assert_eq!(hits[0].document_id.as_str(), "scans/logbook", "{mode:?}");
+        // The chunk says OCR read it, and how sure Tesseract was.
+        let confidence = hits[0].chunk.ocr_confidence;
+        assert!(
+            confidence.is_some_and(|confidence| (50.0..=100.0).contains(&confidence)),
+            "{mode:?}: {confidence:?}"
+        );
     }
     let summary = pipeline.shutdown().await;
     assert_eq!((summary.indexed, summary.dead_lettered), (1, 0));

@@ -274,6 +274,11 @@ impl Inner {
                         document.add_text(field, term);
                     }
                 }
+                if let (Some(field), Some(confidence)) =
+                    (fields.ocr_confidence, chunk.chunk.ocr_confidence)
+                {
+                    document.add_f64(field, f64::from(confidence));
+                }
                 last = writer.add_document(document)?;
             }
             for id in &stale {
@@ -565,6 +570,11 @@ impl Inner {
             }),
             text: self.text_of(stored, fields.text),
             score,
+            ocr_confidence: fields
+                .ocr_confidence
+                .and_then(|field| stored.get_first(field))
+                .and_then(|value| value.as_f64())
+                .map(|confidence| confidence as f32),
         })
     }
 

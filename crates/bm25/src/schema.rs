@@ -21,6 +21,9 @@ pub(crate) struct Fields {
     pub(crate) metadata: Option<Field>,
     /// `key=literal` terms of the metadata, for filters.
     pub(crate) metadata_terms: Option<Field>,
+    /// OCR's confidence on the chunk's page, when OCR read it (absent from
+    /// indexes written before docpipe stored it).
+    pub(crate) ocr_confidence: Option<Field>,
     pub(crate) pipeline_version: Field,
     pub(crate) content_hash: Field,
     pub(crate) source: Field,
@@ -32,6 +35,8 @@ const HEADING_PATH: &str = "heading_path";
 const METADATA: &str = "metadata";
 /// The indexed terms of the metadata (see `docpipe_core::metadata::metadata_terms`).
 const METADATA_TERMS: &str = "metadata_terms";
+/// The stored OCR confidence of chunks OCR read.
+const OCR_CONFIDENCE: &str = "ocr_confidence";
 
 /// The schema of new indexes.
 pub(crate) fn schema() -> Schema {
@@ -54,14 +59,15 @@ pub(crate) fn schema() -> Schema {
     builder.add_text_field(HEADING_PATH, STORED);
     builder.add_text_field(METADATA, STORED);
     builder.add_text_field(METADATA_TERMS, STRING);
+    builder.add_f64_field(OCR_CONFIDENCE, STORED);
     builder.build()
 }
 
 impl Fields {
     /// The fields of an index whose schema is [`schema`]'s, or [`schema`]'s
     /// without some of the fields added since (indexes written before
-    /// chunks kept heading paths and metadata: they stay searchable, and a
-    /// re-index fills them in).
+    /// chunks kept heading paths, metadata and OCR confidence: they stay
+    /// searchable, and a re-index fills them in).
     pub(crate) fn of(found: &Schema) -> Result<Self, String> {
         let current = schema();
         let unknown = found.fields().find(|(_, entry)| {
@@ -93,6 +99,7 @@ impl Fields {
             source: field("source")?,
             heading_path: found.get_field(HEADING_PATH).ok(),
             metadata: found.get_field(METADATA).ok(),
+            ocr_confidence: found.get_field(OCR_CONFIDENCE).ok(),
             metadata_terms: found.get_field(METADATA_TERMS).ok(),
         })
     }
@@ -103,7 +110,7 @@ mod tests {
     use super::*;
 
     /// Fields added after the first indexes were written.
-    const ADDED_FIELDS: [&str; 3] = [HEADING_PATH, METADATA, METADATA_TERMS];
+    const ADDED_FIELDS: [&str; 4] = [HEADING_PATH, METADATA, METADATA_TERMS, OCR_CONFIDENCE];
 
     /// The schema of indexes written before chunks kept their heading path
     /// and metadata.
@@ -121,8 +128,10 @@ mod tests {
     fn an_index_without_heading_paths_is_still_usable() {
         let fields = Fields::of(&without_heading_paths()).unwrap();
         assert!(fields.heading_path.is_none() && fields.metadata_terms.is_none());
+        assert!(fields.ocr_confidence.is_none());
         let fields = Fields::of(&schema()).unwrap();
         assert!(fields.heading_path.is_some() && fields.metadata_terms.is_some());
+        assert!(fields.ocr_confidence.is_some());
     }
 
     #[tokio::test]

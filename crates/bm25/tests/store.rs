@@ -335,3 +335,21 @@ async fn a_metadata_filter_keeps_documents_whose_metadata_has_the_values_asked_f
         .unwrap();
     assert_eq!(chunks[0].metadata["lang"], "fr");
 }
+
+#[tokio::test]
+async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Bm25Store::open(dir.path()).unwrap();
+    let tenant = TenantId::new("acme").unwrap();
+    // The test chunks' second one reads as if OCR had read its page.
+    let written = chunks("acme", "scan", &["typed ledger", "scanned logbook"]);
+    store
+        .replace_document(&tenant, &DocumentId::new("scan").unwrap(), &written)
+        .await
+        .unwrap();
+    let scope = SearchScope::tenant(tenant);
+    for (query, expected) in [("ledger", None), ("logbook", Some(91.5))] {
+        let hits = store.search(&scope, query, 1).await.unwrap();
+        assert_eq!(hits[0].ocr_confidence, expected, "{query}");
+    }
+}

@@ -152,6 +152,7 @@ impl Chunker {
                 heading_path,
                 text: text.to_owned(),
                 embed_text,
+                ocr_confidence: document.ocr_confidence(block.and_then(|block| block.page)),
             });
         }
         Ok(chunks)

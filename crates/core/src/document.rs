@@ -85,6 +85,20 @@ impl ParsedDocument {
         index.checked_sub(1).map(|index| &self.blocks[index])
     }
 
+    /// OCR's mean confidence on `page` when OCR read it; an unpaginated
+    /// document read by OCR (an image) is all one OCR page.
+    pub fn ocr_confidence(&self, page: Option<u32>) -> Option<f32> {
+        match page {
+            Some(page) => self
+                .ocr_pages
+                .iter()
+                .find(|ocr| ocr.page == page)
+                .map(|ocr| ocr.confidence),
+            None if self.page_count.is_none() => self.ocr_pages.first().map(|ocr| ocr.confidence),
+            None => None,
+        }
+    }
+
     /// Whether the document has any text worth indexing.
     pub fn has_text(&self) -> bool {
         self.text.chars().any(char::is_alphanumeric)
@@ -113,6 +127,11 @@ pub struct Chunk {
     /// What the embedder sees: the text, optionally prefixed with the title
     /// and heading path so that short chunks keep their context.
     pub embed_text: String,
+    /// Tesseract's mean word confidence (0 to 100) on the page the chunk
+    /// starts on, when OCR read that page; `None` for text the document
+    /// carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocr_confidence: Option<f32>,
 }
 
 /// A chunk with its vector and provenance, as written to the stores.

@@ -128,6 +128,10 @@ pub struct ChunkHit {
     pub text: String,
     /// The store's own score (cosine for dense, BM25 for keyword search).
     pub score: f32,
+    /// OCR's mean word confidence (0 to 100) on its page, when OCR read
+    /// it (never in an index written before docpipe stored it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocr_confidence: Option<f32>,
 }
 
 /// A store operation that failed.

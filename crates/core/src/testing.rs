@@ -31,6 +31,8 @@ pub fn indexed_chunks(
                     heading_path: vec!["Guide".to_owned(), format!("Part {ordinal}")],
                     text: (*text).to_owned(),
                     embed_text: (*text).to_owned(),
+                    // The second chunk reads as if OCR had read its page.
+                    ocr_confidence: (ordinal == 1).then_some(91.5),
                 },
                 vector,
                 pipeline_version: version.clone(),

@@ -14,7 +14,7 @@
 //! chunks remain.
 
 use crate::MilvusStore;
-use crate::added::{HEADING_PATH, METADATA, metadata_column};
+use crate::added::{METADATA, metadata_column};
 use crate::columns::{
     classify, int64, int64_column, malformed, quoted_list, stored_chunks, varchar, varchar_column,
 };
@@ -94,11 +94,11 @@ impl FullTextStore {
     ) -> Result<Self, StoreError> {
         let mut store = Self::existing(url, collection).await?;
         store.check_server().await?;
-        store.milvus.added_columns = if store.milvus.exists().await? {
+        store.milvus.added = if store.milvus.exists().await? {
             store.milvus.check_schema(dimension).await?
         } else {
             store.create_collection(dimension).await?;
-            true
+            crate::added::AddedColumns::ALL
         };
         store.milvus.load().await?;
         Ok(store)
@@ -289,17 +289,14 @@ impl FullTextStore {
             Some(tenant) => format!("tenant == \"{tenant}\" && ordinal == 0"),
             None => "ordinal == 0".to_owned(),
         };
-        let fields = self.milvus.with_added(
-            &[
-                "tenant",
-                "document_id",
-                "content_hash",
-                "pipeline_version",
-                "source",
-                "document_version",
-            ],
-            METADATA,
-        );
+        let fields = self.milvus.with_metadata(&[
+            "tenant",
+            "document_id",
+            "content_hash",
+            "pipeline_version",
+            "source",
+            "document_version",
+        ]);
         let mut newest: HashMap<(TenantId, DocumentId), StoredDocument> = HashMap::new();
         for page in self.rows(&filter, &fields).await? {
             let text = |name| varchar_column(page.get(name), name);
@@ -382,7 +379,7 @@ impl FullTextStore {
                     .vector_field(field)
                     .vectors(vectors)
                     .filter(filter)
-                    .output_fields(self.milvus.with_added(&HIT_FIELDS, HEADING_PATH))
+                    .output_fields(self.milvus.with_hit_columns(&HIT_FIELDS))
                     .limit(limit as i64)
                     .metric_type(metric)
                     .extra_params(params)
@@ -501,16 +498,13 @@ impl ChunkStore for FullTextStore {
         document: &DocumentId,
     ) -> Result<Vec<StoredChunk>, StoreError> {
         let filter = format!("tenant == \"{tenant}\" && document_id == \"{document}\"");
-        let fields = self.milvus.with_added(
-            &[
-                "chunk_id",
-                "content_hash",
-                "pipeline_version",
-                "source",
-                "document_version",
-            ],
-            METADATA,
-        );
+        let fields = self.milvus.with_metadata(&[
+            "chunk_id",
+            "content_hash",
+            "pipeline_version",
+            "source",
+            "document_version",
+        ]);
         let mut chunks = Vec::new();
         for page in self.rows(&filter, &fields).await? {
             chunks.extend(stored_chunks(|name| page.get(name), true)?);

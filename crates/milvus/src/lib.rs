@@ -100,9 +100,8 @@ pub struct MilvusStore {
     client: Arc<ClientV2>,
     collection: String,
     search_consistency: ReadConsistency,
-    /// Whether the collection has the columns added since the first
-    /// collections (see `added`).
-    added_columns: bool,
+    /// The columns added since the first collections it has (see `added`).
+    added: added::AddedColumns,
 }
 
 impl MilvusStore {
@@ -114,7 +113,7 @@ impl MilvusStore {
         dimension: usize,
     ) -> Result<Self, StoreError> {
         let mut store = Self::existing(url, collection).await?;
-        store.added_columns = store.ensure_collection(dimension).await?;
+        store.added = store.ensure_collection(dimension).await?;
         Ok(store)
     }
 
@@ -135,7 +134,7 @@ impl MilvusStore {
             client: Arc::new(client),
             collection: collection.to_owned(),
             search_consistency: ReadConsistency::Strong,
-            added_columns: false,
+            added: added::AddedColumns::default(),
         })
     }
 
@@ -151,17 +150,17 @@ impl MilvusStore {
         &self.collection
     }
 
-    /// Creates the collection if needed and loads it; returns whether it
-    /// has the added columns.
-    async fn ensure_collection(&self, dimension: usize) -> Result<bool, StoreError> {
-        let added_columns = if self.exists().await? {
+    /// Creates the collection if needed and loads it; returns which added
+    /// columns it has.
+    async fn ensure_collection(&self, dimension: usize) -> Result<added::AddedColumns, StoreError> {
+        let added = if self.exists().await? {
             self.check_schema(dimension).await?
         } else {
             self.create_collection(dimension).await?;
-            true
+            added::AddedColumns::ALL
         };
         self.load().await?;
-        Ok(added_columns)
+        Ok(added)
     }
 
     /// Loads the collection into the query nodes (searches need it).
@@ -193,8 +192,8 @@ impl MilvusStore {
     }
 
     /// Refuses a collection whose vectors have another dimension; returns
-    /// whether it has the added columns.
-    async fn check_schema(&self, dimension: usize) -> Result<bool, StoreError> {
+    /// which added columns it has.
+    async fn check_schema(&self, dimension: usize) -> Result<added::AddedColumns, StoreError> {
         let description = self
             .client
             .describe_collection(
@@ -212,7 +211,7 @@ impl MilvusStore {
             .find(|field| field.get_name() == VECTOR)
             .map(|field| field.get_dimension() as usize);
         match found {
-            Some(found) if found == dimension => added::has_added_columns(&self.collection, schema),
+            Some(found) if found == dimension => added::added_columns(&self.collection, schema),
             found => Err(StoreError::Rejected {
                 store: STORE,
                 message: format!(
@@ -424,10 +423,12 @@ impl ChunkStore for MilvusStore {
                     .filter(format!(
                         "tenant == \"{tenant}\" && document_id == \"{document}\""
                     ))
-                    .output_fields(self.with_added(
-                        &["chunk_id", "content_hash", "pipeline_version", "source"],
-                        added::METADATA,
-                    ))
+                    .output_fields(self.with_metadata(&[
+                        "chunk_id",
+                        "content_hash",
+                        "pipeline_version",
+                        "source",
+                    ]))
                     .limit(QUERY_WINDOW)
                     .consistency_level(ConsistencyLevel::Strong)
                     .build()

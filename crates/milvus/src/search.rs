@@ -1,7 +1,7 @@
 //! Nearest-neighbour search of a generation's chunks.
 
 use crate::MilvusStore;
-use crate::added::{HEADING_PATH, METADATA, heading_paths};
+use crate::added::{HEADING_PATH, METADATA, OCR_CONFIDENCE, heading_paths, ocr_confidences};
 use crate::columns::quoted_list;
 use crate::columns::{classify, int64_column, malformed, varchar_column, varchar_ids};
 use docpipe_core::config::ReadConsistency;
@@ -60,8 +60,8 @@ impl MilvusStore {
     /// collection that predates metadata.
     pub(crate) fn filter_for(&self, scope: &SearchScope) -> Option<String> {
         let metadata = scope.metadata();
-        let satisfiable =
-            metadata.is_empty() || (self.added_columns && !metadata.is_unsatisfiable());
+        let satisfiable = metadata.is_empty()
+            || (self.added.headings_and_metadata && !metadata.is_unsatisfiable());
         satisfiable.then(|| scope_filter(scope))
     }
 }
@@ -99,9 +99,12 @@ impl MilvusStore {
                     .vector_field(crate::VECTOR)
                     .vectors(SearchVectors::Float(vec![vector]))
                     .filter(filter)
-                    .output_fields(
-                        self.with_added(&["document_id", "ordinal", "page", "text"], HEADING_PATH),
-                    )
+                    .output_fields(self.with_hit_columns(&[
+                        "document_id",
+                        "ordinal",
+                        "page",
+                        "text",
+                    ]))
                     .limit(limit as i64)
                     .metric_type(MetricType::Ip)
                     .extra_params(HashMap::from([("ef".into(), ef_for(limit).to_string())]))
@@ -132,6 +135,8 @@ pub(crate) fn chunk_hits(results: &SearchResults) -> Result<Vec<ChunkHit>, Store
     let texts = varchar_column(result.get_output_field("text"), "text")?;
     let mut heading_paths =
         heading_paths(result.get_output_field(HEADING_PATH), ids.len())?.into_iter();
+    let mut ocr_confidences =
+        ocr_confidences(result.get_output_field(OCR_CONFIDENCE), ids.len())?.into_iter();
     let chunk_ids = result
         .get_output_field("chunk_id")
         .map(|field| varchar_column(Some(field), "chunk_id"))
@@ -150,6 +155,7 @@ pub(crate) fn chunk_hits(results: &SearchResults) -> Result<Vec<ChunkHit>, Store
                 heading_path: heading_paths.next().unwrap_or_default(),
                 text: texts[row].clone(),
                 score: scores.get(row).copied().unwrap_or_default(),
+                ocr_confidence: ocr_confidences.next().flatten(),
             })
         })
         .collect()

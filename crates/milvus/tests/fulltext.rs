@@ -216,3 +216,32 @@ async fn a_server_without_full_text_search_is_refused_before_anything_is_created
         "no collection {collection} was created"
     );
 }
+
+#[tokio::test]
+async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
+    let store = store("ocr").await;
+    let (tenant, document) = ids("acme", "scan");
+    // The test chunks' second one reads as if OCR had read its page.
+    let chunks = indexed_chunks(
+        "acme",
+        "scan",
+        &["typed ledger", "scanned logbook"],
+        DIMENSION,
+    );
+    store
+        .replace_document(&tenant, &document, &chunks)
+        .await
+        .unwrap();
+    let scope = SearchScope::tenant(tenant);
+    let dense = store
+        .dense(&scope, chunks[1].vector.clone(), 1)
+        .await
+        .unwrap();
+    assert_eq!(dense[0].ocr_confidence, Some(91.5));
+    let keyword = store.keyword(&scope, "ledger", 1).await.unwrap();
+    assert_eq!(
+        (keyword[0].text.as_str(), keyword[0].ocr_confidence),
+        ("typed ledger", None)
+    );
+    store.collection().drop_collection().await.unwrap();
+}

@@ -221,3 +221,22 @@ async fn metadata_filters_compare_values_type_included_and_listings_keep_metadat
     assert_eq!(stored[0].metadata["year"], 2024);
     store.drop_collection().await.unwrap();
 }
+
+#[tokio::test]
+async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
+    let store = store("ocr").await;
+    let (tenant, document) = ids("acme", "scan");
+    // The test chunks' second one reads as if OCR had read its page.
+    let chunks = indexed_chunks("acme", "scan", &["typed", "scanned"], DIMENSION);
+    store
+        .replace_document(&tenant, &document, &chunks)
+        .await
+        .unwrap();
+    let scope = SearchScope::tenant(tenant);
+    for (chunk, expected) in chunks.iter().zip([None, Some(91.5)]) {
+        let hits = store.search(&scope, chunk.vector.clone(), 1).await.unwrap();
+        assert_eq!(hits[0].text, chunk.chunk.text);
+        assert_eq!(hits[0].ocr_confidence, expected, "{}", chunk.chunk.text);
+    }
+    store.drop_collection().await.unwrap();
+}

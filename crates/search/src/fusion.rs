@@ -93,6 +93,7 @@ mod tests {
             ordinal: 0,
             page: None,
             heading_path: Vec::new(),
+            ocr_confidence: None,
             text: String::new(),
             score: 0.0,
         }

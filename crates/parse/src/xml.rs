@@ -24,6 +24,10 @@ pub(crate) enum XmlEvent<'a> {
 pub(crate) struct XmlReader<'a> {
     reader: Reader<&'a [u8]>,
     part: String,
+    /// Elements whose whole content is passed over.
+    skipped: &'static [&'static [u8]],
+    /// How deep inside a skipped element the reader is.
+    skipping: usize,
 }
 
 impl<'a> XmlReader<'a> {
@@ -36,11 +40,38 @@ impl<'a> XmlReader<'a> {
         Self {
             reader,
             part: part.to_owned(),
+            skipped: &[],
+            skipping: 0,
         }
     }
 
-    /// The next event, or `None` at the end of the part.
+    /// The same reader, passing over elements with these local names and
+    /// everything inside them (deleted revisions, comments, ...).
+    pub fn skipping(self, skipped: &'static [&'static [u8]]) -> Self {
+        Self { skipped, ..self }
+    }
+
+    /// The next event outside skipped elements, or `None` at the end of
+    /// the part.
     pub fn next(&mut self) -> Result<Option<XmlEvent<'a>>, ParseError> {
+        loop {
+            let Some(event) = self.next_event()? else {
+                return Ok(None);
+            };
+            match &event {
+                XmlEvent::Open(element)
+                    if self.skipping > 0 || self.skipped.contains(&local_name(element)) =>
+                {
+                    self.skipping += 1;
+                }
+                XmlEvent::Close(_) if self.skipping > 0 => self.skipping -= 1,
+                _ if self.skipping > 0 => {}
+                _ => return Ok(Some(event)),
+            }
+        }
+    }
+
+    fn next_event(&mut self) -> Result<Option<XmlEvent<'a>>, ParseError> {
         loop {
             let event = self
                 .reader
@@ -140,6 +171,22 @@ mod tests {
             }
         }
         Ok(text)
+    }
+
+    #[test]
+    fn skipped_elements_pass_over_everything_inside_them() {
+        let mut reader = XmlReader::new(
+            b"<p>kept <del>gone <del>deeper</del> still gone</del>kept too</p>",
+            "part.xml",
+        )
+        .skipping(&[b"del"]);
+        let mut text = String::new();
+        while let Some(event) = reader.next().unwrap() {
+            if let XmlEvent::Text(chunk) = event {
+                text.push_str(&chunk);
+            }
+        }
+        assert_eq!(text, "kept kept too");
     }
 
     #[test]

@@ -38,9 +38,8 @@ pub(crate) fn parse(archive: &mut Archive<'_>) -> Result<ParsedDocument, ParseEr
         }
     }
     let body = archive.require(&main)?;
-    let mut reader = XmlReader::new(&body, &main);
+    let mut reader = XmlReader::new(&body, &main).skipping(&SKIPPED);
     let mut flow = Flow::default();
-    let mut skip = 0usize;
     let mut in_text = false;
     let mut in_properties = false;
     let mut hidden_run = false;
@@ -51,10 +50,6 @@ pub(crate) fn parse(archive: &mut Archive<'_>) -> Result<ParsedDocument, ParseEr
         match event {
             XmlEvent::Open(element) => {
                 let name = local_name(&element);
-                if skip > 0 || SKIPPED.contains(&name) {
-                    skip += 1;
-                    continue;
-                }
                 let value = || attribute(&element, "val");
                 match name {
                     b"p" => {
@@ -94,35 +89,29 @@ pub(crate) fn parse(archive: &mut Archive<'_>) -> Result<ParsedDocument, ParseEr
                     _ => {}
                 }
             }
-            XmlEvent::Close(element) => {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                match end_name(&element) {
-                    b"pPr" => {
-                        in_properties = false;
-                        let kind = properties.kind(&styles, &numbering, &mut counters);
-                        if properties.is_title(&styles) {
-                            flow.set_kind(ParagraphKind::Heading(1));
-                            properties.title = true;
-                        } else {
-                            flow.set_kind(kind);
-                        }
+            XmlEvent::Close(element) => match end_name(&element) {
+                b"pPr" => {
+                    in_properties = false;
+                    let kind = properties.kind(&styles, &numbering, &mut counters);
+                    if properties.is_title(&styles) {
+                        flow.set_kind(ParagraphKind::Heading(1));
+                        properties.title = true;
+                    } else {
+                        flow.set_kind(kind);
                     }
-                    b"p" => {
-                        if properties.title && title_paragraph.is_none() {
-                            title_paragraph = flow.open_text().map(collapse_whitespace);
-                        }
-                        flow.close_paragraph();
-                    }
-                    b"t" => in_text = false,
-                    b"tbl" => flow.close_table(),
-                    b"tc" => flow.close_cell(),
-                    _ => {}
                 }
-            }
-            XmlEvent::Text(text) if skip == 0 && in_text && !hidden_run => flow.text(&text),
+                b"p" => {
+                    if properties.title && title_paragraph.is_none() {
+                        title_paragraph = flow.open_text().map(collapse_whitespace);
+                    }
+                    flow.close_paragraph();
+                }
+                b"t" => in_text = false,
+                b"tbl" => flow.close_table(),
+                b"tc" => flow.close_cell(),
+                _ => {}
+            },
+            XmlEvent::Text(text) if in_text && !hidden_run => flow.text(&text),
             XmlEvent::Text(_) => {}
         }
     }

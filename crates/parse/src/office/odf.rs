@@ -48,9 +48,8 @@ pub(crate) fn parse(
 /// Text and presentations: paragraphs, headings, lists, tables and notes;
 /// each `draw:page` (a slide) a page.
 fn read_flow(content: &[u8], title: Option<String>) -> Result<ParsedDocument, ParseError> {
-    let mut reader = XmlReader::new(content, "content.xml");
+    let mut reader = XmlReader::new(content, "content.xml").skipping(&SKIPPED);
     let mut flow = Flow::default();
-    let mut skip = 0usize;
     let mut lists = 0u8;
     let mut pages = 0u32;
     let mut note: Option<String> = None;
@@ -61,10 +60,6 @@ fn read_flow(content: &[u8], title: Option<String>) -> Result<ParsedDocument, Pa
         match event {
             XmlEvent::Open(element) => {
                 let name = local_name(&element);
-                if skip > 0 || SKIPPED.contains(&name) {
-                    skip += 1;
-                    continue;
-                }
                 match name {
                     b"page" => {
                         pages += 1;
@@ -108,33 +103,26 @@ fn read_flow(content: &[u8], title: Option<String>) -> Result<ParsedDocument, Pa
                     _ => {}
                 }
             }
-            XmlEvent::Close(element) => {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                match end_name(&element) {
-                    b"h" | b"p" if note.is_none() => {
-                        if in_title_frame && first_slide_title.is_none() {
-                            first_slide_title = flow.open_text().map(crate::collapse_whitespace);
-                        }
-                        flow.close_paragraph();
+            XmlEvent::Close(element) => match end_name(&element) {
+                b"h" | b"p" if note.is_none() => {
+                    if in_title_frame && first_slide_title.is_none() {
+                        first_slide_title = flow.open_text().map(crate::collapse_whitespace);
                     }
-                    b"h" | b"p" => push_text(&mut flow, &mut note, " "),
-                    b"note-body" => {
-                        if let Some(text) = note.take() {
-                            flow.note(&text);
-                        }
-                    }
-                    b"frame" => in_title_frame = false,
-                    b"list" => lists = lists.saturating_sub(1),
-                    b"table" => flow.close_table(),
-                    b"table-cell" => flow.close_cell(),
-                    _ => {}
+                    flow.close_paragraph();
                 }
-            }
-            XmlEvent::Text(text) if skip == 0 => push_text(&mut flow, &mut note, &text),
-            XmlEvent::Text(_) => {}
+                b"h" | b"p" => push_text(&mut flow, &mut note, " "),
+                b"note-body" => {
+                    if let Some(text) = note.take() {
+                        flow.note(&text);
+                    }
+                }
+                b"frame" => in_title_frame = false,
+                b"list" => lists = lists.saturating_sub(1),
+                b"table" => flow.close_table(),
+                b"table-cell" => flow.close_cell(),
+                _ => {}
+            },
+            XmlEvent::Text(text) => push_text(&mut flow, &mut note, &text),
         }
     }
     let title = title
@@ -159,7 +147,7 @@ fn read_sheets(
     builder: &mut DocumentBuilder,
     max_cells: usize,
 ) -> Result<(), ParseError> {
-    let mut reader = XmlReader::new(content, "content.xml");
+    let mut reader = XmlReader::new(content, "content.xml").skipping(&SKIPPED);
     let mut budget = CellBudget::new(max_cells);
     let mut sheet: Option<(String, SheetRows)> = None;
     let mut sheets = 0u32;
@@ -167,15 +155,10 @@ fn read_sheets(
     let mut row_repeat = 1usize;
     let mut column = 0usize;
     let mut cell: Option<(String, usize)> = None;
-    let mut skip = 0usize;
     while let Some(event) = reader.next()? {
         match event {
             XmlEvent::Open(element) => {
                 let name = local_name(&element);
-                if skip > 0 || SKIPPED.contains(&name) {
-                    skip += 1;
-                    continue;
-                }
                 let repeated = |key: &str| {
                     attribute(&element, key)
                         .and_then(|count| count.parse::<usize>().ok())
@@ -210,48 +193,41 @@ fn read_sheets(
                     _ => {}
                 }
             }
-            XmlEvent::Close(element) => {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                match end_name(&element) {
-                    b"table-cell" | b"covered-table-cell" => {
-                        if let Some((text, repeat)) = cell.take() {
-                            if !text.trim().is_empty() {
-                                budget.spend(repeat)?;
-                                for offset in 0..repeat {
-                                    row.push((column + offset, text.clone()));
-                                }
-                            }
-                            column = column.saturating_add(repeat);
-                        }
-                    }
-                    b"table-row" => {
-                        if let Some((_, rows)) = sheet.as_mut()
-                            && !row.is_empty()
-                        {
-                            budget.spend(row.len() * (row_repeat - 1))?;
-                            for _ in 0..row_repeat {
-                                rows.push(row.clone());
+            XmlEvent::Close(element) => match end_name(&element) {
+                b"table-cell" | b"covered-table-cell" => {
+                    if let Some((text, repeat)) = cell.take() {
+                        if !text.trim().is_empty() {
+                            budget.spend(repeat)?;
+                            for offset in 0..repeat {
+                                row.push((column + offset, text.clone()));
                             }
                         }
+                        column = column.saturating_add(repeat);
                     }
-                    b"table" => {
-                        if let Some((name, rows)) = sheet.take() {
-                            sheets += 1;
-                            push_sheet(builder, sheets, &name, rows);
+                }
+                b"table-row" => {
+                    if let Some((_, rows)) = sheet.as_mut()
+                        && !row.is_empty()
+                    {
+                        budget.spend(row.len() * (row_repeat - 1))?;
+                        for _ in 0..row_repeat {
+                            rows.push(row.clone());
                         }
                     }
-                    _ => {}
                 }
-            }
-            XmlEvent::Text(text) if skip == 0 => {
+                b"table" => {
+                    if let Some((name, rows)) = sheet.take() {
+                        sheets += 1;
+                        push_sheet(builder, sheets, &name, rows);
+                    }
+                }
+                _ => {}
+            },
+            XmlEvent::Text(text) => {
                 if let Some((cell, _)) = cell.as_mut() {
                     cell.push_str(&text);
                 }
             }
-            XmlEvent::Text(_) => {}
         }
     }
     Ok(())

@@ -474,6 +474,22 @@ fn default_max_sheet_cells() -> usize {
     1_000_000
 }
 
+/// `value`, the value of the environment variable `name`, as one of the
+/// `choices` it names.
+fn one_of<T: Copy>(name: &str, value: &str, choices: &[(&str, T)]) -> Result<T, String> {
+    choices
+        .iter()
+        .find(|(label, _)| *label == value)
+        .map(|(_, choice)| *choice)
+        .ok_or_else(|| {
+            let labels: Vec<String> = choices
+                .iter()
+                .map(|(label, _)| format!("{label:?}"))
+                .collect();
+            format!("{name} is {value:?}; use {}", labels.join(" or "))
+        })
+}
+
 impl PipelineConfig {
     /// Reads a pipeline file and applies environment overrides.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -572,26 +588,24 @@ impl PipelineConfig {
             self.bm25.index_dir = dir.into();
         }
         if let Some(backend) = var("DOCPIPE_INDEX_BACKEND") {
-            self.index.backend = match backend.as_str() {
-                "embedded" => IndexBackend::Embedded,
-                "milvus" => IndexBackend::Milvus,
-                other => {
-                    return Err(format!(
-                        "DOCPIPE_INDEX_BACKEND is {other:?}; use \"embedded\" or \"milvus\""
-                    ));
-                }
-            };
+            self.index.backend = one_of(
+                "DOCPIPE_INDEX_BACKEND",
+                &backend,
+                &[
+                    ("embedded", IndexBackend::Embedded),
+                    ("milvus", IndexBackend::Milvus),
+                ],
+            )?;
         }
         if let Some(engine) = var("DOCPIPE_PDF_ENGINE") {
-            self.parse.pdf_engine = match engine.as_str() {
-                "pdfium" => PdfEngineKind::Pdfium,
-                "pdf-extract" => PdfEngineKind::PdfExtract,
-                other => {
-                    return Err(format!(
-                        "DOCPIPE_PDF_ENGINE is {other:?}; use \"pdfium\" or \"pdf-extract\""
-                    ));
-                }
-            };
+            self.parse.pdf_engine = one_of(
+                "DOCPIPE_PDF_ENGINE",
+                &engine,
+                &[
+                    ("pdfium", PdfEngineKind::Pdfium),
+                    ("pdf-extract", PdfEngineKind::PdfExtract),
+                ],
+            )?;
         }
         if let Some(url) = var("DOCPIPE_PARSED_URL") {
             self.parsed.url = Some(url);

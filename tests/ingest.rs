@@ -60,7 +60,7 @@ async fn a_published_pdf_is_indexed_in_both_stores_and_found_in_every_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scanned_pdf_is_indexed_through_ocr_and_found() {
+async fn a_scanned_pdf_and_a_photo_of_text_are_indexed_through_ocr_and_found() {
     let mut pipeline =
         TestPipeline::start_with("ocr", |config| config.parse.ocr = true, |store| store).await;
     let scan = common::fixtures().join("pdf/scanned.pdf");
@@ -85,8 +85,25 @@ async fn a_scanned_pdf_is_indexed_through_ocr_and_found() {
             "{mode:?}: {confidence:?}"
         );
     }
+    // A phone photo of a printed notice: tilted, blurred, unevenly lit.
+    let photo = common::fixtures().join("ocr/notice-photo.jpg");
+    pipeline
+        .publish_file("acme", "notices/orchard", &photo)
+        .await;
+    let event = pipeline.event_for("acme", "notices/orchard").await;
+    assert!(indexed_chunks(&event) >= 1, "{event:?}");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixtures().join("ocr/notice-photo.json")).unwrap(),
+    )
+    .unwrap();
+    let query = expected["query"].as_str().unwrap();
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        let hits = searcher.search(&tenant, query, mode, 5).await.unwrap();
+        assert_eq!(hits[0].document_id.as_str(), "notices/orchard", "{mode:?}");
+        assert!(hits[0].chunk.ocr_confidence.is_some(), "{mode:?}");
+    }
     let summary = pipeline.shutdown().await;
-    assert_eq!((summary.indexed, summary.dead_lettered), (1, 0));
+    assert_eq!((summary.indexed, summary.dead_lettered), (2, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,3 +158,24 @@ fn without_ocr_an_image_is_refused_with_how_to_read_it() {
     assert_eq!(error.code(), "unsupported_content");
     assert!(error.to_string().contains("parse.ocr = true"), "{error}");
 }
+
+#[test]
+fn a_phone_photo_of_a_notice_is_read_by_ocr() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ocr");
+    let photo = std::fs::read(fixtures.join("notice-photo.jpg")).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("notice-photo.json")).unwrap())
+            .unwrap();
+    let document = parser()
+        .with_ocr(ocr(Duration::from_secs(60)))
+        .parse(&photo, None)
+        .unwrap();
+    for word in expected["must_contain"].as_array().unwrap() {
+        let word = word.as_str().unwrap();
+        assert!(document.text.contains(word), "{word} in {}", document.text);
+    }
+    assert_eq!(
+        document.ocr_confidence(None),
+        Some(document.ocr_pages[0].confidence)
+    );
+}

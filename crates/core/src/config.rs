@@ -424,6 +424,49 @@ pub struct SourcesConfig {
     pub allowed_roots: Vec<PathBuf>,
     /// Largest inline (base64) document, in decoded bytes.
     pub max_inline_bytes: u64,
+    /// S3-compatible object storage that `s3://` sources may come from;
+    /// without it, `s3` sources are refused.
+    #[serde(default)]
+    pub s3: Option<S3SourcesConfig>,
+}
+
+/// Where `s3://` sources may come from. Credentials come from a
+/// credentials file in the AWS format, when one is named, else from the
+/// standard AWS environment variables (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...); never from the
+/// pipeline file itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3SourcesConfig {
+    /// Buckets, or buckets with a key prefix (`uploads`,
+    /// `shared/incoming/`), that sources may name.
+    pub allowed: Vec<String>,
+    /// The endpoint of a store other than AWS (MinIO, SeaweedFS), e.g.
+    /// `http://127.0.0.1:8333`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The region (AWS), or any name the store accepts.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A secrets file in the AWS shared-credentials format (`[profile]`
+    /// sections of `aws_access_key_id` and `aws_secret_access_key`), e.g.
+    /// a mounted Kubernetes secret.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// The profile of `credentials_file` to use (`default` unless set).
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+impl S3SourcesConfig {
+    /// Whether an object `key` of `bucket` is under an allowed bucket or
+    /// prefix.
+    pub fn allows(&self, bucket: &str, key: &str) -> bool {
+        self.allowed.iter().any(|allowed| {
+            let (allowed_bucket, prefix) = allowed.split_once('/').unwrap_or((allowed, ""));
+            allowed_bucket == bucket && key.starts_with(prefix)
+        })
+    }
 }
 
 /// Bounds on what one document may cost; exceeding one is a permanent failure.
@@ -645,6 +688,18 @@ impl PipelineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_sources_are_allowed_by_bucket_or_by_prefix() {
+        let s3 = S3SourcesConfig {
+            allowed: vec!["uploads".into(), "shared/incoming/".into()],
+            ..S3SourcesConfig::default()
+        };
+        assert!(s3.allows("uploads", "2024/report.pdf"));
+        assert!(s3.allows("shared", "incoming/a.docx"));
+        assert!(!s3.allows("shared", "private/a.docx"));
+        assert!(!s3.allows("uploads-archive", "a.pdf"));
+    }
 
     const DEFAULT: &str = include_str!("../../../pipelines/default.toml");
 

@@ -80,16 +80,48 @@ pub enum Source {
         /// The encoded bytes.
         base64: String,
     },
+    /// An object in S3-compatible storage, in a bucket (and under a prefix)
+    /// the workers' `sources.s3.allowed` lists.
+    S3 {
+        /// `s3://bucket/key`.
+        uri: String,
+        /// The object's ETag as the publisher saw it: the worker reads that
+        /// content or fails (`source_changed`) rather than index another.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        etag: Option<String>,
+        /// The object version to read, in a bucket with versioning.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version_id: Option<String>,
+    },
 }
 
 impl Source {
-    /// How stores record where a document came from: the file URI, or `inline`.
+    /// How stores record where a document came from: the file or object
+    /// URI, or `inline`.
     pub fn stored_form(&self) -> String {
         match self {
-            Self::File { uri } => uri.clone(),
+            Self::File { uri } | Self::S3 { uri, .. } => uri.clone(),
             Self::Inline { .. } => "inline".to_owned(),
         }
     }
+}
+
+/// The bucket and key an `s3://bucket/key` URI names.
+pub fn s3_location_of(uri: &str) -> Result<(String, String), MessageError> {
+    let invalid = |reason: &str| MessageError::InvalidSource {
+        uri: uri.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let rest = uri
+        .strip_prefix("s3://")
+        .ok_or_else(|| invalid("an s3 source's URI starts with s3://"))?;
+    let (bucket, key) = rest
+        .split_once('/')
+        .ok_or_else(|| invalid("expected s3://bucket/key"))?;
+    if bucket.is_empty() || key.is_empty() || key.ends_with('/') {
+        return Err(invalid("expected s3://bucket/key naming one object"));
+    }
+    Ok((bucket.to_owned(), key.to_owned()))
 }
 
 /// Any message on the ingest queues, told apart by its `action` field.
@@ -432,6 +464,14 @@ pub enum MessageError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Another kind of source names no usable location.
+    #[error("invalid source {uri:?}: {reason}")]
+    InvalidSource {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The inline source is not valid base64.
     #[error("inline source is not valid base64 ({0})")]
     InvalidBase64(String),
@@ -448,7 +488,7 @@ impl Classify for MessageError {
             Self::MissingSchemaVersion | Self::UnsupportedSchemaVersion(_) => "unsupported_schema",
             Self::InvalidField(_) => "invalid_message",
             Self::UnsupportedContentType(_) => "unsupported_content_type",
-            Self::InvalidFileUri { .. } => "invalid_source",
+            Self::InvalidFileUri { .. } | Self::InvalidSource { .. } => "invalid_source",
             Self::InvalidBase64(_) => "invalid_source",
         }
     }
@@ -518,6 +558,9 @@ impl IngestRequest {
             Source::Inline { .. } => {
                 request.inline_bytes()?;
             }
+            Source::S3 { uri, .. } => {
+                s3_location_of(uri)?;
+            }
         }
         Ok(request)
     }
@@ -542,7 +585,7 @@ impl IngestRequest {
                 .decode(base64)
                 .map(Some)
                 .map_err(|error| MessageError::InvalidBase64(error.to_string())),
-            Source::File { .. } => Ok(None),
+            Source::File { .. } | Source::S3 { .. } => Ok(None),
         }
     }
 }
@@ -557,7 +600,7 @@ pub fn file_path_of(uri: &str) -> Result<std::path::PathBuf, MessageError> {
     let url = url::Url::parse(uri).map_err(|error| invalid(&format!("not a URI ({error})")))?;
     if url.scheme() != "file" {
         return Err(invalid(&format!(
-            "scheme {:?} is not supported; use file:// or an inline source",
+            "scheme {:?} is not supported by file sources; use file://, or an s3 or inline source",
             url.scheme()
         )));
     }

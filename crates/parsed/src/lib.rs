@@ -15,7 +15,7 @@
 
 use docpipe_core::{Classify, ContentHash, ErrorClass, ParsedDocument, PipelineConfig};
 use futures::TryStreamExt as _;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
@@ -75,9 +75,9 @@ impl Classify for ParsedError {
 
 /// How to reach an S3-compatible store beyond what its URL says.
 /// Credentials come from the standard AWS environment variables
-/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...),
-/// never from pipeline files.
-#[derive(Debug, Clone, Default)]
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...)
+/// unless given here, never from pipeline files.
+#[derive(Clone, Default)]
 pub struct S3Options {
     /// Endpoint of a store other than AWS (MinIO, SeaweedFS), e.g.
     /// `http://127.0.0.1:8333`; plain `http://` is allowed only here.
@@ -86,6 +86,81 @@ pub struct S3Options {
     pub region: Option<String>,
     /// Credentials given explicitly rather than by the environment.
     pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret: options end up in error messages and logs.
+        formatter
+            .debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field(
+                "access_key_id",
+                &self.credentials.as_ref().map(|(key, _)| key),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Options {
+    /// The credentials of `profile` (`default` when `None`) in a file of
+    /// the AWS shared-credentials format.
+    pub fn credentials_from_file(
+        path: &Path,
+        profile: Option<&str>,
+    ) -> Result<(String, String), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read credentials file {}: {error}", path.display()))?;
+        let wanted = profile.unwrap_or("default");
+        let mut section = String::new();
+        let (mut key, mut secret) = (None, None);
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+            {
+                section = name.trim().trim_start_matches("profile ").to_owned();
+            } else if section == wanted
+                && let Some((name, value)) = line.split_once('=')
+            {
+                match name.trim() {
+                    "aws_access_key_id" => key = Some(value.trim().to_owned()),
+                    "aws_secret_access_key" => secret = Some(value.trim().to_owned()),
+                    _ => {}
+                }
+            }
+        }
+        key.zip(secret).ok_or_else(|| {
+            format!(
+                "credentials file {} has no profile [{wanted}] with aws_access_key_id and aws_secret_access_key",
+                path.display()
+            )
+        })
+    }
+
+    /// The store of `bucket`: credentials from the options, else from the
+    /// standard AWS environment variables and profiles.
+    pub fn store(&self, bucket: &str) -> Result<AmazonS3, object_store::Error> {
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"))
+                // Path-style requests: S3-compatible stores rarely have
+                // a DNS name per bucket.
+                .with_virtual_hosted_style_request(false);
+        }
+        if let Some(region) = &self.region {
+            builder = builder.with_region(region);
+        }
+        if let Some((key, secret)) = &self.credentials {
+            builder = builder
+                .with_access_key_id(key)
+                .with_secret_access_key(secret);
+        }
+        builder.build()
+    }
 }
 
 /// Where parsed copies live.
@@ -139,25 +214,8 @@ impl ParsedCopies {
             ("s3", Some(bucket)) if !bucket.is_empty() => bucket.to_owned(),
             _ => return Err(location("expected s3://bucket/prefix".into())),
         };
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        if let Some(endpoint) = &options.endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"))
-                // Path-style requests: S3-compatible stores rarely have
-                // a DNS name per bucket.
-                .with_virtual_hosted_style_request(false);
-        }
-        if let Some(region) = &options.region {
-            builder = builder.with_region(region);
-        }
-        if let Some((key, secret)) = &options.credentials {
-            builder = builder
-                .with_access_key_id(key)
-                .with_secret_access_key(secret);
-        }
-        let store = builder
-            .build()
+        let store = options
+            .store(&bucket)
             .map_err(|error| location(error.to_string()))?;
         Ok(Self {
             store: Arc::new(store),
@@ -291,5 +349,35 @@ impl ParsedCopies {
             removed += 1;
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_named_profile_and_never_show_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        std::fs::write(
+            &file,
+            "[default]\naws_access_key_id = A\naws_secret_access_key = S\n\n\
+             [profile uploads]\naws_access_key_id=UP\naws_secret_access_key=sekrit\n",
+        )
+        .unwrap();
+        assert_eq!(
+            S3Options::credentials_from_file(&file, None).unwrap(),
+            ("A".to_owned(), "S".to_owned())
+        );
+        let uploads = S3Options::credentials_from_file(&file, Some("uploads")).unwrap();
+        assert_eq!(uploads, ("UP".to_owned(), "sekrit".to_owned()));
+        let error = S3Options::credentials_from_file(&file, Some("other")).unwrap_err();
+        assert!(error.contains("no profile [other]"), "{error}");
+        let options = S3Options {
+            credentials: Some(uploads),
+            ..S3Options::default()
+        };
+        assert!(!format!("{options:?}").contains("sekrit"));
     }
 }

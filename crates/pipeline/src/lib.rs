@@ -10,6 +10,7 @@
 
 mod generations;
 mod indexer;
+mod s3;
 mod source;
 mod worker;
 

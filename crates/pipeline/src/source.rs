@@ -1,10 +1,13 @@
-//! Reading a document's bytes from its source, within the allowed roots.
+//! Reading a document's bytes from its source: a file within the allowed
+//! roots, an object of an allowed bucket, or the message itself.
 
+use crate::s3::{ObjectRequest, S3Sources};
 use docpipe_core::config::{LimitsConfig, SourcesConfig};
 use docpipe_core::message::{MessageError, file_path_of};
 use docpipe_core::{Classify, ErrorClass, IngestRequest, Source};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why a document's bytes could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +47,59 @@ pub enum SourceError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The object is in no bucket or prefix the pipeline allows.
+    #[error(
+        "{uri} is outside the allowed buckets and prefixes ({allowed}); list it in sources.s3.allowed"
+    )]
+    NotAllowed {
+        /// The object.
+        uri: String,
+        /// What `sources.s3.allowed` lists.
+        allowed: String,
+    },
+    /// The object does not exist (or not in the version asked for).
+    #[error("{0} does not exist")]
+    ObjectNotFound(String),
+    /// The store refused the worker's credentials for the object.
+    #[error(
+        "{uri} cannot be read with the worker's credentials ({message}); grant its key s3:GetObject"
+    )]
+    Forbidden {
+        /// The object.
+        uri: String,
+        /// What the store said.
+        message: String,
+    },
+    /// The object's ETag is no longer the one the message named.
+    #[error(
+        "{0} changed since the message was published (its ETag differs); the message about the new content indexes it"
+    )]
+    Changed(String),
+    /// The store failed or could not be reached; retrying may help.
+    #[error("cannot read {uri}: {message}")]
+    Unavailable {
+        /// The object.
+        uri: String,
+        /// What happened.
+        message: String,
+    },
+    /// The message names an `s3` source and the pipeline reads none.
+    #[error("s3 sources are not enabled; add a [sources.s3] section listing the allowed buckets")]
+    S3Disabled,
+    /// No client could be made for the bucket.
+    #[error("cannot reach bucket {bucket}: {message}")]
+    S3Setup {
+        /// The bucket.
+        bucket: String,
+        /// Why.
+        message: String,
+    },
 }
 
 impl Classify for SourceError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Io { .. } => ErrorClass::Transient,
+            Self::Io { .. } | Self::Unavailable { .. } => ErrorClass::Transient,
             _ => ErrorClass::Permanent,
         }
     }
@@ -61,16 +111,23 @@ impl Classify for SourceError {
             Self::NotFound(_) | Self::NotAFile(_) => "source_not_found",
             Self::TooLarge { .. } => "document_too_large",
             Self::Io { .. } => "source_unreadable",
+            Self::NotAllowed { .. } | Self::S3Disabled => "source_not_allowed",
+            Self::ObjectNotFound(_) => "source_not_found",
+            Self::Forbidden { .. } => "source_forbidden",
+            Self::Changed(_) => "source_changed",
+            Self::Unavailable { .. } => "source_unavailable",
+            Self::S3Setup { .. } => "source_misconfigured",
         }
     }
 }
 
-/// Reads sources, confined to canonical allowed roots.
+/// Reads sources, confined to canonical allowed roots and buckets.
 #[derive(Debug, Clone)]
 pub struct SourceReader {
     roots: Vec<PathBuf>,
     max_document_bytes: u64,
     max_inline_bytes: u64,
+    s3: Option<Arc<S3Sources>>,
 }
 
 impl SourceReader {
@@ -89,6 +146,12 @@ impl SourceReader {
             roots,
             max_document_bytes: limits.max_document_bytes,
             max_inline_bytes: sources.max_inline_bytes,
+            s3: sources
+                .s3
+                .clone()
+                .map(S3Sources::new)
+                .transpose()?
+                .map(Arc::new),
         })
     }
 
@@ -110,6 +173,19 @@ impl SourceReader {
                 Ok(bytes)
             }
             Source::File { uri } => self.read_file(&file_path_of(uri)?).await,
+            Source::S3 {
+                uri,
+                etag,
+                version_id,
+            } => {
+                let s3 = self.s3.as_ref().ok_or(SourceError::S3Disabled)?;
+                let object = ObjectRequest {
+                    uri,
+                    etag: etag.as_deref(),
+                    version_id: version_id.as_deref(),
+                };
+                s3.read(object, self.max_document_bytes).await
+            }
         }
     }
 
@@ -169,6 +245,7 @@ mod tests {
             &SourcesConfig {
                 allowed_roots: vec![root.to_owned()],
                 max_inline_bytes: 8,
+                s3: None,
             },
             &LimitsConfig {
                 max_document_bytes: 16,

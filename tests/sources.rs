@@ -1,0 +1,160 @@
+//! `s3://` sources against the local SeaweedFS (`scripts/seaweedfs.sh`; the
+//! real `weed` server with its S3 gateway): uploads under an allowed prefix
+//! are indexed and found; a missing object, one outside the allowed
+//! prefixes and one whose ETag changed since the message are dead-lettered
+//! with their reason; a changed object is indexed again with its new
+//! content.
+
+mod common;
+
+use common::{TestPipeline, indexed_chunks};
+use docpipe_core::config::S3SourcesConfig;
+use docpipe_core::{DocumentEvent, TenantId};
+use docpipe_search::{Mode, Searcher};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
+use serde_json::json;
+
+/// Puts `bytes` at `key` of the test bucket; returns the object's ETag.
+async fn upload(bucket: &dyn ObjectStore, key: &str, bytes: Vec<u8>) -> String {
+    let written = bucket
+        .put(&ObjectPath::from(key), PutPayload::from(bytes))
+        .await
+        .expect("SeaweedFS is running (scripts/seaweedfs.sh start)");
+    written.e_tag.expect("S3 returns an ETag")
+}
+
+fn s3_request(document: &str, uri: &str, etag: Option<&str>) -> String {
+    let mut source = json!({"type": "s3", "uri": uri});
+    if let Some(etag) = etag {
+        source["etag"] = json!(etag);
+    }
+    json!({"schema_version": 1, "document_id": document, "tenant": "acme", "source": source})
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered() {
+    let s3 = common::local_s3();
+    let (key, secret) = s3.credentials.clone().unwrap();
+    // The worker's credentials come from a secrets file, as a mounted
+    // Kubernetes secret would give them.
+    let secrets = tempfile::tempdir().unwrap();
+    let credentials = secrets.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        format!("[uploads]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let prefix = format!("uploads/{}/", uuid::Uuid::new_v4().simple());
+    let allowed = format!("docpipe/{prefix}");
+    let mut pipeline = TestPipeline::start_with(
+        "s3sources",
+        |config| {
+            config.sources.s3 = Some(S3SourcesConfig {
+                allowed: vec![allowed],
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                credentials_file: Some(credentials),
+                profile: Some("uploads".into()),
+            });
+        },
+        |store| store,
+    )
+    .await;
+    let bucket = s3.store("docpipe").unwrap();
+    let fixtures = common::fixtures();
+    let deck = std::fs::read(fixtures.join("formats/tide-pools.pptx")).unwrap();
+    let deck_etag = upload(&bucket, &format!("{prefix}decks/tide-pools.pptx"), deck).await;
+    let page = std::fs::read(fixtures.join("corpus/man-ls.1.html")).unwrap();
+    upload(&bucket, &format!("{prefix}man/ls.html"), page).await;
+    let uri = |key: &str| format!("s3://docpipe/{prefix}{key}");
+
+    let good = [
+        s3_request(
+            "decks/tide-pools",
+            &uri("decks/tide-pools.pptx"),
+            Some(&deck_etag),
+        ),
+        s3_request("man/ls", &uri("man/ls.html"), None),
+    ];
+    let cases = vec![
+        (
+            "source_not_found",
+            s3_request("missing", &uri("nope.pdf"), None),
+        ),
+        (
+            "source_not_allowed",
+            s3_request("elsewhere", "s3://docpipe/elsewhere/a.pdf", None),
+        ),
+        (
+            "source_changed",
+            s3_request("stale", &uri("man/ls.html"), Some("\"0123456789abcdef\"")),
+        ),
+    ];
+    for body in good.iter().chain(cases.iter().map(|(_, body)| body)) {
+        pipeline
+            .publisher
+            .publish_ingest_body(body.as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    for document in ["decks/tide-pools", "man/ls"] {
+        let event = pipeline.event_for("acme", document).await;
+        assert!(indexed_chunks(&event) >= 1, "{document}: {event:?}");
+    }
+    for document in ["missing", "elsewhere", "stale"] {
+        let event = pipeline.event_for("acme", document).await;
+        assert!(matches!(event, DocumentEvent::Failed { .. }), "{event:?}");
+    }
+    pipeline.assert_dead_lettered(&cases).await;
+
+    let mut config = pipeline.config.clone();
+    config.milvus.search_consistency = docpipe_core::config::ReadConsistency::Strong;
+    let searcher = Searcher::open(&config).await.unwrap();
+    let tenant = TenantId::new("acme").unwrap();
+    let hits = searcher
+        .search(&tenant, "anemone tentacles at low tide", Mode::Hybrid, 3)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].document_id.as_str(), "decks/tide-pools");
+
+    // The deck is replaced by another document under the same key: the
+    // new content is indexed in place of the old.
+    let replacement = std::fs::read(fixtures.join("formats/cold-chain.docx")).unwrap();
+    let etag = upload(
+        &bucket,
+        &format!("{prefix}decks/tide-pools.pptx"),
+        replacement,
+    )
+    .await;
+    assert_ne!(etag, deck_etag);
+    let body = s3_request(
+        "decks/tide-pools",
+        &uri("decks/tide-pools.pptx"),
+        Some(&etag),
+    );
+    pipeline
+        .publisher
+        .publish_ingest_body(body.as_bytes(), None)
+        .await
+        .unwrap();
+    let event = pipeline.event_for("acme", "decks/tide-pools").await;
+    assert!(indexed_chunks(&event) >= 1, "{event:?}");
+    let hits = searcher
+        .search(
+            &tenant,
+            "ice-lined refrigerators for vaccines",
+            Mode::Hybrid,
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hits[0].document_id.as_str(), "decks/tide-pools");
+    assert!(
+        hits[0].chunk.text.contains("accin"),
+        "{:?}",
+        hits[0].chunk.text
+    );
+    pipeline.shutdown().await;
+}

@@ -44,6 +44,10 @@ fn accepted() -> Vec<serde_json::Value> {
         "document_version": 1_733_227_200_000u64
     }));
     bodies.push(json!({
+        "schema_version": 1, "document_id": "web/report", "tenant": "t",
+        "source": {"type": "https", "uri": "https://docs.example.org/2024/report.pdf?download=1"}
+    }));
+    bodies.push(json!({
         "schema_version": 1, "document_id": "uploads/report", "tenant": "t",
         "source": {"type": "s3", "uri": "s3://uploads/2024/report.pdf", "etag": "\"9b2cf535f27731c974343645a3985328\""}
     }));
@@ -71,7 +75,8 @@ fn refused() -> Vec<serde_json::Value> {
         json!({"schema_version": 1, "document_id": "", "tenant": "t", "source": file}),
         json!({"schema_version": 1, "document_id": "d", "tenant": "t"}),
         json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": {"type": "s3", "uri": "s3://bucket-only"}}),
-        json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": {"type": "https", "uri": "https://example.org/a.pdf"}}),
+        json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": {"type": "https", "uri": "http://example.org/a.pdf"}}),
+        json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": {"type": "https", "uri": "https://user:pw@example.org/a.pdf"}}),
         json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": {"type": "file", "uri": "docs/a.pdf"}}),
         json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": {"type": "inline", "base64": "@@@"}}),
         json!({"schema_version": 1, "document_id": "d", "tenant": "t", "source": file, "content_type": "image/gif"}),

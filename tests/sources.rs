@@ -1,9 +1,12 @@
-//! `s3://` sources against the local SeaweedFS (`scripts/seaweedfs.sh`; the
-//! real `weed` server with its S3 gateway): uploads under an allowed prefix
-//! are indexed and found; a missing object, one outside the allowed
-//! prefixes and one whose ETag changed since the message are dead-lettered
-//! with their reason; a changed object is indexed again with its new
-//! content.
+//! Sources beyond local files. `s3://` against the local SeaweedFS
+//! (`scripts/seaweedfs.sh`; the real `weed` server with its S3 gateway):
+//! uploads under an allowed prefix are indexed and found; a missing object,
+//! one outside the allowed prefixes and one whose ETag changed since the
+//! message are dead-lettered with their reason; a changed object is indexed
+//! again with its new content. `https://` against a TLS server on loopback
+//! with a CA the test makes: pages of allowed hosts are indexed, also
+//! through a redirect; a redirect to the cloud metadata address, a host
+//! not allowed and a missing page are dead-lettered with their reason.
 
 mod common;
 
@@ -14,6 +17,9 @@ use docpipe_search::{Mode, Searcher};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde_json::json;
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 /// Puts `bytes` at `key` of the test bucket; returns the object's ETag.
 async fn upload(bucket: &dyn ObjectStore, key: &str, bytes: Vec<u8>) -> String {
@@ -156,5 +162,204 @@ async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered()
         "{:?}",
         hits[0].chunk.text
     );
+    pipeline.shutdown().await;
+}
+
+/// Makes a CA and a certificate it signs for `localhost` and 127.0.0.1
+/// (with the `openssl` command); returns (CA, server certificate, key).
+fn certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=docpipe test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// `tests/support/https_server.py` serving `directory`; killed on drop.
+struct HttpsServer {
+    process: Child,
+    port: u16,
+}
+
+impl HttpsServer {
+    fn start(directory: &Path, certificate: &Path, key: &Path) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/https_server.py");
+        let mut process = Command::new("python3")
+            .arg(script)
+            .args([directory, certificate, key])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        std::io::BufReader::new(process.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the server prints its port");
+        Self { process, port }
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn https_request(document: &str, uri: &str) -> String {
+    json!({"schema_version": 1, "document_id": document, "tenant": "acme",
+           "source": {"type": "https", "uri": uri}})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_allowed_hosts_are_fetched_and_the_rest_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, certificate, key) = certificates(dir.path());
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let fixtures = common::fixtures();
+    std::fs::copy(fixtures.join("corpus/man-ls.1.html"), site.join("ls.html")).unwrap();
+    std::fs::copy(
+        fixtures.join("formats/lichens.epub"),
+        site.join("lichens.epub"),
+    )
+    .unwrap();
+    let server = HttpsServer::start(&site, &certificate, &key);
+    let mut pipeline = TestPipeline::start_with(
+        "https",
+        |config| {
+            config.sources.https = Some(docpipe_core::config::HttpsSourcesConfig {
+                allowed_hosts: vec!["localhost".into()],
+                max_redirects: 2,
+                connect_timeout_secs: 5,
+                timeout_secs: 30,
+                // The test server is on loopback.
+                allow_private_addresses: true,
+                ca_file: Some(ca),
+            });
+        },
+        |store| store,
+    )
+    .await;
+    let url = |path: &str| format!("https://localhost:{}{path}", server.port);
+    let good = [
+        https_request("web/ls", &url("/ls.html")),
+        https_request(
+            "web/lichens",
+            &url(&format!("/redirect?to={}", url("/lichens.epub"))),
+        ),
+    ];
+    let cases = vec![
+        (
+            "source_not_found",
+            https_request("web/missing", &url("/nope.pdf")),
+        ),
+        (
+            "source_not_allowed",
+            https_request(
+                "web/metadata",
+                &url("/redirect?to=https://169.254.169.254/latest/meta-data/"),
+            ),
+        ),
+        (
+            "source_not_allowed",
+            https_request(
+                "web/by-address",
+                &format!("https://127.0.0.1:{}/ls.html", server.port),
+            ),
+        ),
+    ];
+    for body in good.iter().chain(cases.iter().map(|(_, body)| body)) {
+        pipeline
+            .publisher
+            .publish_ingest_body(body.as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    for document in ["web/ls", "web/lichens"] {
+        let event = pipeline.event_for("acme", document).await;
+        assert!(indexed_chunks(&event) >= 1, "{document}: {event:?}");
+    }
+    for document in ["web/missing", "web/metadata", "web/by-address"] {
+        let event = pipeline.event_for("acme", document).await;
+        assert!(matches!(event, DocumentEvent::Failed { .. }), "{event:?}");
+    }
+    pipeline.assert_dead_lettered(&cases).await;
+    let mut config = pipeline.config.clone();
+    config.milvus.search_consistency = docpipe_core::config::ReadConsistency::Strong;
+    let searcher = Searcher::open(&config).await.unwrap();
+    let hits = searcher
+        .search(
+            &TenantId::new("acme").unwrap(),
+            "fungus and alga living together that reveal whether a town's air is dirty",
+            Mode::Hybrid,
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hits[0].document_id.as_str(), "web/lichens");
     pipeline.shutdown().await;
 }

@@ -428,6 +428,66 @@ pub struct SourcesConfig {
     /// without it, `s3` sources are refused.
     #[serde(default)]
     pub s3: Option<S3SourcesConfig>,
+    /// Web servers that `https://` sources may come from; without it,
+    /// `https` sources are refused.
+    #[serde(default)]
+    pub https: Option<HttpsSourcesConfig>,
+}
+
+/// Where `https://` sources may come from, and how they are fetched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpsSourcesConfig {
+    /// Host names sources (and every redirect) may name: `docs.example.org`,
+    /// or `*.example.org` for its subdomains.
+    pub allowed_hosts: Vec<String>,
+    /// Most redirects followed, each checked like the first request.
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: usize,
+    /// Longest wait for a connection, in seconds.
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// Longest download, in seconds.
+    #[serde(default = "default_download_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Whether hosts may resolve to loopback, private, link-local or
+    /// other non-public addresses (never, unless the servers are on a
+    /// private network on purpose: it is how requests reach a cloud's
+    /// metadata service).
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+    /// A CA certificate (PEM) trusted besides the system's, for servers
+    /// with a private CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_max_redirects() -> usize {
+    3
+}
+
+fn default_connect_timeout_secs() -> u64 {
+    5
+}
+
+fn default_download_timeout_secs() -> u64 {
+    60
+}
+
+impl HttpsSourcesConfig {
+    /// Whether `host` is an allowed host name (case aside).
+    pub fn allows_host(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.allowed_hosts.iter().any(|allowed| {
+            let allowed = allowed.to_ascii_lowercase();
+            match allowed.strip_prefix("*.") {
+                Some(domain) => host
+                    .strip_suffix(domain)
+                    .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
+                None => host == allowed,
+            }
+        })
+    }
 }
 
 /// Where `s3://` sources may come from. Credentials come from a

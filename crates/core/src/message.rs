@@ -93,6 +93,11 @@ pub enum Source {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         version_id: Option<String>,
     },
+    /// A document on a web server the workers' `sources.https` allows.
+    Https {
+        /// An `https://` URL.
+        uri: String,
+    },
 }
 
 impl Source {
@@ -100,10 +105,34 @@ impl Source {
     /// URI, or `inline`.
     pub fn stored_form(&self) -> String {
         match self {
-            Self::File { uri } | Self::S3 { uri, .. } => uri.clone(),
+            Self::File { uri } | Self::S3 { uri, .. } | Self::Https { uri } => uri.clone(),
             Self::Inline { .. } => "inline".to_owned(),
         }
     }
+}
+
+/// The URL of an `https` source: `https://` with a host.
+pub fn https_url_of(uri: &str) -> Result<url::Url, MessageError> {
+    let invalid = |reason: String| MessageError::InvalidSource {
+        uri: uri.to_owned(),
+        reason,
+    };
+    let url = url::Url::parse(uri).map_err(|error| invalid(format!("not a URL ({error})")))?;
+    if url.scheme() != "https" {
+        return Err(invalid(format!(
+            "scheme {:?}: https sources are fetched over TLS only",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("the URL has no host".into()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "credentials in the URL are refused (they would be stored with every chunk)".into(),
+        ));
+    }
+    Ok(url)
 }
 
 /// The bucket and key an `s3://bucket/key` URI names.
@@ -561,6 +590,9 @@ impl IngestRequest {
             Source::S3 { uri, .. } => {
                 s3_location_of(uri)?;
             }
+            Source::Https { uri } => {
+                https_url_of(uri)?;
+            }
         }
         Ok(request)
     }
@@ -585,7 +617,7 @@ impl IngestRequest {
                 .decode(base64)
                 .map(Some)
                 .map_err(|error| MessageError::InvalidBase64(error.to_string())),
-            Source::File { .. } | Source::S3 { .. } => Ok(None),
+            Source::File { .. } | Source::S3 { .. } | Source::Https { .. } => Ok(None),
         }
     }
 }

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod generations;
+mod https;
 mod indexer;
 mod s3;
 mod source;

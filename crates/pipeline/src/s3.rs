@@ -77,6 +77,7 @@ impl S3Sources {
             return Err(SourceError::NotAllowed {
                 uri: request.uri.to_owned(),
                 allowed: self.config.allowed.join(", "),
+                setting: "sources.s3.allowed",
             });
         }
         let store = self.store(&bucket)?;

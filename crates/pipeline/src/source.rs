@@ -1,6 +1,7 @@
 //! Reading a document's bytes from its source: a file within the allowed
 //! roots, an object of an allowed bucket, or the message itself.
 
+use crate::https::HttpsSources;
 use crate::s3::{ObjectRequest, S3Sources};
 use docpipe_core::config::{LimitsConfig, SourcesConfig};
 use docpipe_core::message::{MessageError, file_path_of};
@@ -47,15 +48,34 @@ pub enum SourceError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The object is in no bucket or prefix the pipeline allows.
-    #[error(
-        "{uri} is outside the allowed buckets and prefixes ({allowed}); list it in sources.s3.allowed"
-    )]
+    /// The object or URL is in no bucket, prefix or host the pipeline
+    /// allows, or its host resolves to a non-public address.
+    #[error("{uri} is not allowed ({allowed}); see {setting}")]
     NotAllowed {
-        /// The object.
+        /// The object or URL.
         uri: String,
-        /// What `sources.s3.allowed` lists.
+        /// What the setting allows, or why the address is refused.
         allowed: String,
+        /// The setting that decides.
+        setting: &'static str,
+    },
+    /// The web server answered with a status that will not change.
+    #[error("{uri}: {reason} (HTTP {status})")]
+    Refused {
+        /// The URL.
+        uri: String,
+        /// The HTTP status.
+        status: u16,
+        /// What it means.
+        reason: String,
+    },
+    /// The source redirected more often than the pipeline follows.
+    #[error("{uri} redirected more than {limit} times (sources.https.max_redirects)")]
+    TooManyRedirects {
+        /// The URL first asked for.
+        uri: String,
+        /// The limit.
+        limit: usize,
     },
     /// The object does not exist (or not in the version asked for).
     #[error("{0} does not exist")]
@@ -86,6 +106,11 @@ pub enum SourceError {
     /// The message names an `s3` source and the pipeline reads none.
     #[error("s3 sources are not enabled; add a [sources.s3] section listing the allowed buckets")]
     S3Disabled,
+    /// The message names an `https` source and the pipeline reads none.
+    #[error(
+        "https sources are not enabled; add a [sources.https] section listing the allowed hosts"
+    )]
+    HttpsDisabled,
     /// No client could be made for the bucket.
     #[error("cannot reach bucket {bucket}: {message}")]
     S3Setup {
@@ -111,7 +136,11 @@ impl Classify for SourceError {
             Self::NotFound(_) | Self::NotAFile(_) => "source_not_found",
             Self::TooLarge { .. } => "document_too_large",
             Self::Io { .. } => "source_unreadable",
-            Self::NotAllowed { .. } | Self::S3Disabled => "source_not_allowed",
+            Self::NotAllowed { .. } | Self::S3Disabled | Self::HttpsDisabled => {
+                "source_not_allowed"
+            }
+            Self::Refused { .. } => "source_refused",
+            Self::TooManyRedirects { .. } => "source_redirects_exceeded",
             Self::ObjectNotFound(_) => "source_not_found",
             Self::Forbidden { .. } => "source_forbidden",
             Self::Changed(_) => "source_changed",
@@ -128,6 +157,7 @@ pub struct SourceReader {
     max_document_bytes: u64,
     max_inline_bytes: u64,
     s3: Option<Arc<S3Sources>>,
+    https: Option<Arc<HttpsSources>>,
 }
 
 impl SourceReader {
@@ -150,6 +180,12 @@ impl SourceReader {
                 .s3
                 .clone()
                 .map(S3Sources::new)
+                .transpose()?
+                .map(Arc::new),
+            https: sources
+                .https
+                .clone()
+                .map(HttpsSources::new)
                 .transpose()?
                 .map(Arc::new),
         })
@@ -185,6 +221,10 @@ impl SourceReader {
                     version_id: version_id.as_deref(),
                 };
                 s3.read(object, self.max_document_bytes).await
+            }
+            Source::Https { uri } => {
+                let https = self.https.as_ref().ok_or(SourceError::HttpsDisabled)?;
+                https.read(uri, self.max_document_bytes).await
             }
         }
     }
@@ -246,6 +286,7 @@ mod tests {
                 allowed_roots: vec![root.to_owned()],
                 max_inline_bytes: 8,
                 s3: None,
+                https: None,
             },
             &LimitsConfig {
                 max_document_bytes: 16,

@@ -21,6 +21,7 @@ test: setup
 	bash scripts/milvus-lite.sh start
 	bash scripts/seaweedfs.sh start
 	bash scripts/api-check.sh install
+	bash scripts/install-stunnel.sh
 	$(CARGO) test --workspace --all-targets
 	bash scripts/examples.sh
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet

@@ -165,78 +165,6 @@ async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered()
     pipeline.shutdown().await;
 }
 
-/// Makes a CA and a certificate it signs for `localhost` and 127.0.0.1
-/// (with the `openssl` command); returns (CA, server certificate, key).
-fn certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let openssl = |args: &[&str]| {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=docpipe test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-    ]);
-    (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
-
 /// `tests/support/https_server.py` serving `directory`; killed on drop.
 struct HttpsServer {
     process: Child,
@@ -277,7 +205,7 @@ fn https_request(document: &str, uri: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_of_allowed_hosts_are_fetched_and_the_rest_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, certificate, key) = certificates(dir.path());
+    let (ca, certificate, key) = common::test_certificates(dir.path());
     let site = dir.path().join("site");
     std::fs::create_dir_all(&site).unwrap();
     let fixtures = common::fixtures();

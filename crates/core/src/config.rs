@@ -320,6 +320,10 @@ pub struct QueueConfig {
     pub prefetch: u16,
     /// RabbitMQ queue type of the ingest and dead-letter queues.
     pub queue_type: QueueType,
+    /// A CA certificate (PEM) trusted besides the system's for `amqps://`
+    /// brokers with a private CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// RabbitMQ queue types docpipe can declare.

@@ -125,14 +125,45 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Connects and declares the topology (idempotent).
+    /// Connects (over TLS for `amqps://`, trusting `queue.ca_file` besides
+    /// the system's CAs) and declares the topology (idempotent).
     pub async fn connect(config: &QueueConfig, retry: &RetryConfig) -> Result<Self, QueueError> {
-        let connection = Connection::connect(&config.url, ConnectionProperties::default())
-            .await
-            .map_err(|error| QueueError::Unavailable {
-                url: redacted(&config.url),
-                message: error.to_string(),
-            })?;
+        let unavailable = |message: String| QueueError::Unavailable {
+            url: redacted(&config.url),
+            message,
+        };
+        let tls = lapin::tcp::OwnedTLSConfig {
+            identity: None,
+            cert_chain: config
+                .ca_file
+                .as_deref()
+                .map(|path| {
+                    std::fs::read_to_string(path).map_err(|error| {
+                        unavailable(format!(
+                            "cannot read queue.ca_file {}: {error}",
+                            path.display()
+                        ))
+                    })
+                })
+                .transpose()?,
+        };
+        let runtime =
+            lapin::runtime::default_runtime().map_err(|error| unavailable(error.to_string()))?;
+        let connection = Connection::connect_with_config(
+            &config.url,
+            ConnectionProperties::default(),
+            tls,
+            runtime,
+        )
+        .await
+        .map_err(|error| {
+            let hint = if config.url.starts_with("amqps://") {
+                " (TLS: does queue.ca_file, or the system, trust the broker's certificate, and does it name the URL's host?)"
+            } else {
+                ""
+            };
+            unavailable(format!("{error}{hint}"))
+        })?;
         let broker = Self {
             connection,
             config: config.clone(),

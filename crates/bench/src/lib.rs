@@ -597,8 +597,10 @@ async fn store_writes(
     documents: &[Vec<IndexedChunk>],
 ) -> Result<(f64, f64), BenchError> {
     let chunks: usize = documents.iter().map(Vec::len).sum();
+    let endpoint = docpipe_milvus::MilvusEndpoint::for_pipeline(&config.milvus)
+        .map_err(failed("reading the Milvus settings"))?;
     let milvus = MilvusStore::connect(
-        &config.milvus.url,
+        endpoint,
         &format!("{}_stores", config.milvus.collection),
         384,
     )

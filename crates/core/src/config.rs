@@ -263,6 +263,15 @@ pub struct MilvusConfig {
     /// document has in the stores are always strong.
     #[serde(default)]
     pub search_consistency: ReadConsistency,
+    /// A CA certificate (PEM) trusted besides the system's for an
+    /// `https://` Milvus with a private CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// A secrets file whose one line is a token or `user:password`; without
+    /// it, `DOCPIPE_MILVUS_TOKEN`, or `DOCPIPE_MILVUS_USER` and
+    /// `DOCPIPE_MILVUS_PASSWORD`, sign in (never the pipeline file).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
 }
 
 /// How fresh a read must be (Milvus consistency levels).

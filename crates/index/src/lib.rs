@@ -31,7 +31,7 @@ use docpipe_core::{
     ChunkHit, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, PipelineConfig, SearchScope,
     StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
 };
-use docpipe_milvus::{FullTextStore, MilvusCatalog, MilvusStore};
+use docpipe_milvus::{FullTextStore, MilvusCatalog, MilvusEndpoint, MilvusStore};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,7 +136,10 @@ pub async fn open(
     access: Access,
 ) -> Result<Arc<dyn GenerationIndex>, StoreError> {
     let config = generation.pipeline(base);
-    let (url, collection) = (&config.milvus.url, &config.milvus.collection);
+    let (url, collection) = (
+        MilvusEndpoint::for_pipeline(&config.milvus)?,
+        &config.milvus.collection,
+    );
     let consistency = config.milvus.search_consistency;
     Ok(match config.index.backend {
         IndexBackend::Embedded => {
@@ -176,8 +179,9 @@ pub async fn catalog(base: &PipelineConfig) -> Result<Catalog, CatalogError> {
         IndexBackend::Milvus => {
             // Before the catalog's collection is created: a Milvus without
             // full-text search gets nothing at all.
-            let (url, family) = (&base.milvus.url, &base.milvus.collection);
-            let server = FullTextStore::existing(url, family)
+            let url = MilvusEndpoint::for_pipeline(&base.milvus).map_err(catalog_unreachable)?;
+            let family = &base.milvus.collection;
+            let server = FullTextStore::existing(url.clone(), family)
                 .await
                 .map_err(catalog_unreachable)?;
             server.check_server().await.map_err(|error| match error {
@@ -196,10 +200,13 @@ pub async fn drop_generation(
     generation: &Generation,
 ) -> Result<(), StoreError> {
     let config = generation.pipeline(base);
-    MilvusStore::existing(&config.milvus.url, &config.milvus.collection)
-        .await?
-        .drop_collection()
-        .await?;
+    MilvusStore::existing(
+        MilvusEndpoint::for_pipeline(&config.milvus)?,
+        &config.milvus.collection,
+    )
+    .await?
+    .drop_collection()
+    .await?;
     if config.index.backend == IndexBackend::Embedded {
         remove_dir(&config.bm25.index_dir)?;
     }
@@ -212,7 +219,8 @@ pub async fn remove_family(base: &PipelineConfig) -> Result<(), StoreError> {
     let catalog = catalog(base).await.map_err(catalog_unavailable)?;
     let generations = catalog.read().await.map_err(catalog_unavailable)?;
     let alias = &base.milvus.collection;
-    MilvusStore::existing(&base.milvus.url, alias)
+    let endpoint = MilvusEndpoint::for_pipeline(&base.milvus)?;
+    MilvusStore::existing(endpoint.clone(), alias)
         .await?
         .drop_alias(alias)
         .await?;
@@ -221,7 +229,7 @@ pub async fn remove_family(base: &PipelineConfig) -> Result<(), StoreError> {
     }
     match base.index.backend {
         IndexBackend::Embedded => remove_dir(&base.bm25.index_dir),
-        IndexBackend::Milvus => MilvusCatalog::connect(&base.milvus.url, alias)
+        IndexBackend::Milvus => MilvusCatalog::connect(endpoint, alias)
             .await
             .map_err(catalog_unavailable)?
             .drop_collection()

@@ -9,8 +9,8 @@
 //! and workers only ever make the first generation live (the same one, from
 //! the same pipeline file).
 
-use crate::MilvusStore;
 use crate::columns::{classify, varchar, varchar_column};
+use crate::{MilvusEndpoint, MilvusStore};
 use docpipe_catalog::{CatalogChange, CatalogError, CatalogStore, Generations};
 use docpipe_core::StoreError;
 use milvus::v2 as sdk;
@@ -36,9 +36,12 @@ pub struct MilvusCatalog {
 impl MilvusCatalog {
     /// The catalog of `family` (its `milvus.collection`) in the Milvus at
     /// `url`; its collection is created on the first change.
-    pub async fn connect(url: &str, family: &str) -> Result<Self, CatalogError> {
+    pub async fn connect(
+        endpoint: impl Into<MilvusEndpoint>,
+        family: &str,
+    ) -> Result<Self, CatalogError> {
         let collection = format!("{family}_catalog");
-        let milvus = MilvusStore::existing(url, &collection)
+        let milvus = MilvusStore::existing(endpoint, &collection)
             .await
             .map_err(|error| unavailable(&collection, error))?;
         Ok(Self {

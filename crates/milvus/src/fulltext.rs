@@ -13,12 +13,12 @@
 //! those clean-ups runs after both writes, so exactly the newest version's
 //! chunks remain.
 
-use crate::MilvusStore;
 use crate::added::{METADATA, metadata_column};
 use crate::columns::{
     classify, int64, int64_column, malformed, quoted_list, stored_chunks, varchar, varchar_column,
 };
 use crate::search::{chunk_hits, consistency_level, ef_for};
+use crate::{MilvusEndpoint, MilvusStore};
 use async_trait::async_trait;
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::store::stale_ids;
@@ -88,11 +88,11 @@ impl FullTextStore {
     /// and then crashes loading it), and makes sure `collection` exists
     /// with a `dimension`-sized vector, its indexes, and is loaded.
     pub async fn connect(
-        url: &str,
+        endpoint: impl Into<MilvusEndpoint>,
         collection: &str,
         dimension: usize,
     ) -> Result<Self, StoreError> {
-        let mut store = Self::existing(url, collection).await?;
+        let mut store = Self::existing(endpoint, collection).await?;
         store.check_server().await?;
         store.milvus.added = if store.milvus.exists().await? {
             store.milvus.check_schema(dimension).await?
@@ -106,9 +106,12 @@ impl FullTextStore {
 
     /// Connects for a collection that may or may not exist, creating
     /// nothing (to drop it, or to point an alias).
-    pub async fn existing(url: &str, collection: &str) -> Result<Self, StoreError> {
+    pub async fn existing(
+        endpoint: impl Into<MilvusEndpoint>,
+        collection: &str,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
-            milvus: MilvusStore::existing(url, collection).await?,
+            milvus: MilvusStore::existing(endpoint, collection).await?,
         })
     }
 

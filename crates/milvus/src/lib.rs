@@ -31,10 +31,12 @@ mod added;
 mod admin;
 mod catalog;
 mod columns;
+mod endpoint;
 mod fulltext;
 mod search;
 
 pub use catalog::MilvusCatalog;
+pub use endpoint::MilvusEndpoint;
 pub use fulltext::FullTextStore;
 
 pub use search::MAX_SEARCH_LIMIT;
@@ -108,26 +110,37 @@ impl MilvusStore {
     /// Connects to Milvus at `url` and makes sure `collection` exists with a
     /// `dimension`-sized vector field, an index, and is loaded.
     pub async fn connect(
-        url: &str,
+        endpoint: impl Into<MilvusEndpoint>,
         collection: &str,
         dimension: usize,
     ) -> Result<Self, StoreError> {
-        let mut store = Self::existing(url, collection).await?;
+        let mut store = Self::existing(endpoint, collection).await?;
         store.added = store.ensure_collection(dimension).await?;
         Ok(store)
     }
 
-    /// Connects to Milvus at `url` for a collection that may or may not
-    /// exist, without creating it (to drop it, say).
-    pub async fn existing(url: &str, collection: &str) -> Result<Self, StoreError> {
-        let config = ConnectConfig::new()
-            .uri(url)
+    /// Connects to the Milvus at `endpoint` (a URL, or a
+    /// [`MilvusEndpoint`] with TLS and credentials) for a collection that
+    /// may or may not exist, without creating it (to drop it, say).
+    pub async fn existing(
+        endpoint: impl Into<MilvusEndpoint>,
+        collection: &str,
+    ) -> Result<Self, StoreError> {
+        let endpoint = endpoint.into();
+        let config = endpoint
+            .connect_config()
             .connect_timeout(Duration::from_secs(10))
             .rpc_timeout(Duration::from_secs(120));
+        let url = &endpoint.url;
         let client = ClientV2::new(&config).await.map_err(|error| StoreError::Unavailable {
             store: STORE,
             message: format!(
-                "cannot connect to {url} ({error}); is Milvus running? (`scripts/milvus.sh start`)"
+                "cannot connect to {url} ({error}); is Milvus running? (`scripts/milvus.sh start`){}",
+                if url.starts_with("https://") {
+                    "; for TLS, does milvus.ca_file, or the system, trust its certificate?"
+                } else {
+                    ""
+                }
             ),
         })?;
         Ok(Self {

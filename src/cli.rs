@@ -216,8 +216,10 @@ fn metadata_pair(pair: &str) -> Result<(String, serde_json::Value), String> {
 /// Arguments of `docpipe backfill`.
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
-    /// The directory to publish.
-    pub dir: PathBuf,
+    /// The directory, or `s3://bucket/prefix/` (read with the pipeline's
+    /// `[sources.s3]`), to publish.
+    #[arg(value_name = "DIR|S3_URL")]
+    pub from: String,
     /// The tenant owning the documents.
     #[arg(long, default_value = "default")]
     pub tenant: String,

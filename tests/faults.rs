@@ -1,24 +1,32 @@
 //! Fault tests against the real services: a worker killed with SIGKILL
-//! again and again, Milvus stopped mid-run, the broker closing the worker's
-//! connection. Each ends with every document indexed exactly once.
+//! again and again, Milvus stopped mid-run, the object store of `s3://`
+//! sources stopped mid-run, the broker closing the worker's connection.
+//! Each ends with every document indexed exactly once.
 //!
 //! They stop shared services, so they are ignored by a plain `cargo test`
 //! and run one at a time by `make test-faults` (which `make test` runs).
 
 mod common;
 
+use common::TestPipeline;
 use common::scenario::Scenario;
+use docpipe_core::DocumentEvent;
+use docpipe_core::config::S3SourcesConfig;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt as _, PutPayload};
+use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
-fn milvus_script(command: &str) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/milvus.sh");
+/// Runs `scripts/<service>.sh <command>` (start or stop a local service).
+fn service_script(service: &str, command: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scripts/{service}.sh"));
     let status = std::process::Command::new("bash")
         .arg(script)
         .arg(command)
         .status()
         .unwrap();
-    assert!(status.success(), "scripts/milvus.sh {command} failed");
+    assert!(status.success(), "scripts/{service}.sh {command} failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,15 +60,85 @@ async fn milvus_stopped_for_twenty_seconds_mid_run_loses_nothing() {
     let mut worker = scenario.worker(0);
     scenario.publish_all().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    milvus_script("stop");
+    service_script("milvus", "stop");
     tokio::time::sleep(Duration::from_secs(20)).await;
-    milvus_script("start");
+    service_script("milvus", "start");
     scenario
         .wait_until_all_indexed(Duration::from_secs(600))
         .await;
     assert!(worker.terminate());
     scenario.assert_exactly_once().await;
     scenario.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault test: stops shared processes; run by `make test-faults`"]
+async fn the_object_store_stopped_mid_run_delays_s3_sources_and_loses_nothing() {
+    let s3 = common::local_s3();
+    let (key, secret) = s3.credentials.clone().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let credentials = secrets.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        format!("[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let prefix = format!("faults/{}/", uuid::Uuid::new_v4().simple());
+    let allowed = format!("docpipe/{prefix}");
+    let mut pipeline = TestPipeline::start_with(
+        "s3_down",
+        |config| {
+            config.retry.max_attempts = 10;
+            config.sources.s3 = Some(S3SourcesConfig {
+                allowed: vec![allowed],
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                credentials_file: Some(credentials),
+                profile: None,
+            });
+        },
+        |store| store,
+    )
+    .await;
+    let bucket = s3.store("docpipe").unwrap();
+    const DOCUMENTS: usize = 12;
+    for number in 0..DOCUMENTS {
+        let page = format!(
+            "<html><title>Orchard note {number}</title><body><p>Orchard note {number}: \
+             the pear trees of row {number} were pruned and mulched.</p></body></html>"
+        );
+        bucket
+            .put(
+                &ObjectPath::from(format!("{prefix}note-{number}.html")),
+                PutPayload::from(page.into_bytes()),
+            )
+            .await
+            .expect("SeaweedFS is running");
+    }
+    service_script("seaweedfs", "stop");
+    for number in 0..DOCUMENTS {
+        let request = json!({"schema_version": 1, "document_id": format!("note-{number}"),
+            "tenant": "acme",
+            "source": {"type": "s3", "uri": format!("s3://docpipe/{prefix}note-{number}.html")}});
+        pipeline
+            .publisher
+            .publish_ingest_body(request.to_string().as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    service_script("seaweedfs", "start");
+    let events = pipeline.events(DOCUMENTS).await;
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|event| matches!(event, DocumentEvent::Failed { .. }))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    let summary = pipeline.shutdown().await;
+    assert_eq!(
+        (summary.indexed, summary.dead_lettered),
+        (DOCUMENTS as u64, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,36 +39,40 @@ fn s3_request(document: &str, uri: &str, etag: Option<&str>) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered() {
+/// `[sources.s3]` for a fresh prefix of the local SeaweedFS's bucket, its
+/// credentials in a secrets file (as a mounted Kubernetes secret gives
+/// them) in `secrets`; returns it and the prefix.
+fn s3_sources(secrets: &Path) -> (S3SourcesConfig, String) {
     let s3 = common::local_s3();
     let (key, secret) = s3.credentials.clone().unwrap();
-    // The worker's credentials come from a secrets file, as a mounted
-    // Kubernetes secret would give them.
-    let secrets = tempfile::tempdir().unwrap();
-    let credentials = secrets.path().join("credentials");
+    let credentials = secrets.join("credentials");
     std::fs::write(
         &credentials,
         format!("[uploads]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
     )
     .unwrap();
     let prefix = format!("uploads/{}/", uuid::Uuid::new_v4().simple());
-    let allowed = format!("docpipe/{prefix}");
+    let config = S3SourcesConfig {
+        allowed: vec![format!("docpipe/{prefix}")],
+        endpoint: s3.endpoint.clone(),
+        region: s3.region.clone(),
+        credentials_file: Some(credentials),
+        profile: Some("uploads".into()),
+    };
+    (config, prefix)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered() {
+    let secrets = tempfile::tempdir().unwrap();
+    let (sources, prefix) = s3_sources(secrets.path());
     let mut pipeline = TestPipeline::start_with(
         "s3sources",
-        |config| {
-            config.sources.s3 = Some(S3SourcesConfig {
-                allowed: vec![allowed],
-                endpoint: s3.endpoint.clone(),
-                region: s3.region.clone(),
-                credentials_file: Some(credentials),
-                profile: Some("uploads".into()),
-            });
-        },
+        |config| config.sources.s3 = Some(sources),
         |store| store,
     )
     .await;
-    let bucket = s3.store("docpipe").unwrap();
+    let bucket = common::local_s3().store("docpipe").unwrap();
     let fixtures = common::fixtures();
     let deck = std::fs::read(fixtures.join("formats/tide-pools.pptx")).unwrap();
     let deck_etag = upload(&bucket, &format!("{prefix}decks/tide-pools.pptx"), deck).await;
@@ -161,6 +165,64 @@ async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered()
         hits[0].chunk.text.contains("accin"),
         "{:?}",
         hits[0].chunk.text
+    );
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_prefix_is_backfilled_like_a_directory() {
+    let secrets = tempfile::tempdir().unwrap();
+    let (sources, prefix) = s3_sources(secrets.path());
+    let mut pipeline = TestPipeline::start_with(
+        "s3backfill",
+        |config| config.sources.s3 = Some(sources),
+        |store| store,
+    )
+    .await;
+    let bucket = common::local_s3().store("docpipe").unwrap();
+    let fixtures = common::fixtures();
+    for (key, fixture) in [
+        ("man/ls.1.html", "corpus/man-ls.1.html"),
+        ("decks/tide-pools.pptx", "formats/tide-pools.pptx"),
+        ("notes/error-handling.md", "formats/error-handling.md"),
+        ("notes/expected.json", "formats/expected.json"),
+    ] {
+        let bytes = std::fs::read(fixtures.join(fixture)).unwrap();
+        upload(&bucket, &format!("{prefix}{key}"), bytes).await;
+    }
+    let pipeline_file = common::write_pipeline(&pipeline.config, pipeline.scratch.path());
+    let backfill = || {
+        let mut command = common::docpipe(&pipeline_file);
+        command
+            .args(["backfill", "--tenant", "acme", "--wait", "--json"])
+            .arg(format!("s3://docpipe/{prefix}"));
+        common::run(command)
+    };
+    let first = common::json(&backfill().await);
+    assert_eq!(
+        (first["published"].as_u64(), first["indexed"].as_u64()),
+        (Some(3), Some(3)),
+        "{first}"
+    );
+    for document in ["man/ls.1", "decks/tide-pools", "notes/error-handling"] {
+        let event = pipeline.event_for("acme", document).await;
+        assert!(indexed_chunks(&event) >= 1, "{document}: {event:?}");
+    }
+    // Run again: nothing changed, nothing is published; an object gone
+    // is removed.
+    bucket
+        .delete(&ObjectPath::from(format!("{prefix}man/ls.1.html")))
+        .await
+        .unwrap();
+    let second = common::json(&backfill().await);
+    assert_eq!(
+        (
+            second["published"].as_u64(),
+            second["skipped"].as_u64(),
+            second["removed"].as_u64()
+        ),
+        (Some(0), Some(2), Some(1)),
+        "{second}"
     );
     pipeline.shutdown().await;
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod dlq;
 mod generations;
+mod origins;
 mod parse;
 mod publish;
 mod search;

@@ -1,11 +1,12 @@
 //! `docpipe publish` and `docpipe backfill`: what an upload service does.
 
+use super::origins::{Location, Origin};
 use super::{print_json, tenant};
 use crate::cli::{BackfillArgs, PublishArgs};
 use anyhow::{Context as _, bail};
 use docpipe_core::{
-    ContentHash, DocumentEvent, DocumentFormat, DocumentId, IngestRequest, Metadata,
-    PipelineConfig, Request, StoredDocument, TenantId,
+    DocumentEvent, DocumentFormat, DocumentId, IngestRequest, Metadata, PipelineConfig, Request,
+    StoredDocument, TenantId,
 };
 use docpipe_queue::{Broker, Publisher};
 use futures::{Stream, StreamExt as _};
@@ -54,21 +55,20 @@ pub async fn publish(config: &PipelineConfig, args: PublishArgs) -> anyhow::Resu
 
 pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let tenant = tenant(&args.tenant)?;
-    let root = args
-        .dir
-        .canonicalize()
-        .with_context(|| format!("cannot backfill {}", args.dir.display()))?;
+    let origin = Origin::new(&args.from, config)?;
     let ocr = config.parse.ocr;
-    let documents = documents_under(&root, |format| is_backfilled(format, ocr))?;
+    let documents = origin
+        .documents(|format| is_backfilled(format, ocr))
+        .await?;
     if documents.is_empty() {
         bail!(
             "no documents under {} (docpipe reads {}{})",
-            root.display(),
+            origin.shown(),
             "PDF, HTML, Markdown, text, RTF, Office, OpenDocument and EPUB files",
             if ocr { ", and images" } else { "" }
         );
     }
-    let plan = plan_backfill(config, &tenant, &root, &documents).await?;
+    let plan = plan_backfill(config, &tenant, &origin, &documents).await?;
     let broker = Broker::connect(&config.queue, &config.retry).await?;
     // Subscribe before publishing, so no event can be missed.
     let events = match args.wait {
@@ -79,7 +79,7 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
     let requests: Vec<Request> = plan
         .publish
         .iter()
-        .map(|(id, path)| file_request(&tenant, id, path).map(Request::Index))
+        .map(|(id, location)| origin.request(&tenant, id, location).map(Request::Index))
         .chain(
             plan.remove
                 .iter()
@@ -91,7 +91,7 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
         "published {} documents and {} removals from {} (tenant {tenant}); {} already indexed",
         plan.publish.len(),
         plan.remove.len(),
-        root.display(),
+        origin.shown(),
         plan.skipped
     );
     let mut summary = Tally {
@@ -127,9 +127,9 @@ pub async fn backfill(config: &PipelineConfig, args: BackfillArgs) -> anyhow::Re
 }
 
 /// What a backfill publishes.
-struct BackfillPlan {
+struct BackfillPlan<'a> {
     /// New or changed documents.
-    publish: Vec<(DocumentId, PathBuf)>,
+    publish: Vec<(DocumentId, &'a Location)>,
     /// Documents indexed from under the directory whose file is gone.
     remove: Vec<DocumentId>,
     /// Documents already indexed with the same content and pipeline version.
@@ -141,12 +141,12 @@ struct BackfillPlan {
 /// are skipped (which is what makes an interrupted backfill resumable), and
 /// documents indexed from under `root` whose file is gone are removed.
 /// Documents from other sources are never touched.
-async fn plan_backfill(
+async fn plan_backfill<'a>(
     config: &PipelineConfig,
     tenant: &TenantId,
-    root: &Path,
-    documents: &BTreeMap<DocumentId, PathBuf>,
-) -> anyhow::Result<BackfillPlan> {
+    origin: &Origin,
+    documents: &'a BTreeMap<DocumentId, Location>,
+) -> anyhow::Result<BackfillPlan<'a>> {
     let catalog = docpipe_index::catalog(config).await?;
     let indexed: BTreeMap<DocumentId, StoredDocument> = match catalog.read().await?.live() {
         Some(live) => super::generations::open_index(config, live)
@@ -164,27 +164,25 @@ async fn plan_backfill(
         skipped: 0,
     };
     let bar = progress_bar(documents.len(), "checking");
-    for (id, path) in documents {
-        let current = indexed.get(id).is_some_and(|stored| {
-            // The worker stamps the live generation's version; a file read
-            // here is current if its bytes hash to what was indexed.
-            std::fs::read(path)
-                .map(|bytes| ContentHash::of(&bytes) == stored.content_hash)
-                .unwrap_or(false)
-        });
+    for (id, location) in documents {
+        // The worker stamps the live generation's version; a document read
+        // here is current if its bytes hash to what was indexed.
+        let current = match indexed.get(id) {
+            Some(stored) => origin
+                .content_hash(location)
+                .await
+                .is_some_and(|hash| hash == stored.content_hash),
+            None => false,
+        };
         if current {
             plan.skipped += 1;
         } else {
-            plan.publish.push((id.clone(), path.clone()));
+            plan.publish.push((id.clone(), location));
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let scope = format!(
-        "{}/",
-        url::Url::from_file_path(root)
-            .map_err(|()| anyhow::anyhow!("{} is not an absolute path", root.display()))?
-    );
+    let scope = origin.scope()?;
     plan.remove = indexed
         .into_values()
         .filter(|stored| {
@@ -350,7 +348,20 @@ impl Tally {
 /// A request for the file at `path`, versioned by its modification time
 /// (milliseconds), so that of two versions of a file in flight at once the
 /// newer one ends up indexed.
-fn file_request(tenant: &TenantId, id: &DocumentId, path: &Path) -> anyhow::Result<IngestRequest> {
+/// The media type to declare for a Markdown or plain-text file: bytes
+/// cannot tell them apart, the extension does.
+pub(super) fn declared_text_type(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|extension| DocumentFormat::from_extension(&extension.to_string_lossy()))
+        .filter(|format| matches!(format, DocumentFormat::Markdown | DocumentFormat::Text))
+        .map(|format| format.media_type().to_owned())
+}
+
+pub(super) fn file_request(
+    tenant: &TenantId,
+    id: &DocumentId,
+    path: &Path,
+) -> anyhow::Result<IngestRequest> {
     let uri = url::Url::from_file_path(path)
         .map_err(|()| anyhow::anyhow!("{} is not an absolute path", path.display()))?;
     let modified = std::fs::metadata(path)
@@ -361,12 +372,7 @@ fn file_request(tenant: &TenantId, id: &DocumentId, path: &Path) -> anyhow::Resu
         .map_or(0, |since| since.as_millis() as u64);
     let mut request = IngestRequest::for_file(tenant.clone(), id.clone(), uri.to_string())
         .with_document_version(version);
-    // Bytes cannot tell Markdown from plain text: the extension does.
-    request.content_type = path
-        .extension()
-        .and_then(|extension| DocumentFormat::from_extension(&extension.to_string_lossy()))
-        .filter(|format| matches!(format, DocumentFormat::Markdown | DocumentFormat::Text))
-        .map(|format| format.media_type().to_owned());
+    request.content_type = declared_text_type(path);
     Ok(request)
 }
 
@@ -388,15 +394,9 @@ async fn publish_file(
         .with_context(|| format!("cannot publish {}", path.display()))
 }
 
-/// Every file under `root` whose extension names a format `wanted`
-/// accepts, by document id (the path relative to `root` without its final
-/// extension). Two files mapping to one id are an error: one would
-/// silently replace the other.
-fn documents_under(
-    root: &Path,
-    wanted: impl Fn(DocumentFormat) -> bool,
-) -> anyhow::Result<BTreeMap<DocumentId, PathBuf>> {
-    let mut documents = BTreeMap::new();
+/// Every file under `root`, recursively.
+pub(super) fn files_under(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
     let mut directories = vec![root.to_owned()];
     while let Some(directory) = directories.pop() {
         let entries = std::fs::read_dir(&directory)
@@ -405,30 +405,12 @@ fn documents_under(
             let path = entry?.path();
             if path.is_dir() {
                 directories.push(path);
-                continue;
-            }
-            let is_document = path
-                .extension()
-                .and_then(|extension| DocumentFormat::from_extension(&extension.to_string_lossy()))
-                .is_some_and(&wanted);
-            if !is_document {
-                continue;
-            }
-            let relative = path
-                .strip_prefix(root)
-                .expect("walked paths are under the root");
-            let id = DocumentId::new(without_extension(relative))
-                .with_context(|| format!("{} cannot be a document id", relative.display()))?;
-            if let Some(previous) = documents.insert(id.clone(), path.clone()) {
-                bail!(
-                    "{} and {} would both be document \"{id}\"; rename one",
-                    previous.display(),
-                    path.display()
-                );
+            } else {
+                files.push(path);
             }
         }
     }
-    Ok(documents)
+    Ok(files)
 }
 
 /// `a/b/man-ls.1.html` → `a/b/man-ls.1`, with `/` separators.
@@ -529,8 +511,8 @@ mod tests {
         assert_eq!(without_extension(Path::new("report.pdf")), "report");
     }
 
-    #[test]
-    fn backfill_finds_documents_recursively_and_refuses_id_clashes() {
+    #[tokio::test]
+    async fn backfill_finds_documents_recursively_and_refuses_id_clashes() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
         for file in [
@@ -543,20 +525,24 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(file), "x").unwrap();
         }
-        let ids = |ocr: bool| -> Vec<String> {
-            documents_under(dir.path(), |format| is_backfilled(format, ocr))
+        let origin = Origin::Directory(dir.path().canonicalize().unwrap());
+        let ids = async |ocr: bool| -> Vec<String> {
+            origin
+                .documents(|format| is_backfilled(format, ocr))
+                .await
                 .unwrap()
                 .keys()
                 .map(ToString::to_string)
                 .collect()
         };
-        assert_eq!(ids(false), ["a/b/man-ls.1", "deck", "notes", "top"]);
-        assert_eq!(ids(true), ["a/b/man-ls.1", "deck", "notes", "scan", "top"]);
+        assert_eq!(ids(false).await, ["a/b/man-ls.1", "deck", "notes", "top"]);
+        assert_eq!(
+            ids(true).await,
+            ["a/b/man-ls.1", "deck", "notes", "scan", "top"]
+        );
 
         std::fs::write(dir.path().join("top.html"), "x").unwrap();
-        let error = documents_under(dir.path(), |_| true)
-            .unwrap_err()
-            .to_string();
+        let error = origin.documents(|_| true).await.unwrap_err().to_string();
         assert!(error.contains("would both be document \"top\""), "{error}");
     }
 }

@@ -526,11 +526,16 @@ impl Classify for MessageError {
 impl IngestRequest {
     /// A request for a file the worker can read at `uri`.
     pub fn for_file(tenant: TenantId, document_id: DocumentId, uri: String) -> Self {
+        Self::for_source(tenant, document_id, Source::File { uri })
+    }
+
+    /// A request for the document at `source`.
+    pub fn for_source(tenant: TenantId, document_id: DocumentId, source: Source) -> Self {
         Self {
             schema_version: SCHEMA_VERSION,
             document_id,
             tenant,
-            source: Source::File { uri },
+            source,
             content_type: None,
             metadata: serde_json::Map::new(),
             document_version: 0,

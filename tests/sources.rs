@@ -198,7 +198,12 @@ async fn a_bucket_prefix_is_backfilled_like_a_directory() {
             .arg(format!("s3://docpipe/{prefix}"));
         common::run(command)
     };
-    let first = common::json(&backfill().await);
+    let output = backfill().await;
+    // The secret key reached the store, and nothing else: no log line.
+    let (_, secret) = common::local_s3().credentials.unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(!logs.is_empty() && !logs.contains(&secret), "{logs}");
+    let first = common::json(&output);
     assert_eq!(
         (first["published"].as_u64(), first["indexed"].as_u64()),
         (Some(3), Some(3)),

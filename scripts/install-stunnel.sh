@@ -9,11 +9,6 @@ if command -v stunnel >/dev/null || command -v stunnel4 >/dev/null; then
   log "stunnel: $( (stunnel -version 2>&1 || stunnel4 -version 2>&1) | grep -m1 -i "^stunnel")"
   exit 0
 fi
-command -v apt-get >/dev/null || die "stunnel is missing and this is not a Debian-like system: install stunnel (the amqps test needs it)"
-sudo=""
-[[ "$(id -u)" == 0 ]] || sudo="sudo"
-log "installing stunnel from Debian's packages: stunnel4 (the amqps test's TLS terminator)"
-$sudo apt-get update -qq >/dev/null
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq stunnel4 >/dev/null
+apt_install "the amqps test's TLS terminator (stunnel)" stunnel4
 command -v stunnel >/dev/null || command -v stunnel4 >/dev/null || die "stunnel4 was installed but no stunnel program is on PATH"
 log "stunnel: $( (stunnel -version 2>&1 || true) | grep -m1 -i "^stunnel")"

@@ -10,11 +10,6 @@ if command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep 
   log "Tesseract: $(tesseract --version 2>/dev/null | head -1) with eng"
   exit 0
 fi
-command -v apt-get >/dev/null || die "Tesseract is missing and this is not a Debian-like system: install tesseract with its English data"
-sudo=""
-[[ "$(id -u)" == 0 ]] || sudo="sudo"
-log "installing Tesseract from Debian's packages: tesseract-ocr tesseract-ocr-eng"
-$sudo apt-get update -qq >/dev/null
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null
+apt_install "OCR of scanned PDFs (Tesseract with its English data)" tesseract-ocr tesseract-ocr-eng
 tesseract --list-langs 2>/dev/null | grep -qx eng || die "Tesseract was installed but has no eng data"
 log "Tesseract: $(tesseract --version 2>/dev/null | head -1) with eng"

@@ -11,6 +11,19 @@ PY="$VENV/bin/python"
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# Installs Debian packages ($2...) with apt-get, as root or through sudo;
+# $1 says what needs them, for the error on systems without apt-get.
+apt_install() {
+  local purpose="$1"
+  shift
+  command -v apt-get >/dev/null || die "$purpose: this is not a Debian-like system; install $* by other means"
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  log "installing from Debian's packages: $* ($purpose)"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 # Creates the tools venv once; re-running is cheap when requirements are unchanged.
 ensure_venv() {
   local stamp="$VENV/.requirements.sha256"

@@ -17,9 +17,7 @@ use docpipe_search::{Mode, Searcher};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde_json::json;
-use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 /// Puts `bytes` at `key` of the test bucket; returns the object's ETag.
 async fn upload(bucket: &dyn ObjectStore, key: &str, bytes: Vec<u8>) -> String {
@@ -62,6 +60,44 @@ fn s3_sources(secrets: &Path) -> (S3SourcesConfig, String) {
     (config, prefix)
 }
 
+/// Publishes `indexed` (document, body) and `refused` (code, document,
+/// body) requests; waits until the first are indexed and the second
+/// dead-lettered with their codes. Returns a searcher that sees every
+/// acknowledged write.
+async fn expect_outcomes(
+    pipeline: &mut TestPipeline,
+    indexed: &[(&str, String)],
+    refused: &[(&str, &str, String)],
+) -> Searcher {
+    let bodies = indexed
+        .iter()
+        .map(|(_, body)| body)
+        .chain(refused.iter().map(|(_, _, body)| body));
+    for body in bodies {
+        pipeline
+            .publisher
+            .publish_ingest_body(body.as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    for (document, _) in indexed {
+        let event = pipeline.event_for("acme", document).await;
+        assert!(indexed_chunks(&event) >= 1, "{document}: {event:?}");
+    }
+    for (_, document, _) in refused {
+        let event = pipeline.event_for("acme", document).await;
+        assert!(matches!(event, DocumentEvent::Failed { .. }), "{event:?}");
+    }
+    let cases: Vec<(&str, String)> = refused
+        .iter()
+        .map(|(code, _, body)| (*code, body.clone()))
+        .collect();
+    pipeline.assert_dead_lettered(&cases).await;
+    let mut config = pipeline.config.clone();
+    config.milvus.search_consistency = docpipe_core::config::ReadConsistency::Strong;
+    Searcher::open(&config).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered() {
     let secrets = tempfile::tempdir().unwrap();
@@ -80,48 +116,35 @@ async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered()
     upload(&bucket, &format!("{prefix}man/ls.html"), page).await;
     let uri = |key: &str| format!("s3://docpipe/{prefix}{key}");
 
-    let good = [
-        s3_request(
+    let indexed = [
+        (
             "decks/tide-pools",
-            &uri("decks/tide-pools.pptx"),
-            Some(&deck_etag),
+            s3_request(
+                "decks/tide-pools",
+                &uri("decks/tide-pools.pptx"),
+                Some(&deck_etag),
+            ),
         ),
-        s3_request("man/ls", &uri("man/ls.html"), None),
+        ("man/ls", s3_request("man/ls", &uri("man/ls.html"), None)),
     ];
-    let cases = vec![
+    let refused = [
         (
             "source_not_found",
+            "missing",
             s3_request("missing", &uri("nope.pdf"), None),
         ),
         (
             "source_not_allowed",
+            "elsewhere",
             s3_request("elsewhere", "s3://docpipe/elsewhere/a.pdf", None),
         ),
         (
             "source_changed",
+            "stale",
             s3_request("stale", &uri("man/ls.html"), Some("\"0123456789abcdef\"")),
         ),
     ];
-    for body in good.iter().chain(cases.iter().map(|(_, body)| body)) {
-        pipeline
-            .publisher
-            .publish_ingest_body(body.as_bytes(), None)
-            .await
-            .unwrap();
-    }
-    for document in ["decks/tide-pools", "man/ls"] {
-        let event = pipeline.event_for("acme", document).await;
-        assert!(indexed_chunks(&event) >= 1, "{document}: {event:?}");
-    }
-    for document in ["missing", "elsewhere", "stale"] {
-        let event = pipeline.event_for("acme", document).await;
-        assert!(matches!(event, DocumentEvent::Failed { .. }), "{event:?}");
-    }
-    pipeline.assert_dead_lettered(&cases).await;
-
-    let mut config = pipeline.config.clone();
-    config.milvus.search_consistency = docpipe_core::config::ReadConsistency::Strong;
-    let searcher = Searcher::open(&config).await.unwrap();
+    let searcher = expect_outcomes(&mut pipeline, &indexed, &refused).await;
     let tenant = TenantId::new("acme").unwrap();
     let hits = searcher
         .search(&tenant, "anemone tentacles at low tide", Mode::Hybrid, 3)
@@ -232,37 +255,6 @@ async fn a_bucket_prefix_is_backfilled_like_a_directory() {
     pipeline.shutdown().await;
 }
 
-/// `tests/support/https_server.py` serving `directory`; killed on drop.
-struct HttpsServer {
-    process: Child,
-    port: u16,
-}
-
-impl HttpsServer {
-    fn start(directory: &Path, certificate: &Path, key: &Path) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/https_server.py");
-        let mut process = Command::new("python3")
-            .arg(script)
-            .args([directory, certificate, key])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        std::io::BufReader::new(process.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("the server prints its port");
-        Self { process, port }
-    }
-}
-
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
 fn https_request(document: &str, uri: &str) -> String {
     json!({"schema_version": 1, "document_id": document, "tenant": "acme",
            "source": {"type": "https", "uri": uri}})
@@ -282,7 +274,10 @@ async fn pages_of_allowed_hosts_are_fetched_and_the_rest_dead_lettered() {
         site.join("lichens.epub"),
     )
     .unwrap();
-    let server = HttpsServer::start(&site, &certificate, &key);
+    let server = common::SupportServer::start(
+        "https_server.py",
+        &[site.as_os_str(), certificate.as_os_str(), key.as_os_str()],
+    );
     let mut pipeline = TestPipeline::start_with(
         "https",
         |config| {
@@ -300,20 +295,25 @@ async fn pages_of_allowed_hosts_are_fetched_and_the_rest_dead_lettered() {
     )
     .await;
     let url = |path: &str| format!("https://localhost:{}{path}", server.port);
-    let good = [
-        https_request("web/ls", &url("/ls.html")),
-        https_request(
+    let indexed = [
+        ("web/ls", https_request("web/ls", &url("/ls.html"))),
+        (
             "web/lichens",
-            &url(&format!("/redirect?to={}", url("/lichens.epub"))),
+            https_request(
+                "web/lichens",
+                &url(&format!("/redirect?to={}", url("/lichens.epub"))),
+            ),
         ),
     ];
-    let cases = vec![
+    let refused = [
         (
             "source_not_found",
+            "web/missing",
             https_request("web/missing", &url("/nope.pdf")),
         ),
         (
             "source_not_allowed",
+            "web/metadata",
             https_request(
                 "web/metadata",
                 &url("/redirect?to=https://169.254.169.254/latest/meta-data/"),
@@ -321,31 +321,14 @@ async fn pages_of_allowed_hosts_are_fetched_and_the_rest_dead_lettered() {
         ),
         (
             "source_not_allowed",
+            "web/by-address",
             https_request(
                 "web/by-address",
                 &format!("https://127.0.0.1:{}/ls.html", server.port),
             ),
         ),
     ];
-    for body in good.iter().chain(cases.iter().map(|(_, body)| body)) {
-        pipeline
-            .publisher
-            .publish_ingest_body(body.as_bytes(), None)
-            .await
-            .unwrap();
-    }
-    for document in ["web/ls", "web/lichens"] {
-        let event = pipeline.event_for("acme", document).await;
-        assert!(indexed_chunks(&event) >= 1, "{document}: {event:?}");
-    }
-    for document in ["web/missing", "web/metadata", "web/by-address"] {
-        let event = pipeline.event_for("acme", document).await;
-        assert!(matches!(event, DocumentEvent::Failed { .. }), "{event:?}");
-    }
-    pipeline.assert_dead_lettered(&cases).await;
-    let mut config = pipeline.config.clone();
-    config.milvus.search_consistency = docpipe_core::config::ReadConsistency::Strong;
-    let searcher = Searcher::open(&config).await.unwrap();
+    let searcher = expect_outcomes(&mut pipeline, &indexed, &refused).await;
     let hits = searcher
         .search(
             &TenantId::new("acme").unwrap(),

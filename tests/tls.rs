@@ -70,41 +70,6 @@ impl Drop for TlsTerminator {
     }
 }
 
-/// `tests/support/tls_proxy.py` in front of a local gRPC server; killed
-/// on drop.
-struct GrpcTlsProxy {
-    process: Child,
-    port: u16,
-}
-
-impl GrpcTlsProxy {
-    fn start(certificate: &Path, key: &Path, backend: u16) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_proxy.py");
-        let mut process = Command::new("python3")
-            .arg(script)
-            .arg(backend.to_string())
-            .args([certificate, key])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(process.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let port = line.trim().parse().expect("the proxy prints its port");
-        Self { process, port }
-    }
-}
-
-impl Drop for GrpcTlsProxy {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_consumes_through_amqps_and_writes_to_milvus_over_tls_and_untrusted_certificates_are_refused()
  {
@@ -112,7 +77,11 @@ async fn a_worker_consumes_through_amqps_and_writes_to_milvus_over_tls_and_untru
     let (ca, certificate, key) = common::test_certificates(dir.path());
     let broker = TlsTerminator::start(dir.path(), &certificate, &key, 5672);
     let url = format!("amqps://guest:guest@localhost:{}/%2f", broker.port);
-    let milvus = GrpcTlsProxy::start(&certificate, &key, 19530);
+    // stunnel offers no ALPN, without which gRPC clients refuse TLS.
+    let milvus = common::SupportServer::start(
+        "tls_proxy.py",
+        &["19530".as_ref(), certificate.as_os_str(), key.as_os_str()],
+    );
     let milvus_url = format!("https://localhost:{}", milvus.port);
 
     let mut pipeline = TestPipeline::start_with(

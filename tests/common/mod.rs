@@ -639,3 +639,45 @@ pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("server.key"),
     )
 }
+
+/// A helper server of the tests (`tests/support/*.py`), started with
+/// python3 and its arguments; it prints the port it listens on as its first
+/// line. Killed on drop.
+pub struct SupportServer {
+    process: Child,
+    /// The loopback port it listens on.
+    pub port: u16,
+}
+
+impl SupportServer {
+    /// Runs `tests/support/<script>` with `args`; returns once it listens.
+    pub fn start(script: &str, args: &[&std::ffi::OsStr]) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support")
+            .join(script);
+        let mut process = Command::new("python3")
+            .arg(&script)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(process.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{} prints its port, not {line:?}", script.display()));
+        Self { process, port }
+    }
+}
+
+impl Drop for SupportServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}

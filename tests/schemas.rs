@@ -52,7 +52,8 @@ fn accepted() -> Vec<serde_json::Value> {
         "source": {"type": "s3", "uri": "s3://uploads/2024/report.pdf", "etag": "\"9b2cf535f27731c974343645a3985328\""}
     }));
     for extension in [
-        "jpg", "docx", "pptx", "xlsx", "odt", "ods", "odp", "epub", "md", "txt", "rtf",
+        "jpg", "docx", "pptx", "xlsx", "odt", "ods", "odp", "epub", "md", "txt", "rtf", "csv",
+        "tsv",
     ] {
         let format = DocumentFormat::from_extension(extension).unwrap();
         bodies.push(json!({

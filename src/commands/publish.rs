@@ -348,12 +348,12 @@ impl Tally {
 /// A request for the file at `path`, versioned by its modification time
 /// (milliseconds), so that of two versions of a file in flight at once the
 /// newer one ends up indexed.
-/// The media type to declare for a Markdown or plain-text file: bytes
-/// cannot tell them apart, the extension does.
+/// The media type to declare for a Markdown, CSV or plain-text file:
+/// bytes cannot tell them apart, the extension does.
 pub(super) fn declared_text_type(path: &Path) -> Option<String> {
     path.extension()
         .and_then(|extension| DocumentFormat::from_extension(&extension.to_string_lossy()))
-        .filter(|format| matches!(format, DocumentFormat::Markdown | DocumentFormat::Text))
+        .filter(|format| format.is_plain_text_family() && *format != DocumentFormat::Html)
         .map(|format| format.media_type().to_owned())
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 const MEASURE_FOR: Duration = Duration::from_millis(500);
 
 /// One document per format: (format, file, bytes).
-const SAMPLES: [(&str, &str, &[u8]); 12] = [
+const SAMPLES: [(&str, &str, &[u8]); 13] = [
     (
         "PDF",
         "sourdough-bread.pdf",
@@ -72,6 +72,11 @@ const SAMPLES: [(&str, &str, &[u8]); 12] = [
         "RTF",
         "bicycle-care.rtf",
         include_bytes!("../../../fixtures/formats/bicycle-care.rtf"),
+    ),
+    (
+        "CSV",
+        "seed-library.csv",
+        include_bytes!("../../../fixtures/formats/seed-library.csv"),
     ),
 ];
 

@@ -325,11 +325,13 @@ pub enum DocumentFormat {
     Text,
     /// Rich Text Format.
     Rtf,
+    /// `text/csv` or `text/tab-separated-values`: a table.
+    Csv,
 }
 
 /// Media types and the formats they declare, the first of each format
 /// being its canonical name.
-const MEDIA_TYPES: [(&str, DocumentFormat); 17] = [
+const MEDIA_TYPES: [(&str, DocumentFormat); 19] = [
     ("application/pdf", DocumentFormat::Pdf),
     ("text/html", DocumentFormat::Html),
     ("application/xhtml+xml", DocumentFormat::Html),
@@ -365,10 +367,12 @@ const MEDIA_TYPES: [(&str, DocumentFormat); 17] = [
     ("text/plain", DocumentFormat::Text),
     ("application/rtf", DocumentFormat::Rtf),
     ("text/rtf", DocumentFormat::Rtf),
+    ("text/csv", DocumentFormat::Csv),
+    ("text/tab-separated-values", DocumentFormat::Csv),
 ];
 
 /// File extensions and the formats they name (lower case).
-const EXTENSIONS: [(&str, DocumentFormat); 20] = [
+const EXTENSIONS: [(&str, DocumentFormat); 22] = [
     ("pdf", DocumentFormat::Pdf),
     ("html", DocumentFormat::Html),
     ("htm", DocumentFormat::Html),
@@ -389,6 +393,8 @@ const EXTENSIONS: [(&str, DocumentFormat); 20] = [
     ("markdown", DocumentFormat::Markdown),
     ("txt", DocumentFormat::Text),
     ("rtf", DocumentFormat::Rtf),
+    ("csv", DocumentFormat::Csv),
+    ("tsv", DocumentFormat::Csv),
 ];
 
 impl DocumentFormat {
@@ -438,13 +444,14 @@ impl DocumentFormat {
             Self::Markdown => "Markdown",
             Self::Text => "plain text",
             Self::Rtf => "RTF",
+            Self::Csv => "CSV",
         }
     }
 
     /// Whether the format is text a person could have typed, which
     /// sniffing cannot tell apart (plain text, Markdown, HTML).
     pub fn is_plain_text_family(self) -> bool {
-        matches!(self, Self::Html | Self::Markdown | Self::Text)
+        matches!(self, Self::Html | Self::Markdown | Self::Text | Self::Csv)
     }
 }
 
@@ -482,7 +489,7 @@ pub enum MessageError {
     InvalidField(String),
     /// `content_type` names a media type docpipe does not parse.
     #[error(
-        "unsupported content_type {0:?}; docpipe parses PDF, HTML, Markdown, plain text, RTF, DOCX, PPTX, XLSX, ODT, ODS, ODP, EPUB and (with OCR) PNG, JPEG and TIFF images; docs/message-contract.md lists their media types"
+        "unsupported content_type {0:?}; docpipe parses PDF, HTML, Markdown, plain text, CSV, RTF, DOCX, PPTX, XLSX, ODT, ODS, ODP, EPUB and (with OCR) PNG, JPEG and TIFF images; docs/message-contract.md lists their media types"
     )]
     UnsupportedContentType(String),
     /// The `file` source URI is unusable.

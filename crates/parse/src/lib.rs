@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod archive;
+mod csv;
 mod epub;
 mod html;
 mod markdown;
@@ -39,7 +40,7 @@ pub use sniff::sniff_format;
 pub enum ParseError {
     /// The bytes are no format docpipe reads, or an image without OCR.
     #[error(
-        "content is not a document docpipe reads ({0}); docpipe parses PDF, HTML, Markdown, plain text, RTF, DOCX, PPTX, XLSX, ODT, ODS, ODP, EPUB and, with OCR, PNG, JPEG and TIFF images"
+        "content is not a document docpipe reads ({0}); docpipe parses PDF, HTML, Markdown, plain text, CSV, RTF, DOCX, PPTX, XLSX, ODT, ODS, ODP, EPUB and, with OCR, PNG, JPEG and TIFF images"
     )]
     UnsupportedContent(String),
     /// The declared content type contradicts the bytes.
@@ -301,6 +302,7 @@ impl DocumentParser {
             DocumentFormat::Markdown => markdown::parse(bytes, charset),
             DocumentFormat::Text => text::parse(bytes, charset),
             DocumentFormat::Rtf => rtf::parse(bytes),
+            DocumentFormat::Csv => csv::parse(bytes, charset, limits.max_sheet_cells),
             DocumentFormat::Docx
             | DocumentFormat::Pptx
             | DocumentFormat::Xlsx

@@ -29,6 +29,13 @@ heading "docpipe search --mode dense: a question"
 heading "docpipe eval fixtures/queries.jsonl"
 "$docpipe" eval fixtures/queries.jsonl --tenant "$TENANT"
 
+heading "docpipe backfill fixtures/formats: Word, PowerPoint, Excel, OpenDocument, EPUB, Markdown, RTF, text, CSV"
+"$docpipe" backfill fixtures/formats --tenant formats --wait --timeout-secs 300
+heading "docpipe search: an answer only a slide's speaker notes hold"
+"$docpipe" search "what does a closed anemone feel like to touch" --tenant formats --top-k 2
+heading "docpipe eval fixtures/formats/queries.jsonl"
+"$docpipe" eval fixtures/formats/queries.jsonl --tenant formats
+
 heading "docpipe serve: the retrieval API, with a key for tenant $TENANT"
 keys="$DOCPIPE_HOME/demo-keys.toml"
 rm -f "$keys"

@@ -110,6 +110,48 @@ fn is_callers_error(error: &ServerError) -> bool {
             .any(|phrase| error.reason().contains(phrase))
 }
 
+/// gRPC's codes for "who are you?" and "not you": fixed by the gRPC
+/// protocol, whichever tonic the SDK links.
+const UNAUTHENTICATED: i32 = 16;
+const PERMISSION_DENIED: i32 = 7;
+
+/// Whether Milvus refused docpipe's credentials, or their absence.
+/// Milvus 2.3 answers a missing or wrong sign-in with gRPC's
+/// Unauthenticated; Milvus 2.4+ also with its own code 1800 and later.
+pub(crate) fn signing_in_refused(error: &Error) -> bool {
+    match error {
+        Error::Grpc(status) => matches!(
+            i32::from(status.code()),
+            UNAUTHENTICATED | PERMISSION_DENIED
+        ),
+        Error::Server(server) => {
+            let reason = server.reason();
+            reason.contains("auth check failure") || reason.contains("permission deny")
+        }
+        Error::RetryExhausted { source, .. } => signing_in_refused(source),
+        _ => false,
+    }
+}
+
+/// A refused sign-in, with what to do about it. Permanent: the same
+/// credentials will be refused again.
+pub(crate) fn refused_sign_in(error: &Error) -> StoreError {
+    let reason = match error {
+        Error::Grpc(status) => status.message().to_owned(),
+        Error::RetryExhausted { source, .. } => return refused_sign_in(source),
+        other => other.to_string(),
+    };
+    StoreError::Rejected {
+        store: STORE,
+        message: format!(
+            "it refused docpipe's credentials, or their absence ({reason}); give docpipe a \
+             user and password or a token, with the privileges it needs, in \
+             milvus.credentials_file, DOCPIPE_MILVUS_TOKEN, or DOCPIPE_MILVUS_USER and \
+             DOCPIPE_MILVUS_PASSWORD"
+        ),
+    }
+}
+
 /// Transport failures, timeouts and server-side trouble may pass
 /// ([`StoreError::Unavailable`]); requests the SDK cannot build, and
 /// requests the server refuses as malformed, will not
@@ -117,6 +159,9 @@ fn is_callers_error(error: &ServerError) -> bool {
 /// wrong guess then costs retries, not a document.
 pub(crate) fn classify(error: Error) -> StoreError {
     let message = error.to_string();
+    if signing_in_refused(&error) {
+        return refused_sign_in(&error);
+    }
     match error {
         Error::Validation(_) | Error::Conversion(_) => StoreError::Rejected {
             store: STORE,
@@ -159,6 +204,21 @@ mod tests {
         assert!(refused.to_string().contains("rejected"), "{refused}");
         let invalid = classify(server_error(1100, "invalid parameter[expected=x]"));
         assert_eq!(invalid.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn a_refused_sign_in_is_permanent_and_says_what_to_set() {
+        for reason in [
+            "auth check failure, please check username and password are correct",
+            "PrivilegeLoad: permission deny to user in the `default` database",
+        ] {
+            let refused = classify(server_error(1800, reason));
+            assert_eq!(refused.class(), ErrorClass::Permanent, "{refused}");
+            assert!(
+                refused.to_string().contains("DOCPIPE_MILVUS_TOKEN"),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

@@ -132,9 +132,13 @@ impl MilvusStore {
             .connect_timeout(Duration::from_secs(10))
             .rpc_timeout(Duration::from_secs(120));
         let url = &endpoint.url;
-        let client = ClientV2::new(&config).await.map_err(|error| StoreError::Unavailable {
-            store: STORE,
-            message: format!(
+        let client = ClientV2::new(&config).await.map_err(|error| {
+            if columns::signing_in_refused(&error) {
+                return columns::refused_sign_in(&error);
+            }
+            StoreError::Unavailable {
+                store: STORE,
+                message: format!(
                 "cannot connect to {url} ({error}); is Milvus running? (`scripts/milvus.sh start`){}",
                 if url.starts_with("https://") {
                     "; for TLS, does milvus.ca_file, or the system, trust its certificate?"
@@ -142,6 +146,7 @@ impl MilvusStore {
                     ""
                 }
             ),
+            }
         })?;
         Ok(Self {
             client: Arc::new(client),

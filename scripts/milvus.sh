@@ -10,6 +10,11 @@
 #   scripts/milvus.sh status    exit 0 if healthy, 1 if up but unhealthy, 3 if not running
 #   scripts/milvus.sh reset     stop and delete all Milvus data
 #
+# MILVUS_AUTHORIZATION=true at `start` turns on Milvus's user authentication
+# (sign in as root / Milvus, the server's default, to create other users);
+# a start without it turns it off again. tests/faults.rs uses it to check
+# that docpipe signs in.
+#
 # Everything lives in $DOCPIPE_HOME/milvus:
 #   bin/            the milvus binary and its shared libraries
 #   share/          the config template shipped in the wheel
@@ -255,11 +260,13 @@ install_binaries() {
 render_config() {
   mkdir -p "$MILVUS_CONF_DIR" "$MILVUS_DATA" "$MILVUS_LOGS"
   local out="$MILVUS_CONF_DIR/milvus.yaml"
-  python3 - "$MILVUS_SHARE/config.yaml.template" "$out.tmp" "$MILVUS_HOME" "$GRPC_PORT" "$SESSION_TTL" <<'PY' \
+  python3 - "$MILVUS_SHARE/config.yaml.template" "$out.tmp" "$MILVUS_HOME" "$GRPC_PORT" "$SESSION_TTL" "${MILVUS_AUTHORIZATION:-false}" <<'PY' \
     || die "could not render $out"
 import json, re, sys
 
-template, out, home, grpc_port, session_ttl = sys.argv[1:6]
+template, out, home, grpc_port, session_ttl, authorization = sys.argv[1:7]
+if authorization not in ("true", "false"):
+    sys.exit(f"MILVUS_AUTHORIZATION must be true or false, not {authorization!r}")
 text = open(template, encoding="utf-8").read()
 q = json.dumps  # a JSON string is a valid double-quoted YAML scalar
 
@@ -274,7 +281,8 @@ values = {
     "local_storage_dir": q(f"{home}/data"),
     "rocksmq_data_dir": q(f"{home}/data/rocksmq"),
     "proxy_port": grpc_port,
-    # every other placeholder (ports, tls, auth, log level) keeps its default
+    "authorization_enabled": authorization,
+    # every other placeholder (ports, tls, log level) keeps its default
 }
 
 def fill(m):
@@ -339,7 +347,17 @@ cmd_install() {
 
 # ------------------------------------------------------------ start/stop ---
 
+# True when the running server's configuration has authentication set as
+# MILVUS_AUTHORIZATION asks.
+authorization_as_asked() {
+  grep -q "^    authorizationEnabled: ${MILVUS_AUTHORIZATION:-false}\$" "$MILVUS_CONF_DIR/milvus.yaml" 2>/dev/null
+}
+
 cmd_start() {
+  if healthz_ok && [[ -n "$(our_pid)" ]] && ! authorization_as_asked; then
+    log "restarting Milvus to turn authentication $([[ "${MILVUS_AUTHORIZATION:-false}" == true ]] && echo on || echo off)"
+    cmd_stop
+  fi
   if healthz_ok; then
     local pid
     pid="$(our_pid)"

@@ -1,7 +1,10 @@
 //! Fault tests against the real services: a worker killed with SIGKILL
 //! again and again, Milvus stopped mid-run, the object store of `s3://`
 //! sources stopped mid-run, the broker closing the worker's connection.
-//! Each ends with every document indexed exactly once.
+//! Each ends with every document indexed exactly once. And Milvus restarted
+//! with authentication on: docpipe signs in with a user's password or a
+//! token, refuses to start without them, and never logs them nor the
+//! broker's password.
 //!
 //! They stop shared services, so they are ignored by a plain `cargo test`
 //! and run one at a time by `make test-faults` (which `make test` runs).
@@ -20,10 +23,16 @@ use std::time::Duration;
 
 /// Runs `scripts/<service>.sh <command>` (start or stop a local service).
 fn service_script(service: &str, command: &str) {
+    service_script_with(service, command, &[]);
+}
+
+/// Like [`service_script`], with `environment` set for the script.
+fn service_script_with(service: &str, command: &str, environment: &[(&str, &str)]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scripts/{service}.sh"));
     let status = std::process::Command::new("bash")
         .arg(script)
         .arg(command)
+        .envs(environment.iter().copied())
         .status()
         .unwrap();
     assert!(status.success(), "scripts/{service}.sh {command} failed");
@@ -169,4 +178,162 @@ async fn the_worker_reconnects_when_the_broker_closes_its_connection() {
     );
     scenario.assert_exactly_once().await;
     scenario.remove().await;
+}
+
+/// A RabbitMQ user allowed everything on the default virtual host;
+/// deleted however the test ends.
+struct BrokerUser(String);
+
+impl BrokerUser {
+    fn add(user: &str, password: &str) -> Self {
+        rabbitmqctl(&["add_user", user, password]);
+        rabbitmqctl(&["set_permissions", "-p", "/", user, ".*", ".*", ".*"]);
+        Self(user.to_owned())
+    }
+}
+
+impl Drop for BrokerUser {
+    fn drop(&mut self) {
+        rabbitmqctl(&["delete_user", &self.0]);
+    }
+}
+
+fn rabbitmqctl(arguments: &[&str]) {
+    let output = std::process::Command::new("rabbitmqctl")
+        .args(arguments)
+        .output()
+        .expect("rabbitmqctl is installed with the broker");
+    assert!(output.status.success(), "rabbitmqctl {}", arguments[0]);
+}
+
+/// The shared Milvus restarted with authentication on; restarted with it
+/// off again however the test ends.
+struct MilvusWithAuthentication;
+
+impl MilvusWithAuthentication {
+    fn start() -> Self {
+        service_script_with("milvus", "start", &[("MILVUS_AUTHORIZATION", "true")]);
+        Self
+    }
+
+    /// Creates a user with `password` and Milvus's built-in admin role,
+    /// signed in as root with the server's default password.
+    async fn create_admin(&self, url: &str, user: &str, password: &str) {
+        use milvus::v2::prelude::*;
+        let root = ConnectConfig::new()
+            .uri(url)
+            .username("root")
+            .password("Milvus");
+        let client = ClientV2::new(&root).await.expect("root signs in");
+        let request = CreateUserRequest::builder()
+            .username(user)
+            .password(password)
+            .build()
+            .unwrap();
+        client.create_user(request).await.expect("user created");
+        let grant = GrantRoleRequest::builder()
+            .username(user)
+            .role_name("admin")
+            .build()
+            .unwrap();
+        client.grant_role(grant).await.expect("admin role granted");
+    }
+}
+
+impl Drop for MilvusWithAuthentication {
+    fn drop(&mut self) {
+        service_script("milvus", "start");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault test: stops shared processes; run by `make test-faults`"]
+async fn with_authentication_on_docpipe_signs_in_to_milvus_and_the_broker_and_logs_no_secret() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut config = common::unique_config("milvus_auth", scratch.path());
+    let milvus = MilvusWithAuthentication::start();
+    let user = format!(
+        "docpipe_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    milvus
+        .create_admin(&config.milvus.url, &user, &password)
+        .await;
+    // The broker too, with a user of its own.
+    let _broker_user = BrokerUser::add(&user, &password);
+    config.queue.url = format!("amqp://{user}:{password}@127.0.0.1:5672/%2f");
+    // The worker and the backfill sign in with a user and password from a
+    // secrets file.
+    let credentials = scratch.path().join("milvus-credentials");
+    std::fs::write(&credentials, format!("{user}:{password}\n")).unwrap();
+    config.milvus.credentials_file = Some(credentials);
+    let signed_in = common::write_pipeline(&config, scratch.path());
+    let docs = scratch.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::copy(
+        common::fixtures().join("corpus/man-ls.1.html"),
+        docs.join("man-ls.html"),
+    )
+    .unwrap();
+    let worker_log = scratch.path().join("worker.log");
+    let mut worker = common::DocpipeProcess::start_with(&signed_in, &worker_log, |command| {
+        command.env("RUST_LOG", "debug");
+    });
+    let mut backfill = common::docpipe(&signed_in);
+    backfill
+        .env("RUST_LOG", "debug")
+        .args(["backfill", "--tenant", "acme", "--wait", "--json"])
+        .arg(&docs);
+    let backfill = common::run(backfill).await;
+    assert_eq!(common::json(&backfill)["indexed"], 1);
+
+    // A searcher signs in with a token (`user:password` is one on Milvus).
+    let mut tokenless = config.clone();
+    tokenless.milvus.credentials_file = None;
+    let tokenless_dir = tempfile::tempdir().unwrap();
+    let tokenless = common::write_pipeline(&tokenless, tokenless_dir.path());
+    let search = |token: Option<String>| {
+        let mut command = common::docpipe(&tokenless);
+        command
+            .env("RUST_LOG", "debug")
+            .env_remove("DOCPIPE_MILVUS_TOKEN")
+            .args(["search", "list directory contents", "--tenant", "acme"])
+            .args(["--mode", "dense", "--json"]);
+        if let Some(token) = token {
+            command.env("DOCPIPE_MILVUS_TOKEN", token);
+        }
+        common::run(command)
+    };
+    let found = search(Some(format!("{user}:{password}"))).await;
+    assert!(found.status.success());
+    assert!(
+        String::from_utf8_lossy(&found.stdout).contains("man-ls"),
+        "{}",
+        String::from_utf8_lossy(&found.stdout)
+    );
+    // Without credentials, or with a wrong password: a clear error, at once.
+    for token in [None, Some(format!("{user}:wrong"))] {
+        let refused = search(token).await;
+        assert!(!refused.status.success());
+        let error = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            error.contains("refused docpipe's credentials")
+                && error.contains("DOCPIPE_MILVUS_TOKEN"),
+            "{error}"
+        );
+    }
+
+    assert!(worker.terminate(), "the worker exits cleanly");
+    let worker_log = std::fs::read_to_string(&worker_log).unwrap();
+    for (what, output) in [
+        ("worker", worker_log.as_bytes()),
+        ("backfill", &backfill.stderr),
+        ("search", &found.stderr),
+    ] {
+        let output = String::from_utf8_lossy(output);
+        assert!(output.lines().count() > 3, "{what} logged at debug level");
+        assert!(!output.contains(&password), "{what} logged a password");
+    }
+    common::remove_resources(&config).await;
 }

@@ -256,28 +256,6 @@ async fn a_reindex_rebuilds_from_parsed_copies_in_object_storage() {
     remove_resources(&config).await;
 }
 
-/// Waits until the bulk queue is empty and the stores stop growing; returns
-/// how many documents the live generation then holds.
-async fn settled_document_count(pipeline: &TestPipeline) -> u64 {
-    let mut last = None;
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let depths = pipeline.broker.queue_depths().await.unwrap();
-        let documents = pipeline
-            .components
-            .index
-            .stats()
-            .await
-            .unwrap()
-            .listed()
-            .documents;
-        if depths.bulk == 0 && last == Some(documents) {
-            return documents;
-        }
-        last = Some(documents);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_killed_halfway_publishes_only_the_remainder_when_run_again() {
     let pipeline = TestPipeline::start("resume").await;
@@ -302,7 +280,7 @@ async fn a_backfill_killed_halfway_publishes_only_the_remainder_when_run_again()
     tokio::time::sleep(Duration::from_millis(1500)).await;
     first.kill().unwrap();
     first.wait().unwrap();
-    let done = settled_document_count(&pipeline).await;
+    let done = pipeline.settled_document_count().await;
     assert!(
         0 < done && done < 12,
         "killed halfway: {done} of 12 indexed"

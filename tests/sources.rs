@@ -3,7 +3,9 @@
 //! uploads under an allowed prefix are indexed and found; a missing object,
 //! one outside the allowed prefixes and one whose ETag changed since the
 //! message are dead-lettered with their reason; a changed object is indexed
-//! again with its new content. `https://` against a TLS server on loopback
+//! again with its new content; a bucket prefix is backfilled like a
+//! directory, and a backfill of 200 objects killed halfway publishes only
+//! the remainder when run again. `https://` against a TLS server on loopback
 //! with a CA the test makes: pages of allowed hosts are indexed, also
 //! through a redirect; a redirect to the cloud metadata address, a host
 //! not allowed and a missing page are dead-lettered with their reason.
@@ -14,6 +16,7 @@ use common::{TestPipeline, indexed_chunks};
 use docpipe_core::config::S3SourcesConfig;
 use docpipe_core::{DocumentEvent, TenantId};
 use docpipe_search::{Mode, Searcher};
+use futures::StreamExt as _;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde_json::json;
@@ -252,6 +255,73 @@ async fn a_bucket_prefix_is_backfilled_like_a_directory() {
         (Some(0), Some(2), Some(1)),
         "{second}"
     );
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_backfill_killed_halfway_publishes_exactly_the_remainder_when_run_again() {
+    const OBJECTS: u64 = 200;
+    let secrets = tempfile::tempdir().unwrap();
+    let (sources, prefix) = s3_sources(secrets.path());
+    let pipeline = TestPipeline::start_with(
+        "s3resume",
+        |config| config.sources.s3 = Some(sources),
+        |store| store,
+    )
+    .await;
+    let bucket = common::local_s3().store("docpipe").unwrap();
+    futures::stream::iter(0..OBJECTS)
+        .for_each_concurrent(16, |index| {
+            let note = format!("# Note {index}\n\nzyxobject{index} marks note {index}.\n");
+            let key = format!("{prefix}notes/note-{index:03}.md");
+            let bucket = &bucket;
+            async move {
+                upload(bucket, &key, note.into_bytes()).await;
+            }
+        })
+        .await;
+    let pipeline_file = common::write_pipeline(&pipeline.config, pipeline.scratch.path());
+    let backfill = || {
+        let mut command = common::docpipe(&pipeline_file);
+        command
+            .args(["backfill", "--tenant", "acme"])
+            .arg(format!("s3://docpipe/{prefix}"));
+        command
+    };
+
+    // Published slowly, then killed (a crash, a cancelled cron job) once
+    // some documents are indexed.
+    let mut first = backfill()
+        .args(["--max-rate", "20"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while pipeline.indexed_document_count().await < 10 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let done = pipeline.settled_document_count().await;
+    assert!(
+        0 < done && done < OBJECTS,
+        "killed halfway: {done} of {OBJECTS} indexed"
+    );
+
+    let mut resumed = backfill();
+    resumed.args(["--wait", "--json"]);
+    let summary = common::json(&common::run(resumed).await);
+    assert_eq!(summary["skipped"], done, "{summary}");
+    assert_eq!(summary["published"], OBJECTS - done, "{summary}");
+    assert_eq!(summary["indexed"], OBJECTS - done, "{summary}");
+    assert_eq!(summary["failed"], json!({}), "{summary}");
+    assert_eq!(pipeline.indexed_document_count().await, OBJECTS);
+    for index in [0, OBJECTS / 2, OBJECTS - 1] {
+        let ids = pipeline
+            .stored_chunk_ids("acme", &format!("notes/note-{index:03}"))
+            .await;
+        assert_eq!(ids.len(), 1, "note {index} is one chunk, stored once");
+    }
     pipeline.shutdown().await;
 }
 

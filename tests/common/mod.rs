@@ -214,6 +214,32 @@ impl TestPipeline {
         stored_chunk_ids(self.components.index.as_ref(), tenant, document).await
     }
 
+    /// Waits until the bulk queue is empty and the stores stop growing;
+    /// returns how many documents the live generation then holds.
+    pub async fn settled_document_count(&self) -> u64 {
+        let mut last = None;
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let depths = self.broker.queue_depths().await.unwrap();
+            let documents = self.indexed_document_count().await;
+            if depths.bulk == 0 && last == Some(documents) {
+                return documents;
+            }
+            last = Some(documents);
+        }
+    }
+
+    /// How many documents the live generation's BM25 index lists.
+    pub async fn indexed_document_count(&self) -> u64 {
+        self.components
+            .index
+            .stats()
+            .await
+            .unwrap()
+            .listed()
+            .documents
+    }
+
     /// Checks that each `(error code, body)` case was dead-lettered exactly
     /// once, permanently, on its first delivery, with its body kept byte for
     /// byte (which is how a letter is matched to its case); returns the

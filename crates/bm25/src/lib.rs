@@ -155,6 +155,22 @@ impl Bm25Store {
         let tenant = tenant.cloned();
         blocking(move || inner.documents(tenant.as_ref())).await
     }
+
+    /// A document's chunks in reading order (by ordinal), with their text,
+    /// page and heading path, as of the last commit; `score` is 0. At most
+    /// `limit` of them, the first: a lookup view shows a document, and the
+    /// bound keeps one call's memory bounded whatever the index holds
+    /// (`limits.max_chunks_per_document` already bounds what workers write).
+    pub async fn document_text(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let inner = self.inner.clone();
+        let (tenant, document) = (tenant.clone(), document.clone());
+        blocking(move || inner.document_text(&tenant, &document, limit)).await
+    }
 }
 
 impl Drop for Inner {
@@ -344,12 +360,25 @@ impl Inner {
         ])
     }
 
+    /// Every stored chunk of a document, as of the last commit, in index
+    /// order.
+    fn stored_document(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<TantivyDocument>, StoreError> {
+        self.reader
+            .reload()
+            .map_err(|error| unavailable(error.to_string()))?;
+        self.every_match(&self.document_filter(tenant, document))
+    }
+
     fn document_chunks(
         &self,
         tenant: &TenantId,
         document: &DocumentId,
     ) -> Result<Vec<StoredChunk>, StoreError> {
-        let chunks = self.every_match(&self.document_filter(tenant, document))?;
+        let chunks = self.stored_document(tenant, document)?;
         Ok(chunks
             .iter()
             .map(|stored| StoredChunk {
@@ -363,6 +392,25 @@ impl Inner {
                 metadata: self.metadata_of(stored),
             })
             .collect())
+    }
+
+    /// See [`Bm25Store::document_text`].
+    fn document_text(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let mut hits = self
+            .stored_document(tenant, document)?
+            .iter()
+            .map(|stored| self.hit(stored, 0.0))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Index order is write order within a segment only: merges and
+        // replacements reorder chunks.
+        hits.sort_by_key(|hit| hit.ordinal);
+        hits.truncate(limit);
+        Ok(hits)
     }
 
     /// Every stored chunk matching `query`, in index order.
@@ -623,14 +671,7 @@ impl ChunkStore for Bm25Store {
     ) -> Result<Vec<StoredChunk>, StoreError> {
         let inner = self.inner.clone();
         let (tenant, document) = (tenant.clone(), document.clone());
-        blocking(move || {
-            inner
-                .reader
-                .reload()
-                .map_err(|error| unavailable(error.to_string()))?;
-            inner.document_chunks(&tenant, &document)
-        })
-        .await
+        blocking(move || inner.document_chunks(&tenant, &document)).await
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {

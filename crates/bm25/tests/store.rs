@@ -353,3 +353,77 @@ async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
         assert_eq!(hits[0].ocr_confidence, expected, "{query}");
     }
 }
+
+#[tokio::test]
+async fn a_documents_text_comes_back_in_reading_order_and_from_its_tenant_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Bm25Store::open(dir.path()).unwrap();
+    let document = DocumentId::new("manual").unwrap();
+    let mut written = chunks(
+        "a",
+        "manual",
+        &["install the pump", "prime the pump", "run the pump"],
+    );
+    written[1].chunk.page = Some(2);
+    written[2].chunk.page = None;
+    // Written last chunk first, so index order is not reading order.
+    let reversed: Vec<IndexedChunk> = written.iter().rev().cloned().collect();
+    store
+        .replace_document(&TenantId::new("a").unwrap(), &document, &reversed)
+        .await
+        .unwrap();
+    // The same document id in another tenant, with other text.
+    store
+        .replace_document(
+            &TenantId::new("b").unwrap(),
+            &document,
+            &chunks("b", "manual", &["tenant b's secret"]),
+        )
+        .await
+        .unwrap();
+
+    let tenant = TenantId::new("a").unwrap();
+    let text = store
+        .document_text(&tenant, &document, 10_000)
+        .await
+        .unwrap();
+    let shown: Vec<(u32, &str, Option<u32>, Vec<&str>)> = text
+        .iter()
+        .map(|hit| {
+            let path = hit.heading_path.iter().map(String::as_str).collect();
+            (hit.ordinal, hit.text.as_str(), hit.page, path)
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (0, "install the pump", Some(1), vec!["Guide", "Part 0"]),
+            (1, "prime the pump", Some(2), vec!["Guide", "Part 1"]),
+            (2, "run the pump", None, vec!["Guide", "Part 2"]),
+        ]
+    );
+    for (hit, chunk) in text.iter().zip(&written) {
+        assert_eq!(hit.chunk_id, chunk.chunk.id);
+        assert_eq!(hit.document_id, document);
+        assert_eq!(hit.score, 0.0);
+        assert_eq!(hit.ocr_confidence, chunk.chunk.ocr_confidence);
+    }
+
+    // The bound keeps the first chunks.
+    let first = store.document_text(&tenant, &document, 2).await.unwrap();
+    assert_eq!(first, text[..2]);
+    // Another tenant's document, and a document nobody wrote, are not shown.
+    let other = store
+        .document_text(&TenantId::new("b").unwrap(), &document, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].text, "tenant b's secret");
+    assert!(
+        store
+            .document_text(&TenantId::new("c").unwrap(), &document, 10_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,7 +1,7 @@
 //! The `embedded` backend: Milvus for dense vectors, tantivy on the
 //! worker's disk for BM25, hybrid search fused here.
 
-use crate::{GenerationIndex, IndexStats};
+use crate::{DOCUMENT_TEXT_LIMIT, GenerationIndex, IndexStats};
 use async_trait::async_trait;
 use docpipe_bm25::Bm25Store;
 use docpipe_core::config::IndexBackend;
@@ -57,6 +57,16 @@ impl GenerationIndex for EmbeddedIndex {
         document: &DocumentId,
     ) -> Result<Vec<StoredChunk>, StoreError> {
         self.bm25.document_chunks(tenant, document).await
+    }
+
+    async fn document_text(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.bm25
+            .document_text(tenant, document, DOCUMENT_TEXT_LIMIT)
+            .await
     }
 
     async fn content_hashes(

@@ -36,6 +36,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Most chunks [`GenerationIndex::document_text`] returns: one call's
+/// memory stays bounded whatever a store holds. Documents are bounded
+/// before they are written (`limits.max_chunks_per_document`), so only a
+/// document beyond any sensible limit is cut short, to its first chunks.
+pub const DOCUMENT_TEXT_LIMIT: usize = 10_000;
+
 /// One generation's index, as its backend lays it out.
 #[async_trait]
 pub trait GenerationIndex: Send + Sync {
@@ -56,6 +62,17 @@ pub trait GenerationIndex: Send + Sync {
         tenant: &TenantId,
         document: &DocumentId,
     ) -> Result<Vec<StoredChunk>, StoreError>;
+
+    /// A document's chunks in order (by ordinal), with their text, page and
+    /// heading path, from the store that keeps the text (tantivy in the
+    /// `embedded` backend, the collection in the `milvus` backend); `score`
+    /// is 0. At most [`DOCUMENT_TEXT_LIMIT`] chunks, the first; empty if
+    /// `tenant` has no such document.
+    async fn document_text(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<ChunkHit>, StoreError>;
 
     /// The content hash of each of `documents` of `tenant` that the dense
     /// store holds.

@@ -1,7 +1,7 @@
 //! The `milvus` backend: one Milvus 2.5+ collection per generation, with
 //! full-text search and hybrid search on the server.
 
-use crate::{GenerationIndex, IndexStats};
+use crate::{DOCUMENT_TEXT_LIMIT, GenerationIndex, IndexStats};
 use async_trait::async_trait;
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{
@@ -52,6 +52,16 @@ impl GenerationIndex for MilvusIndex {
         document: &DocumentId,
     ) -> Result<Vec<StoredChunk>, StoreError> {
         self.store.document_chunks(tenant, document).await
+    }
+
+    async fn document_text(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.store
+            .document_text(tenant, document, DOCUMENT_TEXT_LIMIT)
+            .await
     }
 
     async fn content_hashes(

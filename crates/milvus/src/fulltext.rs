@@ -17,7 +17,7 @@ use crate::added::{METADATA, metadata_column};
 use crate::columns::{
     classify, int64, int64_column, malformed, quoted_list, stored_chunks, varchar, varchar_column,
 };
-use crate::search::{chunk_hits, consistency_level, ef_for};
+use crate::search::{chunk_hits, consistency_level, ef_for, hits_in_columns};
 use crate::{MilvusEndpoint, MilvusStore};
 use async_trait::async_trait;
 use docpipe_core::config::ReadConsistency;
@@ -43,7 +43,7 @@ const BODY: &str = "body";
 const VECTOR: &str = crate::VECTOR;
 /// Milvus caps one query's result window (offset + limit) at 16384 rows.
 const QUERY_WINDOW: usize = 16_384;
-/// The fields a search returns with each hit.
+/// The fields a search, or a document's text, returns with each hit.
 const HIT_FIELDS: [&str; 5] = ["chunk_id", "document_id", "ordinal", "page", "text"];
 /// How often [`FullTextStore::settle`] looks at the indexes again.
 const SETTLE_POLL: Duration = Duration::from_millis(500);
@@ -266,6 +266,39 @@ impl FullTextStore {
         Ok(pages)
     }
 
+    /// Writes `chunks`' rows (upserts: a row's key is its chunk id and
+    /// document version), leaving other rows of their document alone.
+    async fn upsert_rows(&self, chunks: &[IndexedChunk]) -> Result<(), StoreError> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let column = |select: fn(&IndexedChunk) -> String| chunks.iter().map(select).collect();
+        let number = |select: fn(&IndexedChunk) -> i64| chunks.iter().map(select).collect();
+        let mut columns = vec![
+            sdk::FieldData::varchar(
+                KEY,
+                column(|c| row_key(c.chunk.id.as_str(), c.document_version)),
+            ),
+            sdk::FieldData::varchar("chunk_id", column(|c| c.chunk.id.to_string())),
+            sdk::FieldData::varchar("document_id", column(|c| c.chunk.document_id.to_string())),
+            sdk::FieldData::varchar("tenant", column(|c| c.chunk.tenant.to_string())),
+            sdk::FieldData::int64("document_version", number(|c| c.document_version as i64)),
+            sdk::FieldData::int64("ordinal", number(|c| i64::from(c.chunk.ordinal))),
+            sdk::FieldData::int64("page", number(|c| c.chunk.page.map_or(0, i64::from))),
+            sdk::FieldData::varchar("text", column(|c| c.chunk.text.clone())),
+            sdk::FieldData::varchar(BODY, column(|c| c.chunk.embed_text.clone())),
+            sdk::FieldData::varchar(
+                "pipeline_version",
+                column(|c| c.pipeline_version.to_string()),
+            ),
+            sdk::FieldData::varchar("content_hash", column(|c| c.content_hash.to_string())),
+            sdk::FieldData::varchar("source", column(|c| c.source.clone())),
+            sdk::FieldData::float_vector(VECTOR, chunks.iter().map(|c| c.vector.clone()).collect()),
+        ];
+        self.milvus.add_added_columns(&mut columns, chunks);
+        self.milvus.upsert(columns).await
+    }
+
     /// The newest version of the document present, if any (Strong).
     async fn newest_version(
         &self,
@@ -331,6 +364,42 @@ impl FullTextStore {
             }
         }
         Ok(newest.into_values().collect())
+    }
+
+    /// A document's chunks in reading order (by ordinal), with their text,
+    /// page, heading path and OCR confidence (read Strong); `score` is 0.
+    /// Only the newest version's: for a moment after two workers wrote two
+    /// versions, the document has rows of both, until the later write's
+    /// clean-up (see the module's documentation), and their texts must not
+    /// interleave. At most `limit` chunks, the first: a lookup view shows a
+    /// document, and the bound keeps one call's memory bounded whatever the
+    /// collection holds (`limits.max_chunks_per_document` already bounds
+    /// what workers write).
+    pub async fn document_text(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let filter = format!("tenant == \"{tenant}\" && document_id == \"{document}\"");
+        let mut fields = self.milvus.with_hit_columns(&HIT_FIELDS);
+        fields.push("document_version");
+        let mut versioned = Vec::new();
+        for page in self.rows(&filter, &fields).await? {
+            let chunk_ids = varchar_column(page.get("chunk_id"), "chunk_id")?;
+            let versions = int64_column(page.get("document_version"), "document_version")?;
+            let hits = hits_in_columns(|name| page.get(name), chunk_ids, &[])?;
+            versioned.extend(versions.iter().copied().zip(hits));
+        }
+        let newest = versioned.iter().map(|(version, _)| *version).max();
+        let mut hits: Vec<ChunkHit> = versioned
+            .into_iter()
+            .filter(|(version, _)| Some(*version) == newest)
+            .map(|(_, hit)| hit)
+            .collect();
+        hits.sort_by_key(|hit| hit.ordinal);
+        hits.truncate(limit);
+        Ok(hits)
     }
 
     /// The `limit` chunks in `scope` nearest to `vector` by cosine.
@@ -442,36 +511,7 @@ impl ChunkStore for FullTextStore {
         chunks: &[IndexedChunk],
         replacing: &[StoredChunk],
     ) -> Result<(), StoreError> {
-        if !chunks.is_empty() {
-            let column = |select: fn(&IndexedChunk) -> String| chunks.iter().map(select).collect();
-            let number = |select: fn(&IndexedChunk) -> i64| chunks.iter().map(select).collect();
-            let mut columns = vec![
-                sdk::FieldData::varchar(
-                    KEY,
-                    column(|c| row_key(c.chunk.id.as_str(), c.document_version)),
-                ),
-                sdk::FieldData::varchar("chunk_id", column(|c| c.chunk.id.to_string())),
-                sdk::FieldData::varchar("document_id", column(|c| c.chunk.document_id.to_string())),
-                sdk::FieldData::varchar("tenant", column(|c| c.chunk.tenant.to_string())),
-                sdk::FieldData::int64("document_version", number(|c| c.document_version as i64)),
-                sdk::FieldData::int64("ordinal", number(|c| i64::from(c.chunk.ordinal))),
-                sdk::FieldData::int64("page", number(|c| c.chunk.page.map_or(0, i64::from))),
-                sdk::FieldData::varchar("text", column(|c| c.chunk.text.clone())),
-                sdk::FieldData::varchar(BODY, column(|c| c.chunk.embed_text.clone())),
-                sdk::FieldData::varchar(
-                    "pipeline_version",
-                    column(|c| c.pipeline_version.to_string()),
-                ),
-                sdk::FieldData::varchar("content_hash", column(|c| c.content_hash.to_string())),
-                sdk::FieldData::varchar("source", column(|c| c.source.clone())),
-                sdk::FieldData::float_vector(
-                    VECTOR,
-                    chunks.iter().map(|c| c.vector.clone()).collect(),
-                ),
-            ];
-            self.milvus.add_added_columns(&mut columns, chunks);
-            self.milvus.upsert(columns).await?;
-        }
+        self.upsert_rows(chunks).await?;
         // Only after the new chunks are in: drop those they replace...
         let stale_chunks: HashSet<ChunkId> = stale_ids(replacing, chunks).into_iter().collect();
         let stale: Vec<String> = replacing
@@ -543,5 +583,57 @@ mod tests {
     #[test]
     fn two_versions_of_a_chunk_have_two_rows() {
         assert_ne!(row_key("abc", 1), row_key("abc", 2));
+    }
+
+    /// Against the real milvus-lite (`scripts/milvus-lite.sh start`,
+    /// DOCPIPE_MILVUS_FULLTEXT_URL): the moment between a newer version's
+    /// rows going in and the clean-up of the older ones.
+    #[tokio::test]
+    async fn a_documents_text_is_its_newest_versions_while_two_are_stored() {
+        let url = std::env::var("DOCPIPE_MILVUS_FULLTEXT_URL")
+            .unwrap_or_else(|_| "http://127.0.0.1:19541".into());
+        let collection = format!("test_text_versions_{}", std::process::id());
+        let store = FullTextStore::connect(&url, &collection, 4).await.unwrap();
+        let version = |texts: &[&str], document_version| -> Vec<IndexedChunk> {
+            docpipe_core::testing::indexed_chunks("acme", "manual", texts, 4)
+                .into_iter()
+                .map(|chunk| IndexedChunk {
+                    document_version,
+                    ..chunk
+                })
+                .collect()
+        };
+        let (tenant, document) = (
+            TenantId::new("acme").unwrap(),
+            DocumentId::new("manual").unwrap(),
+        );
+        let older = version(&["old one", "old two", "old three"], 1);
+        store
+            .write_document(&tenant, &document, &older, &[])
+            .await
+            .unwrap();
+        // Version 2's rows are in; its writer has not cleaned up yet.
+        store
+            .upsert_rows(&version(&["new one", "new two"], 2))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .document_chunks(&tenant, &document)
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
+
+        let texts: Vec<String> = store
+            .document_text(&tenant, &document, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|hit| hit.text)
+            .collect();
+        assert_eq!(texts, ["new one", "new two"]);
+        store.collection().drop_collection().await.unwrap();
     }
 }

@@ -129,24 +129,38 @@ pub(crate) fn chunk_hits(results: &SearchResults) -> Result<Vec<ChunkHit>, Store
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let documents = varchar_column(result.get_output_field("document_id"), "document_id")?;
-    let ordinals = int64_column(result.get_output_field("ordinal"), "ordinal")?;
-    let pages = int64_column(result.get_output_field("page"), "page")?;
-    let texts = varchar_column(result.get_output_field("text"), "text")?;
-    let mut heading_paths =
-        heading_paths(result.get_output_field(HEADING_PATH), ids.len())?.into_iter();
-    let mut ocr_confidences =
-        ocr_confidences(result.get_output_field(OCR_CONFIDENCE), ids.len())?.into_iter();
-    let chunk_ids = result
-        .get_output_field("chunk_id")
-        .map(|field| varchar_column(Some(field), "chunk_id"))
-        .transpose()?;
-    let scores = result.get_scores();
-    (0..ids.len())
+    // The `milvus` backend's key is the chunk id and a version, so its
+    // hits carry the chunk id in a column; the dense store's key is it.
+    let chunk_ids = match result.get_output_field("chunk_id") {
+        Some(column) => varchar_column(Some(column), "chunk_id")?,
+        None => ids,
+    };
+    hits_in_columns(
+        |name| result.get_output_field(name),
+        chunk_ids,
+        result.get_scores(),
+    )
+}
+
+/// The chunks in the columns of a search's or a query's result (`column`
+/// gives each by name), one per id of `chunk_ids`, scored by `scores` (0
+/// where it has no score: a query ranks nothing).
+pub(crate) fn hits_in_columns<'a>(
+    column: impl Fn(&str) -> Option<&'a FieldData>,
+    chunk_ids: &[String],
+    scores: &[f32],
+) -> Result<Vec<ChunkHit>, StoreError> {
+    let rows = chunk_ids.len();
+    let documents = varchar_column(column("document_id"), "document_id")?;
+    let ordinals = int64_column(column("ordinal"), "ordinal")?;
+    let pages = int64_column(column("page"), "page")?;
+    let texts = varchar_column(column("text"), "text")?;
+    let mut heading_paths = heading_paths(column(HEADING_PATH), rows)?.into_iter();
+    let mut ocr_confidences = ocr_confidences(column(OCR_CONFIDENCE), rows)?.into_iter();
+    (0..rows)
         .map(|row| {
             Ok(ChunkHit {
-                // The `milvus` backend's key is the chunk id and a version.
-                chunk_id: ChunkId::from_stored(chunk_ids.unwrap_or(ids)[row].clone()),
+                chunk_id: ChunkId::from_stored(chunk_ids[row].clone()),
                 document_id: DocumentId::new(documents[row].clone()).map_err(|error| {
                     malformed(format!("stored document id is invalid: {error}"))
                 })?,

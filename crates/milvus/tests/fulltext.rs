@@ -245,3 +245,81 @@ async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
     );
     store.collection().drop_collection().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_documents_text_comes_back_in_reading_order_and_from_its_tenant_only() {
+    let store = store("text").await;
+    let (tenant, document) = ids("acme", "manual");
+    let mut written = version(
+        "manual",
+        &["install the pump", "prime the pump", "run the pump"],
+        3,
+    );
+    written[1].chunk.page = Some(2);
+    written[2].chunk.page = None;
+    // Written last chunk first, so no insertion order hides a missing sort.
+    let reversed: Vec<IndexedChunk> = written.iter().rev().cloned().collect();
+    store
+        .replace_document(&tenant, &document, &reversed)
+        .await
+        .unwrap();
+    // The same document id in another tenant, with other text.
+    let (other_tenant, _) = ids("b", "manual");
+    store
+        .replace_document(
+            &other_tenant,
+            &document,
+            &indexed_chunks("b", "manual", &["tenant b's secret"], DIMENSION),
+        )
+        .await
+        .unwrap();
+
+    let text = store
+        .document_text(&tenant, &document, 10_000)
+        .await
+        .unwrap();
+    let shown: Vec<(u32, &str, Option<u32>, Vec<&str>)> = text
+        .iter()
+        .map(|hit| {
+            let path = hit.heading_path.iter().map(String::as_str).collect();
+            (hit.ordinal, hit.text.as_str(), hit.page, path)
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (0, "install the pump", Some(1), vec!["Guide", "Part 0"]),
+            (1, "prime the pump", Some(2), vec!["Guide", "Part 1"]),
+            (2, "run the pump", None, vec!["Guide", "Part 2"]),
+        ]
+    );
+    for (hit, chunk) in text.iter().zip(&written) {
+        assert_eq!(
+            hit.chunk_id, chunk.chunk.id,
+            "the chunk id, not the row key"
+        );
+        assert_eq!(hit.document_id, document);
+        assert_eq!(hit.score, 0.0);
+        assert_eq!(hit.ocr_confidence, chunk.chunk.ocr_confidence);
+    }
+
+    // The bound keeps the first chunks.
+    let first = store.document_text(&tenant, &document, 2).await.unwrap();
+    assert_eq!(first, text[..2]);
+    // Another tenant's document, and a document nobody wrote, are not shown.
+    let other = store
+        .document_text(&other_tenant, &document, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].text, "tenant b's secret");
+    let (nobody, _) = ids("c", "manual");
+    assert!(
+        store
+            .document_text(&nobody, &document, 10_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.collection().drop_collection().await.unwrap();
+}

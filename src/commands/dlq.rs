@@ -46,12 +46,7 @@ async fn show(broker: &Broker, id: &str) -> anyhow::Result<ExitCode> {
     let Some(letter) = letters.iter().find(|letter| letter.id == id) else {
         bail!("no dead letter with id {id}; `docpipe dlq list` shows the ids");
     };
-    let mut shown = letter.summary();
-    shown["history"] = serde_json::json!(letter.history.errors);
-    shown["first_failed_at_unix_ms"] = serde_json::json!(letter.history.first_failed_at_unix_ms);
-    shown["traceparent"] = serde_json::json!(letter.traceparent);
-    shown["body"] = serde_json::json!(String::from_utf8_lossy(&letter.body));
-    print_json(&shown);
+    print_json(&letter.detail());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -133,6 +133,18 @@ impl DeadLetter {
         })
     }
 
+    /// The summary with the failure history, the first failure's time, the
+    /// `traceparent` and the original body: all an operator needs to decide
+    /// whether to replay it.
+    pub fn detail(&self) -> serde_json::Value {
+        let mut detail = self.summary();
+        detail["history"] = serde_json::json!(self.history.errors);
+        detail["first_failed_at_unix_ms"] = serde_json::json!(self.history.first_failed_at_unix_ms);
+        detail["traceparent"] = serde_json::json!(self.traceparent);
+        detail["body"] = serde_json::json!(String::from_utf8_lossy(&self.body));
+        detail
+    }
+
     /// Reads a dead letter back from a delivery of the dead-letter queue.
     pub fn from_delivery(delivery: &lapin::message::Delivery) -> Self {
         let properties = &delivery.properties;

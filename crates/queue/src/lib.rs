@@ -443,10 +443,11 @@ impl Broker {
             .map_err(operation("basic.get"))
     }
 
-    /// Messages ready in the ingest and dead-letter queues.
+    /// Messages ready in the ingest and dead-letter queues, and the
+    /// workers consuming uploads.
     pub async fn queue_depths(&self) -> Result<QueueDepths, QueueError> {
         let channel = self.channel().await?;
-        let depth = async |queue: &str| {
+        let declared = async |queue: &str| {
             channel
                 .queue_declare(
                     queue.into(),
@@ -457,13 +458,16 @@ impl Broker {
                     FieldTable::default(),
                 )
                 .await
-                .map(|queue| queue.message_count())
                 .map_err(operation("queue.declare"))
         };
+        let ingest = declared(&self.config.ingest_queue).await?;
         let depths = QueueDepths {
-            ingest: depth(&self.config.ingest_queue).await?,
-            bulk: depth(&self.config.bulk_queue()).await?,
-            dead: depth(&self.config.dead_letter_queue).await?,
+            ingest: ingest.message_count(),
+            bulk: declared(&self.config.bulk_queue()).await?.message_count(),
+            dead: declared(&self.config.dead_letter_queue)
+                .await?
+                .message_count(),
+            workers: ingest.consumer_count(),
         };
         close_channel(&channel).await;
         Ok(depths)
@@ -521,6 +525,8 @@ pub struct QueueDepths {
     pub bulk: u32,
     /// Dead letters waiting for an operator.
     pub dead: u32,
+    /// Workers consuming uploads (consumers of the ingest queue).
+    pub workers: u32,
 }
 
 /// Publishes with publisher confirms: a publish returns once the broker

@@ -22,6 +22,7 @@ test: setup
 	bash scripts/seaweedfs.sh start
 	bash scripts/api-check.sh install
 	bash scripts/install-stunnel.sh
+	bash scripts/install-browser.sh
 	$(CARGO) test --workspace --all-targets
 	bash scripts/examples.sh
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses part of the harness
 
 pub mod scenario;
+pub mod serve;
 
 use docpipe_core::{ChunkId, ChunkStore, IndexedChunk, StoreError, StoreStats, StoredChunk};
 use docpipe_core::{DocumentEvent, DocumentId, IngestRequest, PipelineConfig, TenantId};

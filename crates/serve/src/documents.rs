@@ -2,13 +2,16 @@
 //! "was the document indexed at all?", answered from the index, the
 //! document events and the dead-letter queue.
 
+use crate::activity::{Bucket, OutcomeHistory};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use docpipe_catalog::Generation;
-use docpipe_core::{DocumentEvent, DocumentId, PipelineConfig, PipelineVersion, TenantId};
+use docpipe_core::{
+    ChunkHit, DocumentEvent, DocumentId, PipelineConfig, PipelineVersion, TenantId,
+};
 use docpipe_embed::ModelDir;
 use docpipe_index::{Access, GenerationIndex};
 use docpipe_queue::Broker;
@@ -29,6 +32,8 @@ const DEAD_LETTERS_SCANNED: usize = 10_000;
 /// since the server started (events are not stored by the broker).
 pub(crate) struct RecentEvents {
     last: Mutex<LruCache<(TenantId, DocumentId), DocumentEvent>>,
+    outcomes: Mutex<OutcomeHistory>,
+    since_unix_ms: u64,
 }
 
 impl RecentEvents {
@@ -39,6 +44,8 @@ impl RecentEvents {
             last: Mutex::new(LruCache::new(
                 NonZeroUsize::new(REMEMBERED_EVENTS).expect("non-zero"),
             )),
+            outcomes: Mutex::new(OutcomeHistory::default()),
+            since_unix_ms: docpipe_core::event::now_unix_ms(),
         });
         let recorder = events.clone();
         tokio::spawn(async move {
@@ -62,6 +69,10 @@ impl RecentEvents {
     }
 
     fn record(&self, event: DocumentEvent) {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .count(&event, docpipe_core::event::now_unix_ms());
         if let (Some(tenant), Some(document)) = event.subject() {
             let key = (tenant.clone(), document.clone());
             self.lock().put(key, event);
@@ -72,6 +83,19 @@ impl RecentEvents {
         self.lock()
             .get(&(tenant.clone(), document.clone()))
             .cloned()
+    }
+
+    /// Outcomes by type in the last minutes before `now_ms`.
+    pub(crate) fn outcomes(&self, now_ms: u64) -> Vec<Bucket> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recent(now_ms)
+    }
+
+    /// When this server started following events.
+    pub(crate) fn since_unix_ms(&self) -> u64 {
+        self.since_unix_ms
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<(TenantId, DocumentId), DocumentEvent>> {
@@ -112,12 +136,18 @@ pub(crate) struct DocumentStatus {
     last_event: Option<DocumentEvent>,
     /// Its most recent dead letter, if one is waiting in the dead-letter queue.
     dead_letter: Option<serde_json::Value>,
+    /// Its chunks in the live generation, in order (`?chunks=true` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chunks: Option<Vec<ChunkHit>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LookupQuery {
     tenant: Option<TenantId>,
+    /// Whether to include the chunks the live generation holds.
+    #[serde(default)]
+    chunks: bool,
 }
 
 pub(crate) async fn document(
@@ -132,13 +162,21 @@ pub(crate) async fn document(
     let tenant = state.tenant(principal, query.tenant)?;
     let document = DocumentId::new(id)
         .map_err(|error| ApiError::BadRequest(format!("invalid document id: {error}")))?;
-    let status = state.documents.status(&state, tenant, document).await?;
+    let mut status = state.documents.status(&state, tenant, document).await?;
     if status.generations.is_empty() && status.last_event.is_none() && status.dead_letter.is_none()
     {
         return Err(ApiError::NotFound(format!(
             "no generation holds document {:?} of tenant {:?}, no event about it was seen since this server started, and no dead letter names it; check the id and the tenant, or whether it was published",
             status.document_id, status.tenant
         )));
+    }
+    if query.chunks && status.searchable {
+        let index = state.searcher.live_index().await?;
+        status.chunks = Some(
+            index
+                .document_text(&status.tenant, &status.document_id)
+                .await?,
+        );
     }
     Ok(Json(status))
 }
@@ -186,11 +224,20 @@ impl DocumentLookup {
             searchable,
             generations,
             dead_letter,
+            chunks: None,
         })
     }
 
+    /// The events followed.
+    pub(crate) fn events(&self) -> &RecentEvents {
+        &self.events
+    }
+
     /// The index of `generation`, opened once.
-    async fn index(&self, generation: &Generation) -> Result<Arc<dyn GenerationIndex>, ApiError> {
+    pub(crate) async fn index(
+        &self,
+        generation: &Generation,
+    ) -> Result<Arc<dyn GenerationIndex>, ApiError> {
         let mut indexes = self.indexes.lock().await;
         if let Some(index) = indexes.get(&generation.version) {
             return Ok(index.clone());

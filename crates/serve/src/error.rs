@@ -31,6 +31,10 @@ pub enum ApiError {
     /// The document is unknown to every generation, event and dead letter.
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the current state (a rollback confirmed
+    /// for a generation no longer live).
+    #[error("{0}")]
+    Conflict(String),
     /// Too many searches are in flight.
     #[error("the server is at capacity ({0} searches in flight); retry after a moment")]
     Overloaded(usize),
@@ -59,6 +63,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::NothingIndexed(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -78,6 +83,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::TooLarge(_) => "too_large",
             Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
             Self::Overloaded(_) => "overloaded",
             Self::Timeout(_) => "timeout",
             Self::NothingIndexed(_) => "nothing_indexed",

@@ -7,6 +7,11 @@
 //!   holding it, its chunks in each store, its last event, its dead letter.
 //! - `GET /v1/status` (admin key): queue depths and what the live
 //!   generation holds.
+//! - `GET /v1/dead-letters[/{id}]` (a tenant key sees its own) and `POST
+//!   /v1/dead-letters/replay` (admin key); `GET /v1/generations` and `POST
+//!   /v1/generations/rollback`, `GET /v1/activity` (admin key).
+//! - `GET /v1/whoami`: the key's name, role and tenant.
+//! - `/`: the console, a page over this API (static files in the binary).
 //! - `/healthz`, `/readyz`, `/metrics` (Prometheus) and `/openapi.json`.
 //!
 //! The model is loaded once per generation; concurrent queries are
@@ -17,8 +22,12 @@
 
 #![warn(missing_docs)]
 
+mod activity;
+mod console;
+mod dead_letters;
 mod documents;
 mod error;
+mod generations;
 pub mod keys;
 mod search;
 mod status;
@@ -138,6 +147,14 @@ impl Server {
             .route("/v1/search", post(search::search))
             .route("/v1/documents/{*id}", get(documents::document))
             .route("/v1/status", get(status::status))
+            .route("/v1/whoami", get(status::whoami))
+            .route("/v1/activity", get(activity::activity))
+            .route("/v1/dead-letters", get(dead_letters::list))
+            .route("/v1/dead-letters/replay", post(dead_letters::replay))
+            .route("/v1/dead-letters/{id}", get(dead_letters::show))
+            .route("/v1/generations", get(generations::list))
+            .route("/v1/generations/rollback", post(generations::rollback))
+            .merge(console::routes())
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(status::ready))
             .route("/metrics", get(docpipe_telemetry::http::metrics_text))

@@ -1,6 +1,6 @@
-//! `GET /v1/status` (admin), `/readyz` and `/metrics`.
+//! `GET /v1/status` (admin), `GET /v1/whoami`, `/readyz` and `/metrics`.
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Role};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -31,6 +31,20 @@ pub(crate) async fn status(
         live_generation: state.searcher.live_version().await?.to_string(),
         backend: state.config.index.backend.as_str(),
         stores: index.stats().await?,
+    }))
+}
+
+/// Who the key is: its name, role and tenant (for the console).
+pub(crate) async fn whoami(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let principal = state.principal(&headers)?;
+    Ok(Json(match &principal.role {
+        Role::Admin => serde_json::json!({ "name": principal.name, "role": "admin" }),
+        Role::Tenant(tenant) => {
+            serde_json::json!({ "name": principal.name, "role": "tenant", "tenant": tenant })
+        }
     }))
 }
 

@@ -1,0 +1,105 @@
+//! `GET /v1/generations` and `POST /v1/generations/rollback` (admin key):
+//! the index generations an operator switches between.
+
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
+use docpipe_catalog::{CatalogError, GenerationState};
+use docpipe_index::IndexStats;
+use std::sync::Arc;
+
+/// One generation: its settings and what its stores hold.
+#[derive(Debug, serde::Serialize)]
+struct GenerationRow {
+    version: String,
+    state: &'static str,
+    max_tokens: usize,
+    overlap_tokens: usize,
+    model: String,
+    /// Its stores' counts; absent when they cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stores: Option<IndexStats>,
+}
+
+/// Every generation the catalog lists, live first.
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let principal = state.principal(&headers)?;
+    state.require_admin(principal)?;
+    let catalog = state.searcher.catalog().read().await?;
+    let mut generations: Vec<_> = catalog.generations.iter().collect();
+    generations.sort_by_key(|generation| generation.state != GenerationState::Live);
+    let mut rows = Vec::new();
+    for generation in generations {
+        let stores = match state.documents.index(generation).await {
+            Ok(index) => index.stats().await.ok(),
+            Err(error) => {
+                tracing::debug!(%error, generation = %generation.version, "cannot count");
+                None
+            }
+        };
+        rows.push(GenerationRow {
+            version: generation.version.to_string(),
+            state: generation.state.as_str(),
+            max_tokens: generation.chunking.max_tokens,
+            overlap_tokens: generation.chunking.overlap_tokens,
+            model: generation.model.dir.display().to_string(),
+            stores,
+        });
+    }
+    Ok(Json(serde_json::json!({ "generations": rows })))
+}
+
+/// A rollback names the generation it expects to replace, so that two
+/// operators (or a stale page) cannot roll back twice.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RollbackRequest {
+    live: String,
+}
+
+/// Makes the previous generation live again; searches follow at once, the
+/// Milvus alias is moved for clients outside docpipe.
+pub(crate) async fn rollback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: Result<Json<RollbackRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let principal = state.principal(&headers)?;
+    state.require_admin(principal)?;
+    let Json(request) = request.map_err(|error| ApiError::BadRequest(error.body_text()))?;
+    let live = state
+        .searcher
+        .catalog()
+        .update(|generations| {
+            let current = generations.live().map(|live| live.version.to_string());
+            if current.as_deref() != Some(request.live.as_str()) {
+                return Err(CatalogError::Refused(format!(
+                    "generation {:?} is not live (the live one is {current:?}); reload and confirm again",
+                    request.live
+                )));
+            }
+            generations.roll_back()
+        })
+        .await
+        .map_err(|error| match error {
+            CatalogError::Refused(message) => ApiError::Conflict(message),
+            other => other.into(),
+        })?;
+    let catalog = state.searcher.catalog().read().await?;
+    let generation = catalog.get(&live).expect("the generation just made live");
+    state
+        .documents
+        .index(generation)
+        .await?
+        .point_alias(&state.config.milvus.collection)
+        .await?;
+    tracing::info!(live = %live, replaced = %request.live, "rolled back over the API");
+    Ok(Json(
+        serde_json::json!({ "live": live.to_string(), "previous": request.live }),
+    ))
+}

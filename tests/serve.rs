@@ -210,7 +210,7 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
     let (_, generations) = server.get(&keys.admin, "/v1/generations").await;
     let live = &generations["generations"][0];
     assert_eq!(
-        (&live["state"], &live["stores"]["tantivy"]["documents"]),
+        (&live["state"], &live["tantivy"]["documents"]),
         (&json!("live"), &json!(10)),
         "{generations}"
     );

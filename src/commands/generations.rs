@@ -12,7 +12,7 @@ use docpipe_core::{
     TenantId,
 };
 use docpipe_embed::ModelDir;
-use docpipe_index::{Access, GenerationIndex};
+use docpipe_index::{Access, GenerationIndex, GenerationSummary};
 use docpipe_parsed::{PRUNE_GRACE, ParsedCopies};
 use docpipe_pipeline::{drop_generations, pipeline_version};
 use docpipe_queue::Broker;
@@ -327,17 +327,6 @@ async fn no_family_to_reindex(config: &PipelineConfig) -> anyhow::Error {
     )
 }
 
-#[derive(serde::Serialize)]
-struct GenerationRow {
-    version: String,
-    state: &'static str,
-    max_tokens: usize,
-    overlap_tokens: usize,
-    model: String,
-    milvus: Option<StoreStats>,
-    tantivy: Option<StoreStats>,
-}
-
 pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Result<ExitCode> {
     let catalog = docpipe_index::catalog(config).await?;
     let generations = catalog.read().await?;
@@ -350,15 +339,7 @@ pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Res
                 None
             }
         };
-        rows.push(GenerationRow {
-            version: generation.version.to_string(),
-            state: generation.state.as_str(),
-            max_tokens: generation.chunking.max_tokens,
-            overlap_tokens: generation.chunking.overlap_tokens,
-            model: generation.model.dir.display().to_string(),
-            milvus: stats.map(|stats| stats.milvus),
-            tantivy: stats.and_then(|stats| stats.tantivy),
-        });
+        rows.push(GenerationSummary::new(generation, stats));
     }
     if args.json {
         print_json(&rows);
@@ -379,8 +360,8 @@ pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Res
             row.version,
             row.max_tokens,
             row.overlap_tokens,
-            count(row.milvus),
-            count(row.tantivy),
+            count(row.stores.map(|stores| stores.milvus)),
+            count(row.stores.and_then(|stores| stores.tantivy)),
             row.model
         );
     }

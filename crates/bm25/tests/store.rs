@@ -1,7 +1,7 @@
 //! The tantivy store on a real index in a temporary directory.
 
 use docpipe_bm25::Bm25Store;
-use docpipe_core::testing::{indexed_chunks, sorted_ids as ids};
+use docpipe_core::testing::{assert_document_text, indexed_chunks, sorted_ids as ids};
 use docpipe_core::{
     ChunkId, ChunkStore, DocumentId, DocumentsUnderway, IndexedChunk, MetadataFilter, SearchScope,
     TenantId,
@@ -387,27 +387,7 @@ async fn a_documents_text_comes_back_in_reading_order_and_from_its_tenant_only()
         .document_text(&tenant, &document, 10_000)
         .await
         .unwrap();
-    let shown: Vec<(u32, &str, Option<u32>, Vec<&str>)> = text
-        .iter()
-        .map(|hit| {
-            let path = hit.heading_path.iter().map(String::as_str).collect();
-            (hit.ordinal, hit.text.as_str(), hit.page, path)
-        })
-        .collect();
-    assert_eq!(
-        shown,
-        [
-            (0, "install the pump", Some(1), vec!["Guide", "Part 0"]),
-            (1, "prime the pump", Some(2), vec!["Guide", "Part 1"]),
-            (2, "run the pump", None, vec!["Guide", "Part 2"]),
-        ]
-    );
-    for (hit, chunk) in text.iter().zip(&written) {
-        assert_eq!(hit.chunk_id, chunk.chunk.id);
-        assert_eq!(hit.document_id, document);
-        assert_eq!(hit.score, 0.0);
-        assert_eq!(hit.ocr_confidence, chunk.chunk.ocr_confidence);
-    }
+    assert_document_text(&text, &written);
 
     // The bound keeps the first chunks.
     let first = store.document_text(&tenant, &document, 2).await.unwrap();

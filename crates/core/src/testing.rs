@@ -1,6 +1,8 @@
 //! Builders for tests of stages and stores (feature `test-support`).
 
-use crate::{Chunk, ChunkId, ContentHash, DocumentId, IndexedChunk, PipelineVersion, TenantId};
+use crate::{
+    Chunk, ChunkHit, ChunkId, ContentHash, DocumentId, IndexedChunk, PipelineVersion, TenantId,
+};
 
 /// Indexed chunks of one document with the given texts; vector `i` points
 /// along axis `i % dimension`, so nearest-neighbour results are predictable;
@@ -53,4 +55,23 @@ pub fn sorted_ids(chunks: &[IndexedChunk]) -> Vec<ChunkId> {
     let mut ids: Vec<ChunkId> = chunks.iter().map(|chunk| chunk.chunk.id.clone()).collect();
     ids.sort();
     ids
+}
+
+/// Checks that a store's `document_text` returned exactly `written`'s
+/// chunks in reading order: ordinals, texts, pages, heading paths, chunk
+/// ids (not a store's row keys), OCR confidence, and a score of 0.
+pub fn assert_document_text(text: &[ChunkHit], written: &[IndexedChunk]) {
+    let mut expected: Vec<&Chunk> = written.iter().map(|chunk| &chunk.chunk).collect();
+    expected.sort_by_key(|chunk| chunk.ordinal);
+    assert_eq!(text.len(), expected.len(), "{text:?}");
+    for (hit, chunk) in text.iter().zip(expected) {
+        assert_eq!(
+            (hit.ordinal, &hit.text, hit.page, &hit.heading_path),
+            (chunk.ordinal, &chunk.text, chunk.page, &chunk.heading_path)
+        );
+        assert_eq!(hit.chunk_id, chunk.id, "the chunk id, not a row key");
+        assert_eq!(hit.document_id, chunk.document_id);
+        assert_eq!(hit.score, 0.0);
+        assert_eq!(hit.ocr_confidence, chunk.ocr_confidence);
+    }
 }

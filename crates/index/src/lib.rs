@@ -134,6 +134,39 @@ impl IndexStats {
     }
 }
 
+/// A generation as operators see it (`docpipe generations`, the API's
+/// `/v1/generations`): its settings and what its stores hold.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GenerationSummary {
+    /// Its pipeline version.
+    pub version: String,
+    /// Building, live, previous or retired.
+    pub state: &'static str,
+    /// Its chunk size, in model tokens.
+    pub max_tokens: usize,
+    /// Its chunk overlap, in model tokens.
+    pub overlap_tokens: usize,
+    /// Its model directory.
+    pub model: String,
+    /// What its stores hold, when they could be read.
+    #[serde(flatten)]
+    pub stores: Option<IndexStats>,
+}
+
+impl GenerationSummary {
+    /// The summary of `generation`, whose stores hold `stores`.
+    pub fn new(generation: &Generation, stores: Option<IndexStats>) -> Self {
+        Self {
+            version: generation.version.to_string(),
+            state: generation.state.as_str(),
+            max_tokens: generation.chunking.max_tokens,
+            overlap_tokens: generation.chunking.overlap_tokens,
+            model: generation.model.dir.display().to_string(),
+            stores,
+        }
+    }
+}
+
 /// What a process does with a generation it opens.
 #[derive(Clone)]
 pub enum Access {

@@ -280,7 +280,7 @@ async function refreshGenerations() {
   }
   const { generations } = await api("GET", "/v1/generations");
   liveGeneration = generations.find((generation) => generation.state === "live")?.version ?? null;
-  const listed = (generation) => generation.stores?.tantivy ?? generation.stores?.milvus;
+  const listed = (generation) => generation.tantivy ?? generation.milvus;
   $("#generation-table tbody").replaceChildren(...generations.map((generation) => element("tr", {},
     element("td", { className: `state-${generation.state}` }, generation.state),
     element("td", {}, generation.version),

@@ -7,21 +7,8 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
 use docpipe_catalog::{CatalogError, GenerationState};
-use docpipe_index::IndexStats;
+use docpipe_index::GenerationSummary;
 use std::sync::Arc;
-
-/// One generation: its settings and what its stores hold.
-#[derive(Debug, serde::Serialize)]
-struct GenerationRow {
-    version: String,
-    state: &'static str,
-    max_tokens: usize,
-    overlap_tokens: usize,
-    model: String,
-    /// Its stores' counts; absent when they cannot be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stores: Option<IndexStats>,
-}
 
 /// Every generation the catalog lists, live first.
 pub(crate) async fn list(
@@ -42,14 +29,7 @@ pub(crate) async fn list(
                 None
             }
         };
-        rows.push(GenerationRow {
-            version: generation.version.to_string(),
-            state: generation.state.as_str(),
-            max_tokens: generation.chunking.max_tokens,
-            overlap_tokens: generation.chunking.overlap_tokens,
-            model: generation.model.dir.display().to_string(),
-            stores,
-        });
+        rows.push(GenerationSummary::new(generation, stores));
     }
     Ok(Json(serde_json::json!({ "generations": rows })))
 }

@@ -56,6 +56,9 @@ echo "curl localhost:$port/v1/documents/guides/rabbitmq-operations -H 'Authoriza
 curl -sf "http://127.0.0.1:$port/v1/documents/guides/rabbitmq-operations" -H "Authorization: Bearer $key" \
   | "$PY" -c 'import json, sys; answer = json.load(sys.stdin); print(json.dumps({key: answer[key] for key in ("searchable", "generations")}, indent=1))' \
   || { kill "$serve_pid"; die "the document API did not answer; see $DOCPIPE_HOME/logs/demo-serve.log"; }
+echo "the console: http://127.0.0.1:$port/ (docpipe serve serves it; enter an API key)"
+curl -sf "http://127.0.0.1:$port/" | grep -q "<title>docpipe console</title>" \
+  || { kill "$serve_pid"; die "the console was not served; see $DOCPIPE_HOME/logs/demo-serve.log"; }
 kill -TERM "$serve_pid"
 wait "$serve_pid" || die "the server did not stop cleanly; see $DOCPIPE_HOME/logs/demo-serve.log"
 

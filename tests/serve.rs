@@ -9,6 +9,7 @@ use common::serve::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_documents() {
@@ -216,6 +217,18 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
     );
     let (_, activity) = server.get(&keys.admin, "/v1/activity").await;
     assert_eq!(activity["buckets"].as_array().map(Vec::len), Some(60));
+    // The worker says what it handles (nothing now) every 5 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let workers = loop {
+        let (_, activity) = server.get(&keys.admin, "/v1/activity").await;
+        let workers = activity["workers"].as_array().cloned().unwrap_or_default();
+        if !workers.is_empty() || Instant::now() > deadline {
+            break workers;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    assert_eq!(workers[0]["in_flight"], json!([]), "{workers:?}");
     // A rollback names the generation it replaces, and needs one to go back to.
     let rollback = |key: &str, live: &Value| {
         server

@@ -110,6 +110,8 @@ async function main() {
   await page.waitForSelector("#queues table");
   check((await page.textContent("#queues")).includes("workers consuming"), "ingestion shows the queues and the workers");
   await page.waitForFunction(() => document.querySelector("#outcome-totals").textContent.includes("indexed"));
+  await page.waitForFunction(() => /worker\(s\)|:\d+/.test(document.querySelector("#in-flight tbody").textContent), null, { timeout: 20_000 });
+  check(!(await page.textContent("#in-flight tbody")).includes("No worker"), "ingestion shows the worker and what it handles");
   await page.screenshot({ path: path.join(screenshots, "ingestion.png"), fullPage: true });
 
   await view(page, "generations");

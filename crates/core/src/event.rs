@@ -127,6 +127,37 @@ impl DocumentEvent {
     }
 }
 
+/// What a worker is handling now. Each worker publishes one every few
+/// seconds to the events exchange with the routing key
+/// [`WorkerStatus::ROUTING_KEY`] (not a document event: subscribers of
+/// `document.*` never see it), so that operators see documents in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    /// The worker: its host name and process id.
+    pub worker: String,
+    /// The documents it is handling, oldest first.
+    pub in_flight: Vec<InFlightDocument>,
+    /// Milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+}
+
+impl WorkerStatus {
+    /// The routing key worker statuses are published with.
+    pub const ROUTING_KEY: &str = "worker.status";
+}
+
+/// A document a worker is handling: what its message names, which may be
+/// malformed (it is still in flight until it is dead-lettered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlightDocument {
+    /// The tenant the message names, if it names one.
+    pub tenant: Option<String>,
+    /// The document the message names, if it names one.
+    pub document_id: Option<String>,
+    /// When the worker took the delivery, in milliseconds since the Unix epoch.
+    pub since_unix_ms: u64,
+}
+
 /// Milliseconds since the Unix epoch, for event and dead-letter timestamps.
 pub fn now_unix_ms() -> u64 {
     std::time::SystemTime::now()

@@ -10,6 +10,7 @@
 
 mod generations;
 mod https;
+mod in_flight;
 mod indexer;
 mod s3;
 mod source;

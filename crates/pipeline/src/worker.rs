@@ -9,6 +9,7 @@
 
 use crate::Components;
 use crate::generations::Generations;
+use crate::in_flight::{InFlight, publish_statuses};
 use crate::indexer::{IndexError, Indexed};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use docpipe_core::config::{PipelineConfig, QueueConfig, RetryConfig, WorkerConfig};
@@ -216,6 +217,8 @@ impl Worker {
         let sampling = sample_queue_depths(broker).fuse();
         tokio::pin!(sampling);
         let mut in_flight = JoinSet::new();
+        let documents = Arc::new(InFlight::default());
+        let statuses = tokio::spawn(publish_statuses(documents.clone(), publisher.clone()));
         let mut broker_error = None;
         loop {
             tokio::select! {
@@ -239,12 +242,14 @@ impl Worker {
                         let (generations, publisher) = (self.generations.clone(), publisher.clone());
                         let max_attempts = self.retry.max_attempts;
                         let span = consume_span(&delivery);
+                        let (documents, key) = (documents.clone(), documents.start(delivery.body()));
                         in_flight.spawn(async move {
                             metrics().in_flight.inc();
                             let outcome = handle(&generations, &publisher, delivery, max_attempts)
                                 .instrument(span)
                                 .await;
                             metrics().in_flight.dec();
+                            documents.finish(key);
                             outcome
                         });
                     }
@@ -281,6 +286,7 @@ impl Worker {
             );
             in_flight.abort_all();
         }
+        statuses.abort();
         consumer.close().await;
         match broker_error {
             Some(error) => Err(error),

@@ -30,7 +30,7 @@ mod headers;
 
 use docpipe_core::config::{QueueConfig, RetryConfig};
 use docpipe_core::message::Request;
-use docpipe_core::{Classify, DocumentEvent, ErrorClass, IngestRequest};
+use docpipe_core::{Classify, DocumentEvent, ErrorClass, IngestRequest, WorkerStatus};
 use futures::{Stream, StreamExt};
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions,
@@ -337,6 +337,23 @@ impl Broker {
     pub async fn subscribe_events(
         &self,
     ) -> Result<impl Stream<Item = DocumentEvent> + use<>, QueueError> {
+        self.subscribe("document.*").await
+    }
+
+    /// Subscribes to the workers' statuses from now on (each worker
+    /// publishes one every few seconds).
+    pub async fn subscribe_worker_statuses(
+        &self,
+    ) -> Result<impl Stream<Item = WorkerStatus> + use<>, QueueError> {
+        self.subscribe(WorkerStatus::ROUTING_KEY).await
+    }
+
+    /// The messages of the events exchange routed by `routing_key` that
+    /// read as `T`, through an exclusive, auto-deleted queue.
+    async fn subscribe<T: serde::de::DeserializeOwned>(
+        &self,
+        routing_key: &str,
+    ) -> Result<impl Stream<Item = T> + use<T>, QueueError> {
         let channel = self.channel().await?;
         let queue = channel
             .queue_declare(
@@ -354,7 +371,7 @@ impl Broker {
             .queue_bind(
                 queue.name().clone(),
                 self.config.events_exchange.as_str().into(),
-                "document.*".into(),
+                routing_key.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
@@ -377,7 +394,7 @@ impl Broker {
             let _channel = &channel;
             let event = delivery
                 .ok()
-                .and_then(|delivery| serde_json::from_slice::<DocumentEvent>(&delivery.data).ok());
+                .and_then(|delivery| serde_json::from_slice::<T>(&delivery.data).ok());
             async move { event }
         }))
     }
@@ -597,6 +614,22 @@ impl Publisher {
             event.routing_key(),
             &body,
             persistent(headers),
+            false,
+        )
+        .await
+    }
+
+    /// Publishes a worker's status to the events exchange; it is not
+    /// persistent: a status is stale a few seconds later anyway.
+    pub async fn publish_worker_status(&self, status: &WorkerStatus) -> Result<(), QueueError> {
+        let body = serde_json::to_vec(status).expect("statuses always serialize");
+        let exchange = self.config.events_exchange.clone();
+        let properties = BasicProperties::default().with_content_type("application/json".into());
+        self.publish_with(
+            &exchange,
+            WorkerStatus::ROUTING_KEY,
+            &body,
+            properties,
             false,
         )
         .await

@@ -208,6 +208,14 @@ async function refreshIngestion() {
   $("#queues").replaceChildren(element("table", {},
     element("thead", {}, element("tr", {}, ["uploads waiting", "bulk waiting", "dead letters", "workers consuming"].map((h) => element("th", {}, h)))),
     element("tbody", {}, element("tr", {}, [q.ingest, q.bulk, q.dead, q.workers].map((n) => element("td", {}, n))))));
+  const rows = activity.workers.flatMap((worker) => worker.in_flight.map((document) => element("tr", {},
+    element("td", {}, worker.worker),
+    element("td", {}, `${document.tenant ?? "?"} / ${document.document_id ?? "?"}`),
+    element("td", {}, `${((Date.now() - document.since_unix_ms) / 1000).toFixed(0)} s`))));
+  const idle = activity.workers.length === 0
+    ? "No worker heard from in the last 15 s."
+    : `${activity.workers.length} worker(s), none handling a document now.`;
+  $("#in-flight tbody").replaceChildren(...(rows.length ? rows : [element("tr", {}, element("td", { colspan: "3" }, idle))]));
   drawThroughput(activity);
 }
 

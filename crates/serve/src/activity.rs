@@ -1,15 +1,23 @@
 //! `GET /v1/activity` (admin key): what the workers did in the last
 //! minutes — outcomes by type in ten-second buckets, from the document
-//! events this server follows — beside the queues' depths now.
+//! events this server follows —, what they are handling now, from the
+//! statuses they publish, and the queues' depths.
 
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use docpipe_core::DocumentEvent;
-use docpipe_queue::QueueDepths;
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use docpipe_core::config::PipelineConfig;
+use docpipe_core::{DocumentEvent, WorkerStatus};
+use docpipe_queue::{Broker, QueueDepths};
+use futures::StreamExt as _;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// A worker whose last status is older than this is gone (it publishes
+/// one every five seconds).
+const WORKER_GONE_MS: u64 = 15_000;
 
 /// The width of a bucket.
 const BUCKET_MS: u64 = 10_000;
@@ -76,10 +84,64 @@ impl OutcomeHistory {
     }
 }
 
+/// The last status of each worker, from the events exchange.
+pub(crate) struct WorkerStatuses {
+    last: Mutex<HashMap<String, WorkerStatus>>,
+}
+
+impl WorkerStatuses {
+    /// Starts following the workers' statuses on `config`'s broker,
+    /// reconnecting after a broker restart.
+    pub(crate) fn follow(config: PipelineConfig) -> Arc<Self> {
+        let statuses = Arc::new(Self {
+            last: Mutex::new(HashMap::new()),
+        });
+        let recorder = statuses.clone();
+        tokio::spawn(async move {
+            loop {
+                match Broker::connect(&config.queue, &config.retry).await {
+                    Ok(broker) => match broker.subscribe_worker_statuses().await {
+                        Ok(stream) => {
+                            let mut stream = std::pin::pin!(stream);
+                            while let Some(status) = stream.next().await {
+                                recorder.record(status);
+                            }
+                        }
+                        Err(error) => tracing::warn!(%error, "cannot follow worker statuses"),
+                    },
+                    Err(error) => tracing::warn!(%error, "cannot follow worker statuses"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        statuses
+    }
+
+    fn record(&self, status: WorkerStatus) {
+        self.lock().insert(status.worker.clone(), status);
+    }
+
+    /// The workers heard from lately, by name, forgetting the others.
+    fn current(&self, now_ms: u64) -> Vec<WorkerStatus> {
+        let mut last = self.lock();
+        last.retain(|_, status| status.at_unix_ms + WORKER_GONE_MS > now_ms);
+        let mut current: Vec<WorkerStatus> = last.values().cloned().collect();
+        current.sort_by(|a, b| a.worker.cmp(&b.worker));
+        current
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, WorkerStatus>> {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The answer of `GET /v1/activity`.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct Activity {
     queues: QueueDepths,
+    /// The workers heard from in the last 15 s, with the documents each is
+    /// handling.
+    workers: Vec<WorkerStatus>,
     bucket_seconds: u64,
     buckets: Vec<Bucket>,
     /// Since when events were followed: buckets before it are unknown, not
@@ -96,6 +158,7 @@ pub(crate) async fn activity(
     let now = docpipe_core::event::now_unix_ms();
     Ok(Json(Activity {
         queues: state.broker.queue_depths().await?,
+        workers: state.workers.current(now),
         bucket_seconds: BUCKET_MS / 1000,
         buckets: state.documents.events().outcomes(now),
         following_since_unix_ms: state.documents.events().since_unix_ms(),

@@ -108,6 +108,7 @@ pub(crate) struct AppState {
     pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) broker: Broker,
     pub(crate) documents: DocumentLookup,
+    pub(crate) workers: Arc<activity::WorkerStatuses>,
 }
 
 /// A retrieval server ready to accept connections.
@@ -137,6 +138,7 @@ impl Server {
                 in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
                 broker,
                 documents,
+                workers: activity::WorkerStatuses::follow(config.clone()),
             }),
         })
     }

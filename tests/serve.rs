@@ -217,7 +217,7 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
     );
     let (_, activity) = server.get(&keys.admin, "/v1/activity").await;
     assert_eq!(activity["buckets"].as_array().map(Vec::len), Some(60));
-    // The worker says what it handles (nothing now) every 5 s.
+    // The worker says what it handles every 5 s.
     let deadline = Instant::now() + Duration::from_secs(20);
     let workers = loop {
         let (_, activity) = server.get(&keys.admin, "/v1/activity").await;
@@ -228,7 +228,7 @@ async fn the_retrieval_api_searches_within_the_keys_tenant_and_explains_document
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert_eq!(workers.len(), 1, "{workers:?}");
-    assert_eq!(workers[0]["in_flight"], json!([]), "{workers:?}");
+    assert!(workers[0]["in_flight"].is_array(), "{workers:?}");
     // A rollback names the generation it replaces, and needs one to go back to.
     let rollback = |key: &str, live: &Value| {
         server

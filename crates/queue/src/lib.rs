@@ -340,17 +340,9 @@ impl Broker {
         self.subscribe("document.*").await
     }
 
-    /// Subscribes to the workers' statuses from now on (each worker
-    /// publishes one every few seconds).
-    pub async fn subscribe_worker_statuses(
-        &self,
-    ) -> Result<impl Stream<Item = WorkerStatus> + use<>, QueueError> {
-        self.subscribe(WorkerStatus::ROUTING_KEY).await
-    }
-
     /// The messages of the events exchange routed by `routing_key` that
-    /// read as `T`, through an exclusive, auto-deleted queue.
-    async fn subscribe<T: serde::de::DeserializeOwned>(
+    /// read as `T`, from now on, through an exclusive, auto-deleted queue.
+    pub async fn subscribe<T: serde::de::DeserializeOwned>(
         &self,
         routing_key: &str,
     ) -> Result<impl Stream<Item = T> + use<T>, QueueError> {

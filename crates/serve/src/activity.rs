@@ -9,11 +9,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use docpipe_core::config::PipelineConfig;
 use docpipe_core::{DocumentEvent, WorkerStatus};
-use docpipe_queue::{Broker, QueueDepths};
-use futures::StreamExt as _;
+use docpipe_queue::QueueDepths;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 /// A worker whose last status is older than this is gone (it publishes
 /// one every five seconds).
@@ -97,22 +95,8 @@ impl WorkerStatuses {
             last: Mutex::new(HashMap::new()),
         });
         let recorder = statuses.clone();
-        tokio::spawn(async move {
-            loop {
-                match Broker::connect(&config.queue, &config.retry).await {
-                    Ok(broker) => match broker.subscribe_worker_statuses().await {
-                        Ok(stream) => {
-                            let mut stream = std::pin::pin!(stream);
-                            while let Some(status) = stream.next().await {
-                                recorder.record(status);
-                            }
-                        }
-                        Err(error) => tracing::warn!(%error, "cannot follow worker statuses"),
-                    },
-                    Err(error) => tracing::warn!(%error, "cannot follow worker statuses"),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        crate::follow(config, WorkerStatus::ROUTING_KEY, move |status| {
+            recorder.record(status)
         });
         statuses
     }

@@ -14,13 +14,10 @@ use docpipe_core::{
 };
 use docpipe_embed::ModelDir;
 use docpipe_index::{Access, GenerationIndex};
-use docpipe_queue::Broker;
-use futures::StreamExt;
 use lru::LruCache;
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 /// Documents whose last event is remembered (about 300 bytes each).
 const REMEMBERED_EVENTS: usize = 100_000;
@@ -48,23 +45,7 @@ impl RecentEvents {
             since_unix_ms: docpipe_core::event::now_unix_ms(),
         });
         let recorder = events.clone();
-        tokio::spawn(async move {
-            loop {
-                match Broker::connect(&config.queue, &config.retry).await {
-                    Ok(broker) => match broker.subscribe_events().await {
-                        Ok(stream) => {
-                            let mut stream = std::pin::pin!(stream);
-                            while let Some(event) = stream.next().await {
-                                recorder.record(event);
-                            }
-                        }
-                        Err(error) => tracing::warn!(%error, "cannot follow document events"),
-                    },
-                    Err(error) => tracing::warn!(%error, "cannot follow document events"),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
+        crate::follow(config, "document.*", move |event| recorder.record(event));
         events
     }
 

@@ -43,6 +43,7 @@ use docpipe_core::{PipelineConfig, TenantId};
 use docpipe_queue::Broker;
 use docpipe_search::Searcher;
 use documents::{DocumentLookup, RecentEvents};
+use futures::StreamExt as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,6 +183,36 @@ impl Server {
         self.state.broker.close().await;
         Ok(())
     }
+}
+
+/// Follows the messages of `config`'s events exchange routed by
+/// `routing_key`, handing each to `record`, for as long as the process
+/// runs, reconnecting after a broker restart (the broker keeps no events,
+/// so every replica follows them itself).
+pub(crate) fn follow<T>(
+    config: PipelineConfig,
+    routing_key: &'static str,
+    record: impl Fn(T) + Send + 'static,
+) where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            match Broker::connect(&config.queue, &config.retry).await {
+                Ok(broker) => match broker.subscribe::<T>(routing_key).await {
+                    Ok(stream) => {
+                        let mut stream = std::pin::pin!(stream);
+                        while let Some(message) = stream.next().await {
+                            record(message);
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, routing_key, "cannot follow events"),
+                },
+                Err(error) => tracing::warn!(%error, routing_key, "cannot follow events"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -31,7 +31,7 @@ heading "docpipe eval fixtures/queries.jsonl"
 
 heading "docpipe backfill fixtures/formats: Word, PowerPoint, Excel, OpenDocument, EPUB, Markdown, RTF, text, CSV"
 "$docpipe" backfill fixtures/formats --tenant formats --wait --timeout-secs 300
-heading "docpipe search: an answer only a slide's speaker notes hold"
+heading "docpipe search: the slide deck whose speaker notes answer the question"
 "$docpipe" search "what does a closed anemone feel like to touch" --tenant formats --top-k 2
 heading "docpipe eval fixtures/formats/queries.jsonl"
 "$docpipe" eval fixtures/formats/queries.jsonl --tenant formats

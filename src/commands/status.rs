@@ -3,19 +3,10 @@
 use super::generations::open_index;
 use super::print_json;
 use crate::cli::StatusArgs;
-use docpipe_core::{PipelineConfig, StoreStats};
-use docpipe_queue::{Broker, QueueDepths};
+use docpipe_core::PipelineConfig;
+use docpipe_queue::Broker;
+use docpipe_serve::Status;
 use std::process::ExitCode;
-
-#[derive(serde::Serialize)]
-struct Status {
-    queues: QueueDepths,
-    live_generation: Option<String>,
-    backend: &'static str,
-    milvus: StoreStats,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tantivy: Option<StoreStats>,
-}
 
 pub async fn run(config: &PipelineConfig, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let broker = Broker::connect(&config.queue, &config.retry).await?;
@@ -31,16 +22,15 @@ pub async fn run(config: &PipelineConfig, args: StatusArgs) -> anyhow::Result<Ex
         queues,
         live_generation: live.map(|live| live.version.to_string()),
         backend: config.index.backend.as_str(),
-        milvus: stats.milvus,
-        tantivy: stats.tantivy,
+        stores: stats,
     };
     if args.json {
         print_json(&status);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "queues   uploads {:>6} ready   bulk {:>6} ready   dead {:>6}",
-        status.queues.ingest, status.queues.bulk, status.queues.dead
+        "queues   uploads {:>6} ready   bulk {:>6} ready   dead {:>6}   workers {}",
+        status.queues.ingest, status.queues.bulk, status.queues.dead, status.queues.workers
     );
     println!(
         "live     {}",
@@ -50,7 +40,10 @@ pub async fn run(config: &PipelineConfig, args: StatusArgs) -> anyhow::Result<Ex
             .unwrap_or("(nothing indexed yet)")
     );
     println!("backend  {}", status.backend);
-    let stores = [("milvus", Some(status.milvus)), ("tantivy", status.tantivy)];
+    let stores = [
+        ("milvus", Some(status.stores.milvus)),
+        ("tantivy", status.stores.tantivy),
+    ];
     for (name, stats) in stores
         .into_iter()
         .filter_map(|(name, stats)| Some((name, stats?)))

@@ -34,6 +34,7 @@ mod status;
 
 pub use error::ApiError;
 pub use keys::{ApiKeys, KeysError, Principal, Role};
+pub use status::Status;
 
 use axum::Router;
 use axum::http::{HeaderMap, header};

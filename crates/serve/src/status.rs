@@ -9,14 +9,19 @@ use docpipe_index::IndexStats;
 use docpipe_queue::QueueDepths;
 use std::sync::Arc;
 
-/// Queue depths and what the live generation holds.
+/// Queue depths and what the live generation holds: `GET /v1/status` and
+/// `docpipe status --json`.
 #[derive(Debug, serde::Serialize)]
-pub(crate) struct Status {
-    queues: QueueDepths,
-    live_generation: String,
-    backend: &'static str,
+pub struct Status {
+    /// Messages waiting, and the workers consuming uploads.
+    pub queues: QueueDepths,
+    /// The live generation (`null` before anything was indexed).
+    pub live_generation: Option<String>,
+    /// `embedded` or `milvus`.
+    pub backend: &'static str,
+    /// What the live generation's stores hold.
     #[serde(flatten)]
-    stores: IndexStats,
+    pub stores: IndexStats,
 }
 
 pub(crate) async fn status(
@@ -28,7 +33,7 @@ pub(crate) async fn status(
     let index = state.searcher.live_index().await?;
     Ok(Json(Status {
         queues: state.broker.queue_depths().await?,
-        live_generation: state.searcher.live_version().await?.to_string(),
+        live_generation: Some(state.searcher.live_version().await?.to_string()),
         backend: state.config.index.backend.as_str(),
         stores: index.stats().await?,
     }))

@@ -370,18 +370,12 @@ pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Res
 
 pub async fn rollback(config: &PipelineConfig) -> anyhow::Result<ExitCode> {
     let catalog = docpipe_index::catalog(config).await?;
-    let live = catalog
-        .update(|generations| generations.roll_back())
-        .await?;
-    let generations = catalog.read().await?;
-    let generation = generations
-        .get(&live)
-        .expect("the generation just made live");
-    open_index(config, generation)
+    let generation = catalog.roll_back(None).await?;
+    open_index(config, &generation)
         .await?
         .point_alias(&config.milvus.collection)
         .await?;
-    println!("generation {live} is live again");
+    println!("generation {} is live again", generation.version);
     Ok(ExitCode::SUCCESS)
 }
 

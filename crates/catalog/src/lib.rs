@@ -398,6 +398,27 @@ impl Catalog {
             .await?;
         Ok(result.expect("the change ran"))
     }
+
+    /// Makes the previous generation live again and the live one previous
+    /// (see [`Generations::roll_back`]); with `expected_live`, only if that
+    /// is the generation live now, so that a stale confirmation cannot roll
+    /// back twice. Returns the generation now live.
+    pub async fn roll_back(&self, expected_live: Option<&str>) -> Result<Generation, CatalogError> {
+        self.update(|generations| {
+            let current = generations.live().map(|live| live.version.to_string());
+            if let Some(expected) = expected_live.filter(|expected| current.as_deref() != Some(*expected)) {
+                return Err(CatalogError::Refused(format!(
+                    "generation {expected:?} is not live (the live one is {current:?}); reload and confirm again"
+                )));
+            }
+            let live = generations.roll_back()?;
+            Ok(generations
+                .get(&live)
+                .cloned()
+                .expect("the generation just made live"))
+        })
+        .await
+    }
 }
 
 /// The `embedded` backend's catalog: `generations.json` in the family's
@@ -608,6 +629,42 @@ mod tests {
             .unwrap();
         let reopened = Catalog::file(directory.path()).read().await.unwrap();
         assert_eq!(reopened.live().unwrap().version.digest(), "aaa");
+    }
+
+    #[tokio::test]
+    async fn a_rollback_confirmed_for_a_generation_no_longer_live_is_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let catalog = Catalog::file(directory.path());
+        catalog
+            .update(|generations| {
+                generations.bootstrap(generation("aaa"));
+                generations.begin_building(generation("bbb"))?;
+                generations.switch_to(&generation("bbb").version)
+            })
+            .await
+            .unwrap();
+        let live = generation("bbb").version.to_string();
+        let stale = generation("aaa").version.to_string();
+        let refused = catalog.roll_back(Some(&stale)).await.unwrap_err();
+        assert!(matches!(refused, CatalogError::Refused(_)), "{refused}");
+        let now_live = catalog.roll_back(Some(&live)).await.unwrap();
+        assert_eq!(now_live.version.digest(), "aaa");
+        assert_eq!(
+            catalog
+                .read()
+                .await
+                .unwrap()
+                .live()
+                .unwrap()
+                .version
+                .digest(),
+            "aaa"
+        );
+        // Unconfirmed, as `docpipe rollback` does: back to "bbb".
+        assert_eq!(
+            catalog.roll_back(None).await.unwrap().version.digest(),
+            "bbb"
+        );
     }
 
     #[test]

@@ -52,32 +52,22 @@ pub(crate) async fn rollback(
     let principal = state.principal(&headers)?;
     state.require_admin(principal)?;
     let Json(request) = request.map_err(|error| ApiError::BadRequest(error.body_text()))?;
-    let live = state
+    let generation = state
         .searcher
         .catalog()
-        .update(|generations| {
-            let current = generations.live().map(|live| live.version.to_string());
-            if current.as_deref() != Some(request.live.as_str()) {
-                return Err(CatalogError::Refused(format!(
-                    "generation {:?} is not live (the live one is {current:?}); reload and confirm again",
-                    request.live
-                )));
-            }
-            generations.roll_back()
-        })
+        .roll_back(Some(&request.live))
         .await
         .map_err(|error| match error {
             CatalogError::Refused(message) => ApiError::Conflict(message),
             other => other.into(),
         })?;
-    let catalog = state.searcher.catalog().read().await?;
-    let generation = catalog.get(&live).expect("the generation just made live");
     state
         .documents
-        .index(generation)
+        .index(&generation)
         .await?
         .point_alias(&state.config.milvus.collection)
         .await?;
+    let live = &generation.version;
     tracing::info!(live = %live, replaced = %request.live, "rolled back over the API");
     Ok(Json(
         serde_json::json!({ "live": live.to_string(), "previous": request.live }),

@@ -102,6 +102,8 @@ PACKAGES = (
 MAX_BYTES = 20_000_000
 MAX_PAGES = 300
 TEXT_WORDS = 20
+# Most lines pdftotext splits one running header or footer into.
+FURNITURE_PARTS = 4
 NGRAM = 4
 BIG_RSS_KIB = 1 << 20
 WORD = re.compile(r"\w+")
@@ -308,17 +310,19 @@ def interpret(is_docpipe: bool, run: dict) -> dict:
 
 def without_furniture(text: str, furniture: set[str]) -> list[str]:
     """The words of text without its lines that are, numbers masked, running
-    headers or footers. pdftotext may put a footer's page number on a line
-    of its own: two lines that make one such line together go too."""
+    headers or footers. pdftotext may put the parts of one such line (a
+    header's left, centre and right, a footer's page number) on lines of
+    their own: up to FURNITURE_PARTS consecutive lines that make one
+    together go too."""
     lines = [" ".join(line.split()) for line in text.splitlines()]
     lines = [line for line in lines if line]
     shapes = [re.sub(r"[0-9]+", "#", line) for line in lines]
     kept, index = [], 0
     while index < len(lines):
-        if shapes[index] in furniture:
-            index += 1
-        elif index + 1 < len(lines) and f"{shapes[index]} {shapes[index + 1]}" in furniture:
-            index += 2
+        parts = next((n for n in range(1, FURNITURE_PARTS + 1)
+                      if " ".join(shapes[index:index + n]) in furniture and index + n <= len(lines)), 0)
+        if parts:
+            index += parts
         else:
             kept.append(lines[index])
             index += 1

@@ -43,6 +43,9 @@ const MIN_GUTTER_EMS: f32 = 1.0;
 const MIN_COLUMN_SHARE: f32 = 0.2;
 /// A gap between lines taller than this many font sizes starts a paragraph.
 const PARAGRAPH_GAP_EMS: f32 = 0.5;
+/// Fragments of a line nearer than this many font sizes, apart or
+/// overlapping, are parts of one word.
+const TOUCHING_EMS: f32 = 0.15;
 
 /// The fragments of a page as lines in reading order.
 pub(super) fn reading_order(fragments: Vec<Fragment>) -> Vec<Line> {
@@ -241,7 +244,10 @@ fn placed(mut fragments: Vec<Fragment>) -> PlacedLine {
     let mut bold_chars = 0;
     let mut chars = 0;
     for fragment in &fragments {
-        let touching = fragment.left - previous_right < 0.15 * fragment.size;
+        // Fragments overlapping each other are parts of stacked lines (a
+        // table's cells merged by a tall glyph), not one word.
+        let gap = fragment.left - previous_right;
+        let touching = gap.abs() < TOUCHING_EMS * fragment.size;
         if !text.is_empty() && !touching && !text.ends_with(' ') {
             text.push(' ');
         }
@@ -360,6 +366,21 @@ mod tests {
             fragment("ly", 149.2, 157.0, 700.0),
         ];
         assert_eq!(texts(&reading_order(fragments)), ["placed one by onely"]);
+    }
+
+    #[test]
+    fn overlapping_fragments_on_one_line_are_separate_words() {
+        // A cell's last line and the small type below it, one line since
+        // the row's tall glyphs reach both.
+        let mut tall = fragment("\u{1000}\u{1037}", 400.0, 420.0, 700.0);
+        (tall.bottom, tall.top) = (690.0, 720.0);
+        let fragments = vec![
+            fragment("Language set to Sgaw", 262.0, 360.0, 700.0),
+            fragment("XeTeX:", 271.0, 287.0, 697.0),
+            tall,
+        ];
+        let lines = reading_order(fragments);
+        assert_eq!(texts(&lines), ["Language set to Sgaw XeTeX: \u{1000}\u{1037}"]);
     }
 
     #[test]

@@ -153,7 +153,7 @@ fn assemble(read: ReadPdf) -> ParsedDocument {
             let lines = page
                 .lines
                 .iter()
-                .filter(|line| !furniture.contains(&digits_masked(line.text.trim())));
+                .filter(|line| !is_furniture(line, &furniture));
             (page.number, paragraphs(lines))
         })
         .collect();
@@ -364,6 +364,13 @@ fn running_furniture(pages: &[PageLines]) -> HashSet<String> {
         .filter(|(_, count)| count * 2 > pages.len())
         .map(|(shape, _)| shape)
         .collect()
+}
+
+/// Whether a line is a running header or footer: one of the page's edge
+/// lines with a furniture shape. The same shape inside the page is content
+/// (a footer that is only a page number has the shape of a table's numbers).
+fn is_furniture(line: &Line, furniture: &HashSet<String>) -> bool {
+    line.at_edge && furniture.contains(&digits_masked(line.text.trim()))
 }
 
 /// `text` with each run of digits masked as one `#`: page 9 and page 10
@@ -590,6 +597,33 @@ mod tests {
             running_furniture(&pages[..3]).is_empty(),
             "a table continued over three pages is not furniture"
         );
+    }
+
+    #[test]
+    fn a_page_number_footer_leaves_numbers_inside_the_page() {
+        let numbered = |number: u32| {
+            page(
+                number,
+                vec![
+                    line("Port", None, true, true),
+                    line("5672", None, false, true),
+                    line("15672", None, false, true),
+                    edge(&number.to_string()),
+                ],
+            )
+        };
+        let document = assemble(ReadPdf {
+            page_count: 4,
+            pages: (1..=4).map(numbered).collect(),
+            ..ReadPdf::default()
+        });
+        assert_eq!(document.furniture, ["#"]);
+        assert_eq!(document.text.matches("15672").count(), 4, "{}", document.text);
+        let page_numbers = document.blocks.iter().filter(|block| {
+            let text = &document.text[block.range.clone()];
+            ["1", "2", "3", "4"].contains(&text)
+        });
+        assert_eq!(page_numbers.count(), 0, "the footers stay out");
     }
 
     #[test]

@@ -128,6 +128,21 @@ const FRAGMENT_GAP_EMS: f32 = 1.0;
 /// A gap at least this many font sizes wide between two characters is a
 /// space, whether or not the PDF draws one.
 const SPACE_GAP_EMS: f32 = 0.15;
+/// Two characters whose baselines are further apart than this many font
+/// sizes are on different lines; a superscript or subscript is nearer.
+const SAME_LINE_EMS: f32 = 0.5;
+
+/// One character as the page draws it.
+struct Glyph {
+    unicode: char,
+    /// Its box from the font's ascent and descent.
+    bounds: PdfRect,
+    /// Its baseline, in points up the page.
+    baseline: f32,
+    /// Its font size in points (0 when the engine does not know it).
+    size: f32,
+    bold: bool,
+}
 
 /// The page's characters gathered into fragments, in the order the page
 /// draws them.
@@ -154,7 +169,7 @@ fn fragments(text: &PdfPageText) -> Vec<Fragment> {
         if unicode.is_control() || unicode == '\u{fffe}' {
             continue;
         }
-        let Ok(bounds) = character.loose_bounds() else {
+        let (Ok(bounds), Ok(baseline)) = (character.loose_bounds(), character.origin_y()) else {
             continue;
         };
         let size = character.scaled_font_size().value;
@@ -164,7 +179,14 @@ fn fragments(text: &PdfPageText) -> Vec<Fragment> {
             .font_weight()
             .is_some_and(|weight| weight_of(weight) >= 600)
             || bold_name(&character.font_name());
-        builder.push(unicode, &bounds, size, bold, || {
+        let glyph = Glyph {
+            unicode,
+            bounds,
+            baseline: baseline.value,
+            size,
+            bold,
+        };
+        builder.push(&glyph, || {
             character
                 .angle_radians()
                 .is_ok_and(|angle| angle.sin().abs() > 0.1)
@@ -209,9 +231,12 @@ struct FragmentBuilder {
     space: bool,
     /// The horizontal extent of the last character pushed.
     last_char: (f32, f32),
-    /// A spacing accent drawn before its letter (TeX's `\accent`), as a
-    /// combining mark, with its centre.
-    pending_accent: Option<(char, f32)>,
+    /// The baseline and font size of the last character pushed.
+    last_baseline: (f32, f32),
+    /// A spacing accent that may sit over the letter drawn next (TeX's
+    /// `\accent` draws it first): where it starts in the current
+    /// fragment's text, its combining mark and its centre.
+    pending_accent: Option<(usize, char, f32)>,
     /// Whether the current fragment holds combining marks to compose.
     composed: bool,
     done: Vec<Fragment>,
@@ -238,34 +263,36 @@ fn combining_form(accent: char) -> Option<char> {
 }
 
 impl FragmentBuilder {
-    fn push(
-        &mut self,
-        unicode: char,
-        bounds: &PdfRect,
-        size: f32,
-        bold: bool,
-        rotated: impl Fn() -> bool,
-    ) {
+    fn push(&mut self, glyph: &Glyph, rotated: impl Fn() -> bool) {
+        let Glyph {
+            unicode,
+            bounds,
+            baseline,
+            bold,
+            ..
+        } = *glyph;
         let (left, right) = (bounds.left().value, bounds.right().value);
         let (bottom, top) = (bounds.bottom().value, bounds.top().value);
-        let size = if size > 0.0 { size } else { top - bottom };
+        let size = if glyph.size > 0.0 {
+            glyph.size
+        } else {
+            top - bottom
+        };
         let centre = (left + right) / 2.0;
-        if let Some(mark) = combining_form(unicode) {
+        let mark = combining_form(unicode);
+        if let (Some(mark), Some(current)) = (mark, &mut self.current) {
             let (last_left, last_right) = self.last_char;
-            match &mut self.current {
-                Some(current) if (last_left..=last_right).contains(&centre) => {
-                    current.text.push(mark);
-                    self.composed = true;
-                }
-                _ => self.pending_accent = Some((mark, centre)),
+            if (last_left..=last_right).contains(&centre) {
+                current.text.push(mark);
+                self.composed = true;
+                return;
             }
-            return;
         }
         if let Some(current) = &self.current {
-            let height = (current.top - current.bottom).max(top - bottom);
-            let middle = |low: f32, high: f32| (low + high) / 2.0;
-            let same_line =
-                (middle(current.bottom, current.top) - middle(bottom, top)).abs() <= 0.5 * height;
+            // Baselines, not boxes: one tall glyph (a music symbol, a
+            // Myanmar letter) has a box reaching the lines around it.
+            let (last_baseline, last_size) = self.last_baseline;
+            let same_line = (baseline - last_baseline).abs() <= SAME_LINE_EMS * size.max(last_size);
             let gap = left - current.right;
             let continues = if same_line {
                 gap <= FRAGMENT_GAP_EMS * size && left >= current.left - size
@@ -297,14 +324,24 @@ impl FragmentBuilder {
             bold,
             upright: true,
         });
-        fragment.text.push(unicode);
-        if let Some((mark, accent_centre)) = self.pending_accent.take()
-            && (left..=right).contains(&accent_centre)
-        {
-            fragment.text.push(mark);
-            self.composed = true;
+        match self.pending_accent.take() {
+            // The accent and whatever space followed it give way to the
+            // letter it sits over, with its combining mark.
+            Some((at, mark, accent_centre)) if (left..=right).contains(&accent_centre) => {
+                fragment.text.truncate(at);
+                fragment.text.push(unicode);
+                fragment.text.push(mark);
+                self.composed = true;
+            }
+            _ => {
+                if let Some(mark) = mark {
+                    self.pending_accent = Some((fragment.text.len(), mark, centre));
+                }
+                fragment.text.push(unicode);
+            }
         }
         self.last_char = (left, right);
+        self.last_baseline = (baseline, size);
         fragment.left = fragment.left.min(left);
         fragment.right = fragment.right.max(right);
         fragment.bottom = fragment.bottom.min(bottom);
@@ -327,6 +364,7 @@ impl FragmentBuilder {
                 self.done.push(fragment);
             }
         }
+        self.pending_accent = None;
         self.chars = 0;
         self.bold_chars = 0;
         self.rotated = false;
@@ -339,9 +377,63 @@ impl FragmentBuilder {
 mod tests {
     use super::*;
 
+    /// Pushes a 10 pt character whose baseline is at `baseline`.
+    fn glyph_at(builder: &mut FragmentBuilder, unicode: char, (left, right): (f32, f32), baseline: f32) {
+        let glyph = Glyph {
+            unicode,
+            bounds: PdfRect::new_from_values(baseline - 2.0, left, baseline + 8.0, right),
+            baseline,
+            size: 10.0,
+            bold: false,
+        };
+        builder.push(&glyph, || false);
+    }
+
     fn char_at(builder: &mut FragmentBuilder, unicode: char, left: f32, right: f32) {
-        let bounds = PdfRect::new_from_values(700.0, left, 710.0, right);
-        builder.push(unicode, &bounds, 10.0, false, || false);
+        glyph_at(builder, unicode, (left, right), 700.0);
+    }
+
+    fn text_of(builder: &mut FragmentBuilder) -> Vec<String> {
+        builder.finish();
+        builder.done.iter().map(|fragment| fragment.text.clone()).collect()
+    }
+
+    #[test]
+    fn an_accent_over_no_letter_stays_a_character() {
+        let mut builder = FragmentBuilder::default();
+        char_at(&mut builder, '\u{2c6}', 72.0, 76.0); // a glyph table's cell
+        char_at(&mut builder, '9', 80.0, 85.0);
+        char_at(&mut builder, '4', 85.0, 90.0);
+        assert_eq!(text_of(&mut builder), ["\u{2c6} 94"]);
+    }
+
+    #[test]
+    fn lines_are_told_apart_by_baseline_whatever_their_glyphs_reach() {
+        let mut builder = FragmentBuilder::default();
+        for (index, unicode) in "true".chars().enumerate() {
+            let left = 72.0 + 5.0 * index as f32;
+            let glyph = Glyph {
+                unicode,
+                // A font with a tall ascent and descent (Myanmar, music).
+                bounds: PdfRect::new_from_values(680.0, left, 730.0, left + 5.0),
+                baseline: 700.0,
+                size: 10.0,
+                bold: false,
+            };
+            builder.push(&glyph, || false);
+        }
+        glyph_at(&mut builder, 'X', (94.0, 100.0), 688.0); // the next line
+        glyph_at(&mut builder, 'e', (100.0, 105.0), 688.0);
+        assert_eq!(text_of(&mut builder), ["true", "Xe"]);
+    }
+
+    #[test]
+    fn a_superscript_stays_on_its_line() {
+        let mut builder = FragmentBuilder::default();
+        char_at(&mut builder, 'x', 72.0, 77.0);
+        glyph_at(&mut builder, '2', (77.0, 81.0), 703.5);
+        char_at(&mut builder, '+', 83.0, 88.0);
+        assert_eq!(text_of(&mut builder), ["x2 +"]);
     }
 
     #[test]
@@ -353,8 +445,7 @@ mod tests {
         char_at(&mut builder, 'r', 80.0, 83.0);
         char_at(&mut builder, 'e', 90.0, 95.0);
         char_at(&mut builder, '\u{b4}', 91.0, 94.0); // after it
-        builder.finish();
-        assert_eq!(builder.done[0].text, "für é");
+        assert_eq!(text_of(&mut builder), ["für é"]);
     }
 
     #[test]

@@ -380,7 +380,10 @@ mod tests {
             tall,
         ];
         let lines = reading_order(fragments);
-        assert_eq!(texts(&lines), ["Language set to Sgaw XeTeX: \u{1000}\u{1037}"]);
+        assert_eq!(
+            texts(&lines),
+            ["Language set to Sgaw XeTeX: \u{1000}\u{1037}"]
+        );
     }
 
     #[test]

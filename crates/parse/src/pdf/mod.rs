@@ -618,7 +618,12 @@ mod tests {
             ..ReadPdf::default()
         });
         assert_eq!(document.furniture, ["#"]);
-        assert_eq!(document.text.matches("15672").count(), 4, "{}", document.text);
+        assert_eq!(
+            document.text.matches("15672").count(),
+            4,
+            "{}",
+            document.text
+        );
         let page_numbers = document.blocks.iter().filter(|block| {
             let text = &document.text[block.range.clone()];
             ["1", "2", "3", "4"].contains(&text)

@@ -378,7 +378,12 @@ mod tests {
     use super::*;
 
     /// Pushes a 10 pt character whose baseline is at `baseline`.
-    fn glyph_at(builder: &mut FragmentBuilder, unicode: char, (left, right): (f32, f32), baseline: f32) {
+    fn glyph_at(
+        builder: &mut FragmentBuilder,
+        unicode: char,
+        (left, right): (f32, f32),
+        baseline: f32,
+    ) {
         let glyph = Glyph {
             unicode,
             bounds: PdfRect::new_from_values(baseline - 2.0, left, baseline + 8.0, right),
@@ -395,7 +400,11 @@ mod tests {
 
     fn text_of(builder: &mut FragmentBuilder) -> Vec<String> {
         builder.finish();
-        builder.done.iter().map(|fragment| fragment.text.clone()).collect()
+        builder
+            .done
+            .iter()
+            .map(|fragment| fragment.text.clone())
+            .collect()
     }
 
     #[test]

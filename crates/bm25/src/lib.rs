@@ -552,6 +552,13 @@ impl Inner {
             (Occur::Must, query),
             filter(term_query(self.fields.tenant, scope.tenant_id().as_str())),
         ];
+        if scope.openings_only() {
+            let first_chunk = TermQuery::new(
+                Term::from_field_u64(self.fields.ordinal, 0),
+                IndexRecordOption::Basic,
+            );
+            clauses.push(filter(Box::new(first_chunk)));
+        }
         if let Some(documents) = scope.documents() {
             if documents.is_empty() {
                 return Ok(Vec::new());

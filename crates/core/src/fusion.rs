@@ -17,6 +17,11 @@ pub struct SearchConfig {
     pub dense_weight: f32,
     /// The weight of the BM25 ranking.
     pub bm25_weight: f32,
+    /// The weight of a third ranking, of documents by their opening (each
+    /// document's first chunk) nearest to the query: a document-level
+    /// vector that needs no store of its own. Its RRF share is added to
+    /// each document's fused score. 0 leaves the search out.
+    pub opening_weight: f32,
 }
 
 /// What Reciprocal Rank Fusion ranks.
@@ -52,6 +57,7 @@ impl Default for SearchConfig {
             rrf_k: 60.0,
             dense_weight: 1.0,
             bm25_weight: 1.0,
+            opening_weight: 0.0,
         }
     }
 }
@@ -68,6 +74,7 @@ impl SearchConfig {
         for (name, weight) in [
             ("dense_weight", self.dense_weight),
             ("bm25_weight", self.bm25_weight),
+            ("opening_weight", self.opening_weight),
         ] {
             if !(weight.is_finite() && weight >= 0.0) {
                 return Err(format!(

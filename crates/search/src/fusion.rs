@@ -21,24 +21,60 @@ pub fn best_chunk_per_document(chunks: Vec<(ChunkHit, f32)>) -> Vec<DocumentHit>
         .collect()
 }
 
-/// Fuses a dense and a BM25 ranking of chunks (each best first) into
-/// documents, best first. Each document's evidence is its chunk with the
-/// best chunk-level fused score; its score is the fused score at the
-/// configured level.
-pub fn fuse(config: &SearchConfig, dense: &[ChunkHit], keyword: &[ChunkHit]) -> Vec<DocumentHit> {
-    let rankings = [(dense, config.dense_weight), (keyword, config.bm25_weight)];
-    let chunks = fuse_chunks(&rankings, config.rrf_k);
-    match config.fusion {
-        FusionLevel::Chunk => best_chunk_per_document(chunks),
-        FusionLevel::Document => {
-            let scores = fuse_documents(&rankings, config.rrf_k);
-            let mut documents = best_chunk_per_document(chunks);
-            for document in &mut documents {
-                document.score = scores[&document.document_id];
-            }
-            // Stable: equal scores keep the chunk-level order.
-            documents.sort_by(|a, b| b.score.total_cmp(&a.score));
-            documents
+/// The rankings a hybrid search fuses, each best first.
+#[derive(Debug, Default)]
+pub struct HybridRankings {
+    /// Chunks by their vectors' nearness to the query's.
+    pub dense: Vec<ChunkHit>,
+    /// Chunks by BM25.
+    pub keyword: Vec<ChunkHit>,
+    /// Documents' first chunks by nearness (empty when
+    /// `search.opening_weight` is 0).
+    pub openings: Vec<ChunkHit>,
+}
+
+/// Fuses the rankings of a hybrid search into documents, best first.
+/// Each document's evidence is its chunk with the best chunk-level fused
+/// score; its score is the fused score at the configured level, plus the
+/// RRF share of its rank among the openings.
+pub fn fuse(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentHit> {
+    let weighted = [
+        (rankings.dense.as_slice(), config.dense_weight),
+        (rankings.keyword.as_slice(), config.bm25_weight),
+    ];
+    let chunks = fuse_chunks(&weighted, config.rrf_k);
+    let mut documents = best_chunk_per_document(chunks);
+    if config.fusion == FusionLevel::Document {
+        let scores = fuse_documents(&weighted, config.rrf_k);
+        for document in &mut documents {
+            document.score = scores[&document.document_id];
+        }
+    }
+    if !rankings.openings.is_empty() {
+        add_openings(&mut documents, &rankings.openings, config);
+    }
+    // Stable: equal scores keep the chunk-level order.
+    documents.sort_by(|a, b| b.score.total_cmp(&a.score));
+    documents
+}
+
+/// Adds each document's RRF share of the openings ranking to its score; a
+/// document found only by its opening joins with that chunk as evidence.
+fn add_openings(documents: &mut Vec<DocumentHit>, openings: &[ChunkHit], config: &SearchConfig) {
+    let position: HashMap<DocumentId, usize> = documents
+        .iter()
+        .enumerate()
+        .map(|(index, document)| (document.document_id.clone(), index))
+        .collect();
+    for (rank, opening) in openings.iter().enumerate() {
+        let share = contribution(config.opening_weight, config.rrf_k, rank);
+        match position.get(&opening.document_id) {
+            Some(&index) => documents[index].score += share,
+            None => documents.push(DocumentHit {
+                document_id: opening.document_id.clone(),
+                score: share,
+                chunk: opening.clone(),
+            }),
         }
     }
 }
@@ -106,6 +142,14 @@ mod tests {
             .collect()
     }
 
+    fn hybrid(dense: &[ChunkHit], keyword: &[ChunkHit]) -> HybridRankings {
+        HybridRankings {
+            dense: dense.to_vec(),
+            keyword: keyword.to_vec(),
+            openings: Vec::new(),
+        }
+    }
+
     fn config(fusion: FusionLevel) -> SearchConfig {
         SearchConfig {
             fusion,
@@ -128,7 +172,7 @@ mod tests {
     fn chunk_fusion_rewards_one_chunk_found_both_ways() {
         let dense = [hit("a", "1"), hit("b", "2"), hit("c", "3")];
         let keyword = [hit("c", "3"), hit("b", "2"), hit("d", "4")];
-        let documents = fuse(&config(FusionLevel::Chunk), &dense, &keyword);
+        let documents = fuse(&config(FusionLevel::Chunk), &hybrid(&dense, &keyword));
         // c: 1/63 + 1/61 edges out b: 1/62 + 1/62; both beat a: 1/61 alone.
         assert_eq!(
             shown(&documents),
@@ -143,9 +187,9 @@ mod tests {
         // chunk is second in both.
         let dense = [hit("a-meaning", "A"), hit("b", "B"), hit("c", "C")];
         let keyword = [hit("a-words", "A"), hit("b", "B"), hit("d", "D")];
-        let by_chunk = fuse(&config(FusionLevel::Chunk), &dense, &keyword);
+        let by_chunk = fuse(&config(FusionLevel::Chunk), &hybrid(&dense, &keyword));
         assert_eq!(by_chunk[0].document_id.as_str(), "B");
-        let by_document = fuse(&config(FusionLevel::Document), &dense, &keyword);
+        let by_document = fuse(&config(FusionLevel::Document), &hybrid(&dense, &keyword));
         assert_eq!(
             shown(&by_document),
             [("A", "a-meaning"), ("B", "b"), ("C", "c"), ("D", "d")]
@@ -162,7 +206,7 @@ mod tests {
             hit("a3", "A"),
             hit("b", "B"),
         ];
-        let documents = fuse(&config(FusionLevel::Document), &dense, &[]);
+        let documents = fuse(&config(FusionLevel::Document), &hybrid(&dense, &[]));
         assert!((documents[1].score - 1.0 / 62.0).abs() < 1e-6);
     }
 
@@ -174,13 +218,51 @@ mod tests {
             bm25_weight: 2.0,
             ..SearchConfig::default()
         };
-        let documents = fuse(&favour_words, &dense, &keyword);
+        let documents = fuse(&favour_words, &hybrid(&dense, &keyword));
         assert_eq!(documents[0].document_id.as_str(), "B");
         let words_only = SearchConfig {
             dense_weight: 0.0,
             ..SearchConfig::default()
         };
-        let documents = fuse(&words_only, &dense, &keyword);
+        let documents = fuse(&words_only, &hybrid(&dense, &keyword));
         assert_eq!(shown(&documents), [("B", "b"), ("A", "a")]);
+    }
+
+    #[test]
+    fn an_opening_near_the_query_lifts_its_document() {
+        // B's opening is nearest the query; A leads the chunk rankings.
+        let rankings = HybridRankings {
+            openings: vec![hit("b0", "B"), hit("a0", "A")],
+            ..hybrid(
+                &[hit("a3", "A"), hit("b2", "B")],
+                &[hit("a3", "A"), hit("b2", "B")],
+            )
+        };
+        let chunks_only = fuse(&SearchConfig::default(), &rankings);
+        assert_eq!(
+            shown(&chunks_only),
+            [("A", "a3"), ("B", "b2")],
+            "weight 0: ignored"
+        );
+        let with_openings = SearchConfig {
+            opening_weight: 3.0,
+            ..SearchConfig::default()
+        };
+        let documents = fuse(&with_openings, &rankings);
+        assert_eq!(shown(&documents), [("B", "b2"), ("A", "a3")]);
+        assert!((documents[0].score - (2.0 / 62.0 + 3.0 / 61.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_document_found_only_by_its_opening_joins_with_it_as_evidence() {
+        let rankings = HybridRankings {
+            openings: vec![hit("c0", "C")],
+            ..hybrid(&[hit("a1", "A")], &[])
+        };
+        let config = SearchConfig {
+            opening_weight: 1.0,
+            ..SearchConfig::default()
+        };
+        assert_eq!(shown(&fuse(&config, &rankings)), [("A", "a1"), ("C", "c0")]);
     }
 }

@@ -12,7 +12,7 @@ mod eval;
 mod fusion;
 
 pub use eval::{EvalError, GoldQuery, ModeReport, evaluate, read_gold_set};
-pub use fusion::{best_chunk_per_document, fuse};
+pub use fusion::{HybridRankings, best_chunk_per_document, fuse};
 
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_core::{
@@ -368,6 +368,17 @@ impl Searcher {
                 .dense(scope, vector.to_vec(), candidates)
                 .instrument(tracing::info_span!("docpipe.dense"))
         };
+        let opening_scope = scope.clone().with_openings_only();
+        let opening_weight = self.base.search.opening_weight;
+        let openings = |vector: Arc<Vec<f32>>| async move {
+            if opening_weight == 0.0 {
+                return Ok(Vec::new());
+            }
+            index
+                .dense(&opening_scope, vector.to_vec(), candidates)
+                .instrument(tracing::info_span!("docpipe.openings"))
+                .await
+        };
         let keyword = || {
             index
                 .keyword(scope, query, candidates)
@@ -377,17 +388,22 @@ impl Searcher {
             None => Rankings::One(keyword().await?),
             Some(vector) if request.mode == Mode::Dense => Rankings::One(dense(vector).await?),
             Some(vector) => {
-                let (dense, keyword) = tokio::join!(dense(vector), keyword());
-                Rankings::Two(dense?, keyword?)
+                let (dense, keyword, openings) =
+                    tokio::join!(dense(vector.clone()), keyword(), openings(vector));
+                Rankings::Hybrid(HybridRankings {
+                    dense: dense?,
+                    keyword: keyword?,
+                    openings: openings?,
+                })
             }
         };
         timings.retrieve_ms = milliseconds(retrieval.elapsed());
         let grouping = Instant::now();
         let mut documents = match rankings {
             Rankings::One(hits) => best_chunk_per_document(scored(hits)),
-            Rankings::Two(dense, keyword) => {
+            Rankings::Hybrid(rankings) => {
                 let _fuse = tracing::info_span!("docpipe.fuse").entered();
-                fuse(&self.base.search, &dense, &keyword)
+                fuse(&self.base.search, &rankings)
             }
         };
         documents.truncate(top_k);
@@ -436,8 +452,8 @@ fn milliseconds(elapsed: Duration) -> f64 {
 enum Rankings {
     /// One mode's chunks, best first.
     One(Vec<ChunkHit>),
-    /// The dense and BM25 chunks of a hybrid search, each best first.
-    Two(Vec<ChunkHit>, Vec<ChunkHit>),
+    /// What a hybrid search fuses.
+    Hybrid(HybridRankings),
 }
 
 /// Pairs each hit with its store score, keeping the store's order.

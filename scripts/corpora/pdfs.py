@@ -319,8 +319,8 @@ def without_furniture(text: str, furniture: set[str]) -> list[str]:
     shapes = [re.sub(r"[0-9]+", "#", line) for line in lines]
     kept, index = [], 0
     while index < len(lines):
-        parts = next((n for n in range(1, FURNITURE_PARTS + 1)
-                      if " ".join(shapes[index:index + n]) in furniture and index + n <= len(lines)), 0)
+        most = min(FURNITURE_PARTS, len(lines) - index)
+        parts = next((n for n in range(1, most + 1) if " ".join(shapes[index:index + n]) in furniture), 0)
         if parts:
             index += parts
         else:

@@ -553,11 +553,7 @@ impl Inner {
             filter(term_query(self.fields.tenant, scope.tenant_id().as_str())),
         ];
         if scope.openings_only() {
-            let first_chunk = TermQuery::new(
-                Term::from_field_u64(self.fields.ordinal, 0),
-                IndexRecordOption::Basic,
-            );
-            clauses.push(filter(Box::new(first_chunk)));
+            clauses.push(filter(self.first_chunks()));
         }
         if let Some(documents) = scope.documents() {
             if documents.is_empty() {

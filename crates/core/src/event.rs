@@ -83,6 +83,9 @@ pub enum DocumentEvent {
 }
 
 impl DocumentEvent {
+    /// The binding pattern that matches every document event's routing key.
+    pub const ROUTING_PATTERN: &str = "document.*";
+
     /// The routing key the event is published with.
     pub fn routing_key(&self) -> &'static str {
         match self {
@@ -130,7 +133,7 @@ impl DocumentEvent {
 /// What a worker is handling now. Each worker publishes one every few
 /// seconds to the events exchange with the routing key
 /// [`WorkerStatus::ROUTING_KEY`] (not a document event: subscribers of
-/// `document.*` never see it), so that operators see documents in flight.
+/// [`DocumentEvent::ROUTING_PATTERN`] never see it), so that operators see documents in flight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStatus {
     /// The worker: its host name and process id.

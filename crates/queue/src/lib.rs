@@ -337,7 +337,7 @@ impl Broker {
     pub async fn subscribe_events(
         &self,
     ) -> Result<impl Stream<Item = DocumentEvent> + use<>, QueueError> {
-        self.subscribe("document.*").await
+        self.subscribe(DocumentEvent::ROUTING_PATTERN).await
     }
 
     /// The messages of the events exchange routed by `routing_key` that

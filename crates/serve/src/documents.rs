@@ -45,7 +45,9 @@ impl RecentEvents {
             since_unix_ms: docpipe_core::event::now_unix_ms(),
         });
         let recorder = events.clone();
-        crate::follow(config, "document.*", move |event| recorder.record(event));
+        crate::follow(config, DocumentEvent::ROUTING_PATTERN, move |event| {
+            recorder.record(event)
+        });
         events
     }
 

@@ -332,7 +332,8 @@ pub struct EvalArgs {
     /// regression gate for pipeline changes.
     #[arg(long)]
     pub min_recall: Option<f64>,
-    /// Print the report as JSON.
+    /// Print the report as JSON, with each query's rank and the document
+    /// ranked first.
     #[arg(long)]
     pub json: bool,
 }

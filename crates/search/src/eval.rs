@@ -93,6 +93,20 @@ pub struct ModeReport {
     pub latency_p95_ms: f64,
     /// Query ids whose document was not in the top `k`.
     pub misses: Vec<String>,
+    /// Where each query's document ranked, in gold-set order: what a
+    /// comparison of two pipelines needs to find the queries that moved.
+    pub outcomes: Vec<QueryOutcome>,
+}
+
+/// Where one query's document ranked, and what ranked first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueryOutcome {
+    /// The query id.
+    pub qid: String,
+    /// The document's rank, from 1; `None` when it was not in the top `k`.
+    pub rank: Option<usize>,
+    /// The document ranked first, if any (the answer itself when `rank` is 1).
+    pub first: Option<String>,
 }
 
 /// Runs every query in every mode. Each query is embedded once and its
@@ -106,6 +120,7 @@ pub async fn evaluate(
     modes: &[Mode],
 ) -> Result<Vec<ModeReport>, EvalError> {
     let mut ranks = vec![Vec::with_capacity(gold.len()); modes.len()];
+    let mut firsts = vec![Vec::with_capacity(gold.len()); modes.len()];
     let mut latencies = vec![Vec::with_capacity(gold.len()); modes.len()];
     let embeds = modes.iter().any(|&mode| mode != Mode::Bm25);
     for query in gold {
@@ -129,13 +144,16 @@ pub async fn evaluate(
                 hits.iter()
                     .position(|hit| hit.document_id.as_str() == query.doc_id),
             );
+            firsts[position].push(hits.first().map(|hit| hit.document_id.to_string()));
         }
     }
     Ok(modes
         .iter()
-        .zip(ranks)
+        .zip(ranks.iter().zip(firsts))
         .zip(latencies)
-        .map(|((&mode, ranks), latencies)| report(mode, k, gold, &ranks, latencies))
+        .map(|((&mode, (ranks, firsts)), latencies)| {
+            report(mode, k, gold, ranks, firsts, latencies)
+        })
         .collect())
 }
 
@@ -144,6 +162,7 @@ fn report(
     k: usize,
     gold: &[GoldQuery],
     ranks: &[Option<usize>],
+    firsts: Vec<Option<String>>,
     mut latencies: Vec<f64>,
 ) -> ModeReport {
     let queries = ranks.len() as f64;
@@ -169,6 +188,16 @@ fn report(
             .zip(ranks)
             .filter(|(_, rank)| rank.is_none())
             .map(|(query, _)| query.qid.clone())
+            .collect(),
+        outcomes: gold
+            .iter()
+            .zip(ranks)
+            .zip(firsts)
+            .map(|((query, rank), first)| QueryOutcome {
+                qid: query.qid.clone(),
+                rank: rank.map(|rank| rank + 1),
+                first,
+            })
             .collect(),
     }
 }
@@ -199,11 +228,30 @@ mod tests {
     #[test]
     fn metrics_follow_their_definitions() {
         let ranks = [Some(0), Some(1), None, Some(3)];
-        let report = report(Mode::Bm25, 10, &gold(4), &ranks, vec![4.0, 1.0, 3.0, 2.0]);
+        let firsts = vec![
+            Some("d0".to_owned()),
+            Some("d9".to_owned()),
+            None,
+            Some("d9".to_owned()),
+        ];
+        let report = report(
+            Mode::Bm25,
+            10,
+            &gold(4),
+            &ranks,
+            firsts,
+            vec![4.0, 1.0, 3.0, 2.0],
+        );
         assert_eq!(report.recall_at_1, 0.25);
         assert_eq!(report.recall_at_k, 0.75);
         assert!((report.mrr_at_k - (1.0 + 0.5 + 0.25) / 4.0).abs() < 1e-12);
         assert_eq!(report.misses, ["q2"]);
+        let outcome = &report.outcomes[1];
+        assert_eq!(
+            (outcome.rank, outcome.first.as_deref()),
+            (Some(2), Some("d9"))
+        );
+        assert_eq!(report.outcomes[2].rank, None);
         assert_eq!((report.latency_p50_ms, report.latency_p95_ms), (2.0, 4.0));
     }
 

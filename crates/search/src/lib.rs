@@ -11,7 +11,7 @@
 mod eval;
 mod fusion;
 
-pub use eval::{EvalError, GoldQuery, ModeReport, evaluate, read_gold_set};
+pub use eval::{EvalError, GoldQuery, ModeReport, QueryOutcome, evaluate, read_gold_set};
 pub use fusion::{HybridRankings, best_chunk_per_document, fuse};
 
 use docpipe_catalog::{Catalog, CatalogError, Generation};

@@ -111,6 +111,31 @@ impl Source {
     }
 }
 
+/// The name of the file, object or page a source URI (as
+/// [`Source::stored_form`] gives it) points at, without its directories:
+/// the last segment of a `file://` or `https://` path (percent-decoded, an
+/// `https://` page's query and fragment cut), or of an `s3://` key (keys
+/// are not percent-encoded there). `None` for inline documents and for
+/// paths that end in `/`.
+pub fn file_name_in_uri(uri: &str) -> Option<String> {
+    let last = |path: &str| path.rsplit('/').next().map(str::to_owned);
+    let decoded = |segment: String| {
+        percent_encoding::percent_decode_str(&segment)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let name = if uri.starts_with("s3://") {
+        last(uri)
+    } else if uri.starts_with("https://") {
+        last(uri.split(['?', '#']).next().unwrap_or_default()).map(decoded)
+    } else if uri.starts_with("file://") {
+        last(uri).map(decoded)
+    } else {
+        None
+    }?;
+    (!name.trim().is_empty()).then_some(name)
+}
+
 /// The URL of an `https` source: `https://` with a host.
 pub fn https_url_of(uri: &str) -> Result<url::Url, MessageError> {
     let invalid = |reason: String| MessageError::InvalidSource {
@@ -675,6 +700,24 @@ fn parse_content_type(raw: &str) -> Result<DeclaredType, MessageError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_source_uri_names_its_file_without_directories_or_query() {
+        let name = |uri: &str| file_name_in_uri(uri);
+        assert_eq!(
+            name("file:///docs/Q3%20report.pdf").as_deref(),
+            Some("Q3 report.pdf")
+        );
+        assert_eq!(name("file:///docs/"), None);
+        let page = "https://example.org/guide/install.html?lang=en#top";
+        assert_eq!(name(page).as_deref(), Some("install.html"));
+        // Keys are not percent-encoded in s3:// URIs.
+        assert_eq!(
+            name("s3://bucket/reports/100%25.pdf").as_deref(),
+            Some("100%25.pdf")
+        );
+        assert_eq!(name("inline"), None);
+    }
 
     fn decode(value: serde_json::Value) -> Result<IngestRequest, MessageError> {
         IngestRequest::decode(value.to_string().as_bytes())

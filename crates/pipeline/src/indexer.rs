@@ -5,7 +5,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::ChunkStore;
 use docpipe_core::config::{LimitsConfig, RetryConfig};
-use docpipe_core::message::{DeclaredType, MessageError};
+use docpipe_core::message::{DeclaredType, MessageError, file_name_in_uri};
 use docpipe_core::{
     ChunkId, Classify, ContentHash, DocumentId, DocumentsUnderway, ErrorClass, IndexedChunk,
     IngestRequest, Metadata, ParsedDocument, PipelineVersion, StoreError, StoredChunk,
@@ -569,8 +569,13 @@ impl Indexer {
     async fn prepare(
         &self,
         provenance: &Provenance<'_>,
-        parsed: ParsedDocument,
+        mut parsed: ParsedDocument,
     ) -> Result<Vec<IndexedChunk>, IndexError> {
+        // Here rather than in the parsed copy: copies are shared by content,
+        // and one content may have several names.
+        if parsed.title.is_none() {
+            parsed.title = title_from_file_name(&provenance.source);
+        }
         let chunker = self.chunker.clone();
         let (tenant, document, version) = (
             provenance.tenant.clone(),
@@ -780,11 +785,33 @@ fn store_span(
     }
 }
 
+/// The title of a document that has none of its own (a PDF without
+/// metadata, a text file): the file name in its source URI (as stores
+/// record it) without the extension, as a person would name it ("Q3 report"
+/// for `Q3 report.pdf`). Chunks carry it into the embedder's context and
+/// BM25's title field.
+fn title_from_file_name(source_uri: &str) -> Option<String> {
+    let name = file_name_in_uri(source_uri)?;
+    let stem = std::path::Path::new(&name).file_stem()?.to_str()?.trim();
+    (!stem.is_empty()).then(|| stem.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     static NONE: std::sync::LazyLock<Metadata> = std::sync::LazyLock::new(Metadata::new);
+
+    #[test]
+    fn a_document_without_a_title_is_titled_by_its_file_name() {
+        let title = title_from_file_name("file:///docs/gcloud_compute_ssh.1.pdf");
+        assert_eq!(title.as_deref(), Some("gcloud_compute_ssh.1"));
+        assert_eq!(
+            title_from_file_name("file:///docs/README").as_deref(),
+            Some("README")
+        );
+        assert_eq!(title_from_file_name("inline"), None);
+    }
 
     fn stored(ids: &[&str], hash: &ContentHash, version: &PipelineVersion) -> Vec<StoredChunk> {
         ids.iter()

@@ -3,8 +3,8 @@
 # kept in OUT between runs), indexes it with a release build on a
 # collection and index of its own, evaluates docpipe in every mode, and
 # runs the baselines a user would try first (baselines.py) on the same
-# documents and queries. Hybrid search is evaluated fusing chunks (the
-# default) and fusing documents.
+# documents and queries. Hybrid search is evaluated as configured, fusing
+# documents, and with BM25 ranking the text alone (no title field).
 #   scripts/corpora/compare.sh [OUT (default /tmp/manpages)] [COUNT (default 3000)]
 # Needs groff (Debian `groff`) and Milvus (scripts/milvus.sh start).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -34,11 +34,16 @@ stop_worker
 
 echo "docpipe (all-MiniLM-L6-v2, $(grep -c . "$OUT/queries.jsonl") queries), hybrid fusing chunks (the default):"
 "$docpipe" eval "$OUT/queries.jsonl" --tenant man --k 10
-# The same index, hybrid fusing documents: [search] acts at query time.
-sed 's/^fusion = "chunk"/fusion = "document"/' pipelines/default.toml > "$OUT/document-fusion.toml"
-grep -q '^fusion = "document"' "$OUT/document-fusion.toml" || die "pipelines/default.toml has no [search] fusion line to vary"
-echo
-echo "docpipe hybrid fusing documents:"
-"$docpipe" --pipeline "$OUT/document-fusion.toml" eval "$OUT/queries.jsonl" --tenant man --k 10 --mode hybrid
+# The same index with one query-time setting changed: hybrid fusing
+# documents, and BM25 ranking the text alone (no title field).
+variant() { # NAME SED-PROGRAM DESCRIPTION
+  sed "$2" pipelines/default.toml > "$OUT/$1.toml"
+  cmp -s pipelines/default.toml "$OUT/$1.toml" && die "pipelines/default.toml has no line for $1 to vary"
+  echo
+  echo "docpipe $3:"
+  "$docpipe" --pipeline "$OUT/$1.toml" eval "$OUT/queries.jsonl" --tenant man --k 10 --mode hybrid
+}
+variant document-fusion 's/^fusion = "chunk"/fusion = "document"/' "hybrid fusing documents"
+variant text-only 's/^context_boost = .*/context_boost = 0/' "hybrid, BM25 on the text alone (context_boost = 0)"
 echo
 "$PY" scripts/corpora/baselines.py --corpus "$OUT" --model "$DOCPIPE_HOME/models/all-MiniLM-L6-v2"

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
@@ -46,6 +46,10 @@ struct LastCommit {
 #[derive(Clone)]
 pub struct Bm25Store {
     inner: Arc<Inner>,
+    /// The weight of a query's BM25 score in the `context` field (title
+    /// and heading path), added to its score in the body; 0 (the text
+    /// alone) unless [`Bm25Store::with_context_boost`] says otherwise.
+    context_boost: f32,
 }
 
 struct Inner {
@@ -111,6 +115,7 @@ impl Bm25Store {
             .try_into()
             .map_err(|error| unavailable(format!("cannot open a reader: {error}")))?;
         Ok(Self {
+            context_boost: 0.0,
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 index,
@@ -128,6 +133,19 @@ impl Bm25Store {
         })
     }
 
+    /// The store, ranking a match of the query in a chunk's title and
+    /// heading path at `boost` times its BM25 score there, added to the
+    /// text's (0 ranks the text alone). The title is the same in every chunk
+    /// of a document, so the boost sets documents apart, not their chunks.
+    /// Indexes written before docpipe kept the `context` field rank the
+    /// text alone until re-indexed.
+    pub fn with_context_boost(self, boost: f32) -> Self {
+        Self {
+            context_boost: boost,
+            ..self
+        }
+    }
+
     /// BM25 search within a scope (a tenant, maybe some of its documents).
     /// Queries come from people, not from a query language: their words are
     /// analysed as the indexed text was and searched as terms (see
@@ -141,7 +159,8 @@ impl Bm25Store {
         let inner = self.inner.clone();
         let scope = scope.clone();
         let query = query.to_owned();
-        blocking(move || inner.search(&scope, &query, limit)).await
+        let boost = self.context_boost;
+        blocking(move || inner.search(&scope, &query, boost, limit)).await
     }
 
     /// Every document in the index (of `tenant` only, if given), read from
@@ -277,6 +296,15 @@ impl Inner {
                 if let Some(field) = fields.heading_path {
                     for heading in &chunk.chunk.heading_path {
                         document.add_text(field, heading);
+                    }
+                }
+                if let Some(field) = fields.context {
+                    let title = chunk.chunk.title.as_deref();
+                    for part in title
+                        .into_iter()
+                        .chain(chunk.chunk.heading_path.iter().map(String::as_str))
+                    {
+                        document.add_text(field, part);
                     }
                 }
                 if let Some(field) = fields.metadata {
@@ -492,13 +520,14 @@ impl Inner {
         &self,
         scope: &SearchScope,
         query: &str,
+        context_boost: f32,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         self.reader
             .reload()
             .map_err(|error| unavailable(error.to_string()))?;
         let searcher = self.reader.searcher();
-        let Some(query) = self.terms_query(query)? else {
+        let Some(query) = self.terms_query(query, context_boost)? else {
             return Ok(Vec::new());
         };
         self.run(&searcher, scope, query, limit)
@@ -508,33 +537,52 @@ impl Inner {
     /// own analyzer (tokenizer, lower case, stemmer) and nothing in it is
     /// query syntax, so "distribution-specific (Debian)" finds what
     /// "distribution specific Debian" does, and a stray quote or colon is
-    /// just punctuation. `None` if no word is left.
-    fn terms_query(&self, query: &str) -> Result<Option<Box<dyn Query>>, StoreError> {
+    /// just punctuation. With a `context_boost`, the same words in the
+    /// title and heading path add their own BM25 score, times the boost.
+    /// `None` if no word is left.
+    fn terms_query(
+        &self,
+        query: &str,
+        context_boost: f32,
+    ) -> Result<Option<Box<dyn Query>>, StoreError> {
         let mut analyzer = self
             .index
             .tokenizer_for_field(self.fields.body)
             .map_err(|error| rejected(format!("the body field has no analyzer: {error}")))?;
         let mut stream = analyzer.token_stream(query);
-        let mut terms = Vec::new();
+        let mut words: Vec<String> = Vec::new();
         while let Some(token) = stream.next() {
-            let term = Term::from_field_text(self.fields.body, &token.text);
-            if !terms.contains(&term) {
-                terms.push(term);
+            if !words.contains(&token.text) {
+                words.push(token.text.clone());
             }
         }
-        if terms.is_empty() {
+        if words.is_empty() {
             return Ok(None);
         }
         // Documents matching more (and rarer) terms score higher, as BM25 intends.
-        let clauses = terms
-            .into_iter()
-            .map(|term| {
-                let query: Box<dyn Query> =
-                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
-                (Occur::Should, query)
-            })
-            .collect();
-        Ok(Some(Box::new(BooleanQuery::new(clauses))))
+        let any_term = |field: Field| -> Box<dyn Query> {
+            let clauses = words
+                .iter()
+                .map(|word| {
+                    let term = Term::from_field_text(field, word);
+                    let query: Box<dyn Query> =
+                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
+                    (Occur::Should, query)
+                })
+                .collect();
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let body = any_term(self.fields.body);
+        Ok(Some(match self.fields.context {
+            Some(context) if context_boost > 0.0 => Box::new(BooleanQuery::new(vec![
+                (Occur::Should, body),
+                (
+                    Occur::Should,
+                    Box::new(BoostQuery::new(any_term(context), context_boost)),
+                ),
+            ])),
+            _ => body,
+        }))
     }
 
     fn run(

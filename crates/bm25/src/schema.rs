@@ -24,6 +24,10 @@ pub(crate) struct Fields {
     /// OCR's confidence on the chunk's page, when OCR read it (absent from
     /// indexes written before docpipe stored it).
     pub(crate) ocr_confidence: Option<Field>,
+    /// The document's title and the chunk's heading path, analysed as
+    /// `body` is, for a BM25 match of their own (absent from indexes
+    /// written before docpipe ranked them apart).
+    pub(crate) context: Option<Field>,
     pub(crate) pipeline_version: Field,
     pub(crate) content_hash: Field,
     pub(crate) source: Field,
@@ -37,6 +41,8 @@ const METADATA: &str = "metadata";
 const METADATA_TERMS: &str = "metadata_terms";
 /// The stored OCR confidence of chunks OCR read.
 const OCR_CONFIDENCE: &str = "ocr_confidence";
+/// The indexed title and heading path.
+const CONTEXT: &str = "context";
 
 /// The schema of new indexes.
 pub(crate) fn schema() -> Schema {
@@ -45,6 +51,11 @@ pub(crate) fn schema() -> Schema {
         TextFieldIndexing::default()
             .set_tokenizer("en_stem")
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let context = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("en_stem")
+            .set_index_option(IndexRecordOption::WithFreqs),
     );
     builder.add_text_field("chunk_id", STRING | STORED);
     builder.add_text_field("document_id", STRING | STORED);
@@ -60,6 +71,7 @@ pub(crate) fn schema() -> Schema {
     builder.add_text_field(METADATA, STORED);
     builder.add_text_field(METADATA_TERMS, STRING);
     builder.add_f64_field(OCR_CONFIDENCE, STORED);
+    builder.add_text_field(CONTEXT, context);
     builder.build()
 }
 
@@ -101,6 +113,7 @@ impl Fields {
             metadata: found.get_field(METADATA).ok(),
             ocr_confidence: found.get_field(OCR_CONFIDENCE).ok(),
             metadata_terms: found.get_field(METADATA_TERMS).ok(),
+            context: found.get_field(CONTEXT).ok(),
         })
     }
 }
@@ -110,7 +123,13 @@ mod tests {
     use super::*;
 
     /// Fields added after the first indexes were written.
-    const ADDED_FIELDS: [&str; 4] = [HEADING_PATH, METADATA, METADATA_TERMS, OCR_CONFIDENCE];
+    const ADDED_FIELDS: [&str; 5] = [
+        HEADING_PATH,
+        METADATA,
+        METADATA_TERMS,
+        OCR_CONFIDENCE,
+        CONTEXT,
+    ];
 
     /// The schema of indexes written before chunks kept their heading path
     /// and metadata.
@@ -128,10 +147,10 @@ mod tests {
     fn an_index_without_heading_paths_is_still_usable() {
         let fields = Fields::of(&without_heading_paths()).unwrap();
         assert!(fields.heading_path.is_none() && fields.metadata_terms.is_none());
-        assert!(fields.ocr_confidence.is_none());
+        assert!(fields.ocr_confidence.is_none() && fields.context.is_none());
         let fields = Fields::of(&schema()).unwrap();
         assert!(fields.heading_path.is_some() && fields.metadata_terms.is_some());
-        assert!(fields.ocr_confidence.is_some());
+        assert!(fields.ocr_confidence.is_some() && fields.context.is_some());
     }
 
     #[tokio::test]

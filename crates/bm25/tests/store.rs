@@ -434,3 +434,35 @@ async fn a_documents_text_comes_back_in_reading_order_and_from_its_tenant_only()
             .is_empty()
     );
 }
+
+/// Every chunk carries its document's title, and a query's words there
+/// count apart from the text's, times the boost: a document titled by the
+/// query's word outranks one whose text only repeats it.
+#[tokio::test]
+async fn a_boosted_title_match_outranks_a_repeated_word_in_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Bm25Store::open(dir.path()).unwrap();
+    let tenant = TenantId::new("acme").unwrap();
+    // indexed_chunks titles them "The tides handbook" and "The notes handbook".
+    for (document, text) in [
+        ("tides", "charts for sailors, tides included"),
+        ("notes", "tides and tides again, tides all day"),
+    ] {
+        let id = DocumentId::new(document).unwrap();
+        store
+            .replace_document(&tenant, &id, &chunks("acme", document, &[text]))
+            .await
+            .unwrap();
+    }
+    let scope = SearchScope::tenant(tenant);
+    let first = |store: Bm25Store| {
+        let scope = scope.clone();
+        async move {
+            store.search(&scope, "tides", 2).await.unwrap()[0]
+                .document_id
+                .to_string()
+        }
+    };
+    assert_eq!(first(store.clone()).await, "notes");
+    assert_eq!(first(store.with_context_boost(1.0)).await, "tides");
+}

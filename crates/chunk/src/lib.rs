@@ -136,8 +136,8 @@ impl Chunker {
                 .flatten()
                 .map(|heading| shortened(heading))
                 .collect();
+            let title = document.title.as_deref().map(shortened);
             let embed_text = searchable(&if self.embed_context {
-                let title = document.title.as_deref().map(shortened);
                 with_context(title.as_deref(), &heading_path, text)
             } else {
                 text.to_owned()
@@ -150,6 +150,7 @@ impl Chunker {
                 byte_range: start..start + text.len(),
                 page: block.and_then(|block| block.page),
                 heading_path,
+                title,
                 text: text.to_owned(),
                 embed_text,
                 ocr_confidence: document.ocr_confidence(block.and_then(|block| block.page)),

@@ -303,10 +303,21 @@ pub struct Bm25Config {
     /// document at once.
     #[serde(default = "default_commit_interval_ms")]
     pub commit_interval_ms: u64,
+    /// What a query's BM25 match in a chunk's document title and heading
+    /// path weighs, added to its match in the text: a document-level
+    /// signal, since every chunk of a document shares its title. 0 ranks
+    /// the text alone. Read at query time; indexes written before docpipe
+    /// kept the field rank the text alone until re-indexed.
+    #[serde(default = "default_context_boost")]
+    pub context_boost: f32,
 }
 
 fn default_commit_interval_ms() -> u64 {
     1000
+}
+
+fn default_context_boost() -> f32 {
+    0.6
 }
 
 /// RabbitMQ settings.
@@ -682,6 +693,12 @@ impl PipelineConfig {
         }
         if self.sources.allowed_roots.is_empty() {
             return Err("sources.allowed_roots must name at least one directory".into());
+        }
+        let boost = self.bm25.context_boost;
+        if !(boost.is_finite() && boost >= 0.0) {
+            return Err(format!(
+                "bm25.context_boost is {boost}; use a number from 0 (0 ranks the text alone)"
+            ));
         }
         self.search.check()
     }

@@ -122,6 +122,10 @@ pub struct Chunk {
     pub page: Option<u32>,
     /// Headings above the chunk's start, outermost first.
     pub heading_path: Vec<String>,
+    /// Its document's title (shortened as headings are), which BM25 ranks
+    /// as a field of its own beside the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// The chunk's original text (what is stored and shown).
     pub text: String,
     /// What the embedder sees: the text, optionally prefixed with the title

@@ -54,7 +54,7 @@ impl Default for SearchConfig {
     fn default() -> Self {
         Self {
             fusion: FusionLevel::default(),
-            rrf_k: 60.0,
+            rrf_k: 20.0,
             dense_weight: 1.0,
             bm25_weight: 1.0,
             opening_weight: 0.0,
@@ -67,7 +67,7 @@ impl SearchConfig {
     pub fn check(&self) -> Result<(), String> {
         if !(self.rrf_k.is_finite() && self.rrf_k >= 0.0) {
             return Err(format!(
-                "search.rrf_k is {}; use a number from 0 (60 is the usual)",
+                "search.rrf_k is {}; use a number from 0 (20 is the default, 60 the literature's)",
                 self.rrf_k
             ));
         }

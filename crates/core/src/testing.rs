@@ -31,6 +31,7 @@ pub fn indexed_chunks(
                     byte_range: 0..text.len(),
                     page: Some(1),
                     heading_path: vec!["Guide".to_owned(), format!("Part {ordinal}")],
+                    title: Some(format!("The {document} handbook")),
                     text: (*text).to_owned(),
                     embed_text: (*text).to_owned(),
                     // The second chunk reads as if OCR had read its page.

@@ -197,7 +197,8 @@ pub async fn open(
             let index = match access {
                 Access::Read => EmbeddedIndex::new(
                     milvus.with_search_consistency(consistency),
-                    Bm25Store::open(&config.bm25.index_dir)?,
+                    Bm25Store::open(&config.bm25.index_dir)?
+                        .with_context_boost(config.bm25.context_boost),
                 ),
                 Access::Write(underway) => EmbeddedIndex::new(
                     milvus,

@@ -150,11 +150,17 @@ mod tests {
         }
     }
 
-    fn config(fusion: FusionLevel) -> SearchConfig {
+    /// The defaults with the literature's k = 60, which the expected
+    /// scores below are worked out with.
+    fn k60() -> SearchConfig {
         SearchConfig {
-            fusion,
+            rrf_k: 60.0,
             ..SearchConfig::default()
         }
+    }
+
+    fn config(fusion: FusionLevel) -> SearchConfig {
+        SearchConfig { fusion, ..k60() }
     }
 
     #[test]
@@ -216,13 +222,13 @@ mod tests {
         let keyword = [hit("b", "B"), hit("a", "A")];
         let favour_words = SearchConfig {
             bm25_weight: 2.0,
-            ..SearchConfig::default()
+            ..k60()
         };
         let documents = fuse(&favour_words, &hybrid(&dense, &keyword));
         assert_eq!(documents[0].document_id.as_str(), "B");
         let words_only = SearchConfig {
             dense_weight: 0.0,
-            ..SearchConfig::default()
+            ..k60()
         };
         let documents = fuse(&words_only, &hybrid(&dense, &keyword));
         assert_eq!(shown(&documents), [("B", "b"), ("A", "a")]);
@@ -238,7 +244,7 @@ mod tests {
                 &[hit("a3", "A"), hit("b2", "B")],
             )
         };
-        let chunks_only = fuse(&SearchConfig::default(), &rankings);
+        let chunks_only = fuse(&k60(), &rankings);
         assert_eq!(
             shown(&chunks_only),
             [("A", "a3"), ("B", "b2")],
@@ -246,7 +252,7 @@ mod tests {
         );
         let with_openings = SearchConfig {
             opening_weight: 3.0,
-            ..SearchConfig::default()
+            ..k60()
         };
         let documents = fuse(&with_openings, &rankings);
         assert_eq!(shown(&documents), [("B", "b2"), ("A", "a3")]);
@@ -261,7 +267,7 @@ mod tests {
         };
         let config = SearchConfig {
             opening_weight: 1.0,
-            ..SearchConfig::default()
+            ..k60()
         };
         assert_eq!(shown(&fuse(&config, &rankings)), [("A", "a1"), ("C", "c0")]);
     }

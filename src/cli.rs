@@ -277,7 +277,7 @@ pub struct GcArgs {
 /// How to search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
-    /// Reciprocal Rank Fusion (k = 60) of dense and BM25.
+    /// Reciprocal Rank Fusion of dense and BM25 (the pipeline's `[search]` settings).
     Hybrid,
     /// Milvus vector search.
     Dense,

@@ -3,8 +3,10 @@
 //! One index directory per generation (pipeline version). Ids (chunk, document, tenant) are raw
 //! indexed strings for exact filters and deletes; `body` (the text the
 //! embedder sees: title and heading path, then the chunk) is analysed with
-//! the English stemmer for BM25; the original chunk text is stored for
-//! display with its heading path. Every write ends with a commit, so an acknowledged write is
+//! the English stemmer for BM25, and so is `context` (the document's title
+//! and the chunk's heading path), whose match a search adds to the body's
+//! at a boost; the original chunk text is stored for display with its
+//! heading path. Every write ends with a commit, so an acknowledged write is
 //! durable on disk; writes made side by side share one commit.
 
 #![warn(missing_docs)]

@@ -121,6 +121,8 @@ impl Chunker {
     ) -> Result<Vec<Chunk>, ChunkError> {
         let mut chunks = Vec::new();
         let splitter = self.splitter(&document.text)?;
+        // Every chunk carries the document's title.
+        let title = document.title.as_deref().map(shortened);
         for (ordinal, (start, text)) in splitter.chunk_indices(&document.text).enumerate() {
             if ordinal >= self.max_chunks {
                 return Err(ChunkError::TooManyChunks {
@@ -136,7 +138,6 @@ impl Chunker {
                 .flatten()
                 .map(|heading| shortened(heading))
                 .collect();
-            let title = document.title.as_deref().map(shortened);
             let embed_text = searchable(&if self.embed_context {
                 with_context(title.as_deref(), &heading_path, text)
             } else {
@@ -150,7 +151,7 @@ impl Chunker {
                 byte_range: start..start + text.len(),
                 page: block.and_then(|block| block.page),
                 heading_path,
-                title,
+                title: title.clone(),
                 text: text.to_owned(),
                 embed_text,
                 ocr_confidence: document.ocr_confidence(block.and_then(|block| block.page)),

@@ -694,12 +694,11 @@ impl PipelineConfig {
         if self.sources.allowed_roots.is_empty() {
             return Err("sources.allowed_roots must name at least one directory".into());
         }
-        let boost = self.bm25.context_boost;
-        if !(boost.is_finite() && boost >= 0.0) {
-            return Err(format!(
-                "bm25.context_boost is {boost}; use a number from 0 (0 ranks the text alone)"
-            ));
-        }
+        crate::fusion::non_negative(
+            "bm25.context_boost",
+            self.bm25.context_boost,
+            "0 ranks the text alone",
+        )?;
         self.search.check()
     }
 

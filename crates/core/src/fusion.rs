@@ -65,22 +65,17 @@ impl Default for SearchConfig {
 impl SearchConfig {
     /// Why the settings cannot rank anything, if they cannot.
     pub fn check(&self) -> Result<(), String> {
-        if !(self.rrf_k.is_finite() && self.rrf_k >= 0.0) {
-            return Err(format!(
-                "search.rrf_k is {}; use a number from 0 (20 is the default, 60 the literature's)",
-                self.rrf_k
-            ));
-        }
-        for (name, weight) in [
-            ("dense_weight", self.dense_weight),
-            ("bm25_weight", self.bm25_weight),
-            ("opening_weight", self.opening_weight),
+        non_negative(
+            "search.rrf_k",
+            self.rrf_k,
+            "20 is the default, 60 the literature's",
+        )?;
+        for (key, weight) in [
+            ("search.dense_weight", self.dense_weight),
+            ("search.bm25_weight", self.bm25_weight),
+            ("search.opening_weight", self.opening_weight),
         ] {
-            if !(weight.is_finite() && weight >= 0.0) {
-                return Err(format!(
-                    "search.{name} is {weight}; use a number from 0 (1 is the usual)"
-                ));
-            }
+            non_negative(key, weight, "1 is the usual")?;
         }
         if self.dense_weight + self.bm25_weight == 0.0 {
             return Err(
@@ -89,6 +84,16 @@ impl SearchConfig {
             );
         }
         Ok(())
+    }
+}
+
+/// Why `value`, the pipeline file's `key`, is not a finite number from 0,
+/// if it is not; `hint` says what is usual.
+pub(crate) fn non_negative(key: &str, value: f32, hint: &str) -> Result<(), String> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{key} is {value}; use a number from 0 ({hint})"))
     }
 }
 

@@ -113,25 +113,28 @@ impl Source {
 
 /// The name of the file, object or page a source URI (as
 /// [`Source::stored_form`] gives it) points at, without its directories:
-/// the last segment of a `file://` or `https://` path (percent-decoded, an
-/// `https://` page's query and fragment cut), or of an `s3://` key (keys
-/// are not percent-encoded there). `None` for inline documents and for
-/// paths that end in `/`.
+/// the last segment of a `file://` path or an `https://` page's path
+/// (percent-decoded), or of an `s3://` key (keys are not percent-encoded
+/// there). `None` for inline documents, for URIs none of
+/// [`file_path_of`], [`https_url_of`] and [`s3_location_of`] accept, and
+/// for paths that end in `/`.
 pub fn file_name_in_uri(uri: &str) -> Option<String> {
-    let last = |path: &str| path.rsplit('/').next().map(str::to_owned);
-    let decoded = |segment: String| {
-        percent_encoding::percent_decode_str(&segment)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
     let name = if uri.starts_with("s3://") {
-        last(uri)
+        let (_, key) = s3_location_of(uri).ok()?;
+        key.rsplit('/').next().map(str::to_owned)
     } else if uri.starts_with("https://") {
-        last(uri.split(['?', '#']).next().unwrap_or_default()).map(decoded)
-    } else if uri.starts_with("file://") {
-        last(uri).map(decoded)
-    } else {
+        let url = https_url_of(uri).ok()?;
+        let last = url.path_segments()?.next_back()?;
+        Some(
+            percent_encoding::percent_decode_str(last)
+                .decode_utf8_lossy()
+                .into_owned(),
+        )
+    } else if uri.ends_with('/') {
         None
+    } else {
+        let path = file_path_of(uri).ok()?;
+        path.file_name()?.to_str().map(str::to_owned)
     }?;
     (!name.trim().is_empty()).then_some(name)
 }
@@ -717,6 +720,8 @@ mod tests {
             Some("100%25.pdf")
         );
         assert_eq!(name("inline"), None);
+        // A site's root page has no file name.
+        assert_eq!(name("https://example.org"), None);
     }
 
     fn decode(value: serde_json::Value) -> Result<IngestRequest, MessageError> {

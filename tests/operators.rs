@@ -6,10 +6,13 @@
 mod common;
 
 use common::{DocpipeProcess, TestPipeline, docpipe, json, remove_resources, run, write_pipeline};
+use docpipe_catalog::{Generation, GenerationState, INDEX_FORMAT};
 use docpipe_core::ContentHash;
 use docpipe_core::{DocumentId, IngestRequest, TenantId};
+use docpipe_embed::ModelDir;
 use docpipe_milvus::MilvusStore;
 use docpipe_parsed::ParsedCopies;
+use docpipe_pipeline::{Generations, no_wrapping, pipeline_version, pipeline_version_in_format};
 use docpipe_queue::Broker;
 use docpipe_search::{Mode, Searcher};
 use std::path::{Path, PathBuf};
@@ -200,6 +203,65 @@ async fn a_reindex_to_smaller_chunks_keeps_searches_answered_loses_no_upload_and
         Some(format!("{alias}_{}", old_version.digest()))
     );
     pipeline.shutdown().await;
+}
+
+/// A family indexed by a docpipe older than the current index format:
+/// its live generation, whose version was derived without a format, still
+/// assembles (workers and searchers carry on as before the upgrade), and
+/// `docpipe reindex` rebuilds it as a new generation in the current format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_in_an_older_index_format_is_still_served_until_reindex_rebuilds_it() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = common::unique_config("format", scratch.path());
+    let model = ModelDir::open(&config.model.dir).unwrap();
+    let first_format = pipeline_version_in_format(&config, &model, 1).unwrap();
+    let older = Generation {
+        index_format: 1,
+        ..Generation::of(&config, first_format.clone(), GenerationState::Live)
+    };
+    docpipe_index::catalog(&config)
+        .await
+        .unwrap()
+        .update(|generations| Ok(generations.bootstrap(older)))
+        .await
+        .unwrap();
+
+    let generations = Generations::open(&config, no_wrapping())
+        .await
+        .expect("a generation of the first format assembles");
+    let live = generations.live().await.unwrap();
+    assert_eq!(live.generation.version, first_format);
+    assert_ne!(pipeline_version(&config, &model).unwrap(), first_format);
+
+    let pipeline = write_pipeline(&config, scratch.path());
+    let mut command = docpipe(&pipeline);
+    command.args(["reindex", "--json"]);
+    let reindex = run(command).await;
+    assert!(reindex.status.success());
+    let report = json(&reindex);
+    assert_eq!(report["switched"], true, "{report}");
+    assert_eq!(report["previous"], first_format.as_str());
+
+    let mut command = docpipe(&pipeline);
+    command.args(["generations", "--json"]);
+    let listed = json(&run(command).await);
+    let formats: Vec<(&str, u64)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["state"].as_str().unwrap(),
+                row["index_format"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        formats,
+        [("previous", 1), ("live", u64::from(INDEX_FORMAT))],
+        "{listed}"
+    );
+    remove_resources(&config).await;
 }
 
 /// Workers and operators on different machines share nothing but the

@@ -355,11 +355,12 @@ pub async fn list(config: &PipelineConfig, args: GenerationsArgs) -> anyhow::Res
     };
     for row in rows {
         println!(
-            "{:<9} {:<28} chunks {:>4}/{:<3} milvus {:>12} tantivy {:>12}  {}",
+            "{:<9} {:<28} chunks {:>4}/{:<3} format {} milvus {:>12} tantivy {:>12}  {}",
             row.state,
             row.version,
             row.max_tokens,
             row.overlap_tokens,
+            row.index_format,
             count(row.stores.map(|stores| stores.milvus)),
             count(row.stores.and_then(|stores| stores.tantivy)),
             row.model

@@ -30,13 +30,12 @@
 use docpipe_core::config::{ChunkingConfig, ModelConfig};
 use docpipe_core::{PipelineConfig, PipelineVersion};
 use serde::{Deserialize, Serialize};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+mod file;
+pub use file::FileCatalog;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-const CATALOG_FILE: &str = "generations.json";
-const LOCK_FILE: &str = "generations.lock";
 
 /// Why the catalog could not be read or changed.
 #[derive(Debug, thiserror::Error)]
@@ -150,10 +149,27 @@ pub struct Generation {
     /// When it last became live, if ever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_since_unix_ms: Option<u64>,
+    /// The [`INDEX_FORMAT`] its stores were written in (1 for generations
+    /// catalogued before docpipe recorded it).
+    #[serde(default = "first_index_format")]
+    pub index_format: u32,
+}
+
+/// The revision of what the stores keep of each chunk, beyond what the
+/// chunking settings and the model decide. It is part of the pipeline
+/// version of new generations, so an index written by an older docpipe is
+/// rebuilt by `docpipe reindex` instead of being read as if it had fields
+/// it lacks. 1: the first; 2: the document title and heading path in a
+/// BM25 field of their own (`context`).
+pub const INDEX_FORMAT: u32 = 2;
+
+fn first_index_format() -> u32 {
+    1
 }
 
 impl Generation {
-    /// A generation of `config`'s chunking and model, at `version`.
+    /// A generation of `config`'s chunking and model, at `version`, in the
+    /// current [`INDEX_FORMAT`].
     pub fn of(config: &PipelineConfig, version: PipelineVersion, state: GenerationState) -> Self {
         Self {
             version,
@@ -163,6 +179,7 @@ impl Generation {
             model: config.model.clone(),
             created_at_unix_ms: now_unix_ms(),
             live_since_unix_ms: (state == GenerationState::Live).then(now_unix_ms),
+            index_format: INDEX_FORMAT,
         }
     }
 
@@ -421,96 +438,6 @@ impl Catalog {
     }
 }
 
-/// The `embedded` backend's catalog: `generations.json` in the family's
-/// `bm25.index_dir`, replaced atomically, changes serialised by an
-/// advisory lock on `generations.lock`.
-#[derive(Debug, Clone)]
-pub struct FileCatalog {
-    root: PathBuf,
-}
-
-impl FileCatalog {
-    /// The catalog under `root` (created on first change).
-    pub fn new(root: &Path) -> Self {
-        Self {
-            root: root.to_owned(),
-        }
-    }
-
-    fn read_file(&self) -> Result<Generations, CatalogError> {
-        let path = self.root.join(CATALOG_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| CatalogError::Corrupt {
-                path,
-                message: error.to_string(),
-            }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Generations::default())
-            }
-            Err(source) => Err(CatalogError::Io { path, source }),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl CatalogStore for FileCatalog {
-    fn location(&self) -> String {
-        self.root.display().to_string()
-    }
-
-    async fn read(&self) -> Result<Generations, CatalogError> {
-        self.read_file()
-    }
-
-    async fn update_with(&self, change: &mut CatalogChange<'_>) -> Result<(), CatalogError> {
-        std::fs::create_dir_all(&self.root).map_err(|source| CatalogError::Io {
-            path: self.root.clone(),
-            source,
-        })?;
-        let lock_path = self.root.join(LOCK_FILE);
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| CatalogError::Io { path, source }
-        };
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        lock.lock().map_err(io(&lock_path))?;
-        let mut generations = self.read_file()?;
-        let before = generations.clone();
-        change(&mut generations)?;
-        if generations != before {
-            let bytes = serde_json::to_vec_pretty(&generations).expect("the catalog serializes");
-            write_atomically(&self.root.join(CATALOG_FILE), &bytes)?;
-        }
-        Ok(())
-    }
-}
-
-/// Writes `bytes` to a temporary file, syncs it and renames it over `path`:
-/// readers see the old content or the new, never a mix.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
-    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| CatalogError::Io { path, source }
-    };
-    let mut file = std::fs::File::create(&temporary).map_err(io(&temporary))?;
-    file.write_all(bytes).map_err(io(&temporary))?;
-    file.sync_all().map_err(io(&temporary))?;
-    std::fs::rename(&temporary, path).map_err(io(path))?;
-    if let Some(directory) = path.parent() {
-        // The rename is durable once the directory entry is.
-        std::fs::File::open(directory)
-            .and_then(|directory| directory.sync_all())
-            .map_err(io(directory))?;
-    }
-    Ok(())
-}
-
 fn now_unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -531,6 +458,15 @@ mod tests {
             PipelineVersion::from_stored(format!("default@{digest}")),
             GenerationState::Building,
         )
+    }
+
+    #[test]
+    fn a_generation_catalogued_before_index_formats_were_recorded_is_of_the_first() {
+        let mut old = serde_json::to_value(generation("3fa2b1c9d0e1")).unwrap();
+        old.as_object_mut().unwrap().remove("index_format");
+        let old: Generation = serde_json::from_value(old).unwrap();
+        assert_eq!(old.index_format, 1);
+        assert_eq!(generation("3fa2b1c9d0e1").index_format, INDEX_FORMAT);
     }
 
     fn states(generations: &Generations) -> Vec<(String, &'static str)> {

@@ -148,6 +148,8 @@ pub struct GenerationSummary {
     pub overlap_tokens: usize,
     /// Its model directory.
     pub model: String,
+    /// The index format its stores were written in (`docpipe_catalog::INDEX_FORMAT`).
+    pub index_format: u32,
     /// What its stores hold, when they could be read.
     #[serde(flatten)]
     pub stores: Option<IndexStats>,
@@ -162,6 +164,7 @@ impl GenerationSummary {
             max_tokens: generation.chunking.max_tokens,
             overlap_tokens: generation.chunking.overlap_tokens,
             model: generation.model.dir.display().to_string(),
+            index_format: generation.index_format,
             stores,
         }
     }

@@ -1,7 +1,7 @@
 //! The generations a worker writes, following the catalog as it changes.
 
 use crate::{Components, SetupError, StoreWrapper, assemble, pipeline_version};
-use docpipe_catalog::{Catalog, Generation, GenerationState};
+use docpipe_catalog::{Catalog, Generation, GenerationState, INDEX_FORMAT};
 use docpipe_core::{PipelineConfig, PipelineVersion};
 use docpipe_embed::ModelDir;
 use std::collections::HashMap;
@@ -38,7 +38,16 @@ impl Generations {
             assembled: Mutex::new(HashMap::new()),
         };
         let live = generations.live().await?;
-        if live.generation.version != version {
+        if live.generation.index_format < INDEX_FORMAT {
+            tracing::warn!(
+                live = %live.generation.version,
+                live_index_format = live.generation.index_format,
+                index_format = INDEX_FORMAT,
+                "the live generation was written by an older docpipe: it is searched without what \
+                 newer index formats keep (document titles as a BM25 field of their own) until \
+                 `docpipe reindex` rebuilds it as a new generation"
+            );
+        } else if live.generation.version != version {
             tracing::warn!(
                 pipeline_file = %version,
                 live = %live.generation.version,

@@ -21,7 +21,7 @@ pub use indexer::{IndexError, Indexed, Indexer};
 pub use source::{SourceError, SourceReader};
 pub use worker::{Worker, WorkerSummary};
 
-use docpipe_catalog::{CatalogError, Generation};
+use docpipe_catalog::{CatalogError, Generation, INDEX_FORMAT};
 use docpipe_chunk::{ChunkError, Chunker};
 use docpipe_core::{ChunkStore, DocumentsUnderway, PipelineConfig, PipelineVersion, StoreError};
 use docpipe_embed::{BatchingEmbedder, EmbedError, ModelDir};
@@ -104,16 +104,32 @@ pub struct Components {
     pub index: Arc<dyn GenerationIndex>,
 }
 
-/// The version of everything that shapes chunks and vectors: chunking
-/// settings, the model's manifest and its weights.
+/// The version of everything that shapes chunks and vectors, for a new
+/// generation: chunking settings, the model's manifest and its weights, and
+/// the current [`INDEX_FORMAT`].
 pub fn pipeline_version(
     config: &PipelineConfig,
     model_dir: &ModelDir,
 ) -> Result<PipelineVersion, EmbedError> {
-    Ok(PipelineVersion::derive(
-        &config.name,
-        &[&config.chunking_fingerprint(), &model_dir.fingerprint()?],
-    ))
+    pipeline_version_in_format(config, model_dir, INDEX_FORMAT)
+}
+
+/// The version as derived for a generation written in `index_format`: the
+/// first format is not part of it, so versions derived before formats were
+/// numbered stay what they were.
+pub fn pipeline_version_in_format(
+    config: &PipelineConfig,
+    model_dir: &ModelDir,
+    index_format: u32,
+) -> Result<PipelineVersion, EmbedError> {
+    let chunking = config.chunking_fingerprint();
+    let model = model_dir.fingerprint()?;
+    let format = format!("index format {index_format}");
+    let mut parts: Vec<&[u8]> = vec![&chunking, &model];
+    if index_format > 1 {
+        parts.push(format.as_bytes());
+    }
+    Ok(PipelineVersion::derive(&config.name, &parts))
 }
 
 /// Loads a generation's model, opens its index (Milvus, and tantivy in the
@@ -128,7 +144,7 @@ pub async fn assemble(
     let sources =
         SourceReader::new(&config.sources, &config.limits).map_err(SetupError::Sources)?;
     let model_dir = ModelDir::open(&config.model.dir)?;
-    let version = pipeline_version(&config, &model_dir)?;
+    let version = pipeline_version_in_format(&config, &model_dir, generation.index_format)?;
     if version != generation.version {
         return Err(SetupError::ModelChanged {
             generation: generation.version.clone(),

@@ -277,7 +277,7 @@ pub struct GcArgs {
 /// How to search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
-    /// Reciprocal Rank Fusion of dense and BM25 (the pipeline's `[search]` settings).
+    /// Dense and BM25 fused, by their scores or ranks (the pipeline's `[search]` settings).
     Hybrid,
     /// Milvus vector search.
     Dense,

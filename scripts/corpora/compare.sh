@@ -3,8 +3,9 @@
 # kept in OUT between runs), indexes it with a release build on a
 # collection and index of its own, evaluates docpipe in every mode, and
 # runs the baselines a user would try first (baselines.py) on the same
-# documents and queries. Hybrid search is evaluated as configured, fusing
-# documents, and with BM25 ranking the text alone (no title field).
+# documents and queries. Hybrid search is evaluated as configured, by
+# Reciprocal Rank Fusion of chunks and of documents, and with BM25 ranking
+# the text alone (no title field).
 #   scripts/corpora/compare.sh [OUT (default /tmp/manpages)] [COUNT (default 3000)]
 # Needs groff (Debian `groff`) and Milvus (scripts/milvus.sh start).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -32,10 +33,11 @@ start_worker "$docpipe" "$OUT/worker.log"
 "$docpipe" backfill "$OUT/docs" --tenant man --wait --timeout-secs 600 >&2
 stop_worker
 
-echo "docpipe (all-MiniLM-L6-v2, $(grep -c . "$OUT/queries.jsonl") queries), hybrid fusing chunks (the default):"
+echo "docpipe (all-MiniLM-L6-v2, $(grep -c . "$OUT/queries.jsonl") queries), hybrid fusing scores (the default):"
 "$docpipe" eval "$OUT/queries.jsonl" --tenant man --k 10
-# The same index with one query-time setting changed: hybrid fusing
-# documents, and BM25 ranking the text alone (no title field).
+# The same index with one query-time setting changed: hybrid fusing by
+# rank (of chunks, of documents), and BM25 ranking the text alone (no
+# title field).
 variant() { # NAME SED-PROGRAM DESCRIPTION
   sed "$2" pipelines/default.toml > "$OUT/$1.toml"
   cmp -s pipelines/default.toml "$OUT/$1.toml" && die "pipelines/default.toml has no line for $1 to vary"
@@ -43,7 +45,8 @@ variant() { # NAME SED-PROGRAM DESCRIPTION
   echo "docpipe $3:"
   "$docpipe" --pipeline "$OUT/$1.toml" eval "$OUT/queries.jsonl" --tenant man --k 10 --mode hybrid
 }
-variant document-fusion 's/^fusion = "chunk"/fusion = "document"/' "hybrid fusing documents"
+variant chunk-rrf 's/^fusion = "score"/fusion = "chunk"/' "hybrid, Reciprocal Rank Fusion of chunks"
+variant document-rrf 's/^fusion = "score"/fusion = "document"/' "hybrid, Reciprocal Rank Fusion of documents"
 variant text-only 's/^context_boost = .*/context_boost = 0/' "hybrid, BM25 on the text alone (context_boost = 0)"
 echo
 "$PY" scripts/corpora/baselines.py --corpus "$OUT" --model "$DOCPIPE_HOME/models/all-MiniLM-L6-v2"

@@ -26,7 +26,7 @@ pub use config::PipelineConfig;
 pub use document::{Block, Chunk, IndexedChunk, ParsedDocument};
 pub use error::{Classify, ErrorClass};
 pub use event::{DocumentEvent, InFlightDocument, WorkerStatus};
-pub use fusion::{FusionLevel, SearchConfig};
+pub use fusion::{Fusion, SearchConfig};
 pub use ids::{ChunkId, ContentHash, DocumentId, PipelineVersion, TenantId};
 pub use message::{DocumentFormat, IngestRequest, ReindexRequest, RemoveRequest, Request, Source};
 pub use metadata::{Metadata, MetadataFilter};

@@ -1,9 +1,9 @@
 //! From ranked chunks to ranked documents: grouping one ranking, and
-//! Reciprocal Rank Fusion of the dense and BM25 rankings as the pipeline's
-//! `[search]` section says.
+//! fusing the dense and BM25 rankings (by their scores, or by Reciprocal
+//! Rank Fusion) as the pipeline's `[search]` section says.
 
 use crate::DocumentHit;
-use docpipe_core::{ChunkHit, ChunkId, DocumentId, FusionLevel, SearchConfig};
+use docpipe_core::{ChunkHit, ChunkId, DocumentId, Fusion, SearchConfig};
 use std::collections::HashMap;
 
 /// Keeps each document's best chunk, in the order of the (already sorted)
@@ -31,20 +31,35 @@ pub struct HybridRankings {
     /// Documents' first chunks by nearness (empty when
     /// `search.opening_weight` is 0).
     pub openings: Vec<ChunkHit>,
+    /// How many chunks each ranking was asked for: one that holds that many
+    /// was cut short, and the chunks it left out may score nearly as well
+    /// as its last.
+    pub limit: usize,
 }
 
-/// Fuses the rankings of a hybrid search into documents, best first.
-/// Each document's evidence is its chunk with the best chunk-level fused
-/// score; its score is the fused score at the configured level, plus the
-/// RRF share of its rank among the openings.
+/// Fuses the rankings of a hybrid search into documents, best first, as
+/// `config.fusion` says.
 pub fn fuse(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentHit> {
+    let mut documents = match config.fusion {
+        Fusion::Chunk | Fusion::Document => fuse_ranks(config, rankings),
+        Fusion::Score => fuse_scores(config, rankings),
+    };
+    // Stable: equal scores keep the order of the evidence.
+    documents.sort_by(|a, b| b.score.total_cmp(&a.score));
+    documents
+}
+
+/// Reciprocal Rank Fusion. Each document's evidence is its chunk with the
+/// best chunk-level fused score; its score is the fused score at the
+/// configured level, plus the RRF share of its rank among the openings.
+fn fuse_ranks(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentHit> {
     let weighted = [
         (rankings.dense.as_slice(), config.dense_weight),
         (rankings.keyword.as_slice(), config.bm25_weight),
     ];
     let chunks = fuse_chunks(&weighted, config.rrf_k);
     let mut documents = best_chunk_per_document(chunks);
-    if config.fusion == FusionLevel::Document {
+    if config.fusion == Fusion::Document {
         let scores = fuse_documents(&weighted, config.rrf_k);
         for document in &mut documents {
             document.score = scores[&document.document_id];
@@ -53,9 +68,76 @@ pub fn fuse(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentHit
     if !rankings.openings.is_empty() {
         add_openings(&mut documents, &rankings.openings, config);
     }
-    // Stable: equal scores keep the chunk-level order.
-    documents.sort_by(|a, b| b.score.total_cmp(&a.score));
     documents
+}
+
+/// Score fusion: each ranking gives a document its best chunk's score
+/// divided by the ranking's best, times the ranking's weight; the sum is
+/// the document's score. A document a ranking left out scores as the
+/// ranking's last one if the ranking was cut short (it may have come
+/// next), and 0 if not (it did not match at all). The evidence is the
+/// chunk that earned the largest share.
+fn fuse_scores(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentHit> {
+    let weighted = [
+        (rankings.dense.as_slice(), config.dense_weight),
+        (rankings.keyword.as_slice(), config.bm25_weight),
+        (rankings.openings.as_slice(), config.opening_weight),
+    ];
+    let mut documents: Vec<(DocumentHit, f32)> = Vec::new();
+    let mut position: HashMap<DocumentId, usize> = HashMap::new();
+    let mut floors = 0.0;
+    for (ranking, weight) in weighted {
+        let best = ranking.first().map_or(0.0, |hit| hit.score);
+        if weight == 0.0 || best <= 0.0 {
+            continue;
+        }
+        let floor = match ranking.last() {
+            Some(last) if ranking.len() >= rankings.limit => weight * last.score.max(0.0) / best,
+            _ => 0.0,
+        };
+        floors += floor;
+        for hit in best_chunk_per_document(scored(ranking.to_vec())) {
+            // Above the floor, which every document gets.
+            let share = weight * hit.score / best - floor;
+            match position.get(&hit.document_id) {
+                Some(&index) => {
+                    let (document, largest) = &mut documents[index];
+                    document.score += share;
+                    if share > *largest {
+                        document.chunk = hit.chunk;
+                        *largest = share;
+                    }
+                }
+                None => {
+                    position.insert(hit.document_id.clone(), documents.len());
+                    documents.push((
+                        DocumentHit {
+                            score: share,
+                            ..hit
+                        },
+                        share,
+                    ));
+                }
+            }
+        }
+    }
+    documents
+        .into_iter()
+        .map(|(document, _)| DocumentHit {
+            score: document.score + floors,
+            ..document
+        })
+        .collect()
+}
+
+/// Pairs each hit with its store score, keeping the store's order.
+pub(crate) fn scored(hits: Vec<ChunkHit>) -> Vec<(ChunkHit, f32)> {
+    hits.into_iter()
+        .map(|hit| {
+            let score = hit.score;
+            (hit, score)
+        })
+        .collect()
 }
 
 /// Adds each document's RRF share of the openings ranking to its score; a
@@ -123,6 +205,10 @@ mod tests {
     use super::*;
 
     fn hit(chunk: &str, document: &str) -> ChunkHit {
+        scoring(chunk, document, 0.0)
+    }
+
+    fn scoring(chunk: &str, document: &str, score: f32) -> ChunkHit {
         ChunkHit {
             chunk_id: ChunkId::from_stored(chunk.to_owned()),
             document_id: DocumentId::new(document).unwrap(),
@@ -131,7 +217,7 @@ mod tests {
             heading_path: Vec::new(),
             ocr_confidence: None,
             text: String::new(),
-            score: 0.0,
+            score,
         }
     }
 
@@ -142,24 +228,27 @@ mod tests {
             .collect()
     }
 
+    /// Rankings that were not cut short (each asked for ten chunks).
     fn hybrid(dense: &[ChunkHit], keyword: &[ChunkHit]) -> HybridRankings {
         HybridRankings {
             dense: dense.to_vec(),
             keyword: keyword.to_vec(),
             openings: Vec::new(),
+            limit: 10,
         }
     }
 
-    /// The defaults with the literature's k = 60, which the expected
-    /// scores below are worked out with.
+    /// Reciprocal Rank Fusion of chunks with the literature's k = 60, which
+    /// the expected scores below are worked out with.
     fn k60() -> SearchConfig {
         SearchConfig {
+            fusion: Fusion::Chunk,
             rrf_k: 60.0,
             ..SearchConfig::default()
         }
     }
 
-    fn config(fusion: FusionLevel) -> SearchConfig {
+    fn config(fusion: Fusion) -> SearchConfig {
         SearchConfig { fusion, ..k60() }
     }
 
@@ -178,7 +267,7 @@ mod tests {
     fn chunk_fusion_rewards_one_chunk_found_both_ways() {
         let dense = [hit("a", "1"), hit("b", "2"), hit("c", "3")];
         let keyword = [hit("c", "3"), hit("b", "2"), hit("d", "4")];
-        let documents = fuse(&config(FusionLevel::Chunk), &hybrid(&dense, &keyword));
+        let documents = fuse(&config(Fusion::Chunk), &hybrid(&dense, &keyword));
         // c: 1/63 + 1/61 edges out b: 1/62 + 1/62; both beat a: 1/61 alone.
         assert_eq!(
             shown(&documents),
@@ -193,9 +282,9 @@ mod tests {
         // chunk is second in both.
         let dense = [hit("a-meaning", "A"), hit("b", "B"), hit("c", "C")];
         let keyword = [hit("a-words", "A"), hit("b", "B"), hit("d", "D")];
-        let by_chunk = fuse(&config(FusionLevel::Chunk), &hybrid(&dense, &keyword));
+        let by_chunk = fuse(&config(Fusion::Chunk), &hybrid(&dense, &keyword));
         assert_eq!(by_chunk[0].document_id.as_str(), "B");
-        let by_document = fuse(&config(FusionLevel::Document), &hybrid(&dense, &keyword));
+        let by_document = fuse(&config(Fusion::Document), &hybrid(&dense, &keyword));
         assert_eq!(
             shown(&by_document),
             [("A", "a-meaning"), ("B", "b"), ("C", "c"), ("D", "d")]
@@ -212,7 +301,7 @@ mod tests {
             hit("a3", "A"),
             hit("b", "B"),
         ];
-        let documents = fuse(&config(FusionLevel::Document), &hybrid(&dense, &[]));
+        let documents = fuse(&config(Fusion::Document), &hybrid(&dense, &[]));
         assert!((documents[1].score - 1.0 / 62.0).abs() < 1e-6);
     }
 
@@ -270,5 +359,61 @@ mod tests {
             ..k60()
         };
         assert_eq!(shown(&fuse(&config, &rankings)), [("A", "a1"), ("C", "c0")]);
+    }
+
+    #[test]
+    fn score_fusion_counts_how_far_ahead_a_document_is_not_only_its_place() {
+        // A is far ahead in the words and a close second in meaning; B leads
+        // the meaning by a hair. Rank fusion ties them; scores do not.
+        let dense = [scoring("b", "B", 0.62), scoring("a", "A", 0.61)];
+        let keyword = [scoring("a", "A", 30.0), scoring("b", "B", 6.0)];
+        let by_rank = fuse(&config(Fusion::Document), &hybrid(&dense, &keyword));
+        assert_eq!(by_rank[0].score, by_rank[1].score);
+        let documents = fuse(&SearchConfig::default(), &hybrid(&dense, &keyword));
+        assert_eq!(shown(&documents), [("A", "a"), ("B", "b")]);
+        assert!((documents[0].score - (0.61 / 0.62 + 1.0)).abs() < 1e-6);
+        assert!((documents[1].score - (1.0 + 0.2)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_document_missing_from_a_complete_ranking_gets_nothing_from_it() {
+        // BM25 found only A: nothing else holds the query's words.
+        let dense = [scoring("b", "B", 0.60), scoring("a", "A", 0.50)];
+        let keyword = [scoring("a", "A", 8.0)];
+        let documents = fuse(&SearchConfig::default(), &hybrid(&dense, &keyword));
+        assert_eq!(shown(&documents), [("A", "a"), ("B", "b")]);
+        assert!((documents[1].score - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_document_missing_from_a_ranking_cut_short_scores_as_its_last() {
+        // Both rankings were asked for two chunks and returned two: C, not
+        // among the dense ones, may have come third, so it scores as B.
+        let dense = [scoring("a", "A", 0.8), scoring("b", "B", 0.4)];
+        let keyword = [scoring("c", "C", 10.0), scoring("a", "A", 5.0)];
+        let rankings = HybridRankings {
+            limit: 2,
+            ..hybrid(&dense, &keyword)
+        };
+        let documents = fuse(&SearchConfig::default(), &rankings);
+        let score = |id: &str| {
+            documents
+                .iter()
+                .find(|document| document.document_id.as_str() == id)
+                .unwrap()
+                .score
+        };
+        assert!((score("A") - (1.0 + 0.5)).abs() < 1e-6);
+        assert!((score("C") - (0.5 + 1.0)).abs() < 1e-6);
+        assert!((score("B") - (0.5 + 0.5)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn score_fusion_shows_the_chunk_that_earned_the_most() {
+        // A's meaning is in one chunk, its words in another, which lead.
+        let dense = [scoring("b", "B", 0.6), scoring("a-meaning", "A", 0.5)];
+        let keyword = [scoring("a-words", "A", 9.0)];
+        let documents = fuse(&SearchConfig::default(), &hybrid(&dense, &keyword));
+        assert_eq!(shown(&documents), [("A", "a-words"), ("B", "b")]);
     }
 }

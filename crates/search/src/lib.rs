@@ -1,5 +1,5 @@
-//! Search of an index generation — dense, BM25 and hybrid (Reciprocal Rank
-//! Fusion of the two, as the pipeline's `[search]` section configures it),
+//! Search of an index generation — dense, BM25 and hybrid (the two fused,
+//! by their scores or their ranks, as the pipeline's `[search]` section says),
 //! whichever backend holds it — and gold-set evaluation.
 //!
 //! Results are documents: each document's best chunk, shown as evidence.
@@ -12,6 +12,7 @@ mod eval;
 mod fusion;
 
 pub use eval::{EvalError, GoldQuery, ModeReport, QueryOutcome, evaluate, read_gold_set};
+use fusion::scored;
 pub use fusion::{HybridRankings, best_chunk_per_document, fuse};
 
 use docpipe_catalog::{Catalog, CatalogError, Generation};
@@ -31,7 +32,7 @@ use tracing::Instrument;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Reciprocal Rank Fusion of the dense and BM25 rankings.
+    /// The dense and BM25 rankings fused as `[search]` says.
     Hybrid,
     /// Milvus nearest neighbours of the query embedding.
     Dense,
@@ -394,6 +395,7 @@ impl Searcher {
                     dense: dense?,
                     keyword: keyword?,
                     openings: openings?,
+                    limit: candidates,
                 })
             }
         };
@@ -454,14 +456,4 @@ enum Rankings {
     One(Vec<ChunkHit>),
     /// What a hybrid search fuses.
     Hybrid(HybridRankings),
-}
-
-/// Pairs each hit with its store score, keeping the store's order.
-fn scored(hits: Vec<ChunkHit>) -> Vec<(ChunkHit, f32)> {
-    hits.into_iter()
-        .map(|hit| {
-            let score = hit.score;
-            (hit, score)
-        })
-        .collect()
 }

@@ -129,8 +129,13 @@ pub enum KeysCommand {
         /// An operators' key: status, and any tenant's documents when named.
         #[arg(long)]
         admin: bool,
-        /// The keys file.
-        #[arg(long, default_value = "keys.toml", env = "DOCPIPE_API_KEYS_FILE")]
+        /// The keys file (`--keys`, as `docpipe serve` names it, works too).
+        #[arg(
+            long,
+            visible_alias = "keys",
+            default_value = "keys.toml",
+            env = "DOCPIPE_API_KEYS_FILE"
+        )]
         file: PathBuf,
     },
 }

@@ -47,11 +47,45 @@ fn main() -> ExitCode {
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_chain(&error));
             ExitCode::FAILURE
         }
     };
     // Spans still buffered are exported before the process exits.
     telemetry.shutdown();
     code
+}
+
+/// The error and its causes, each once: docpipe's errors name their cause
+/// in their own message, which anyhow's `{:#}` would print again.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let error = anyhow::Error::new(docpipe_serve::KeysError::Io {
+            path: "keys.toml".into(),
+            source: io,
+        });
+        assert_eq!(
+            error_chain(&error),
+            "cannot use the API keys file keys.toml: No such file"
+        );
+        let error = anyhow::anyhow!("No such file").context("starting the worker");
+        assert_eq!(error_chain(&error), "starting the worker: No such file");
+    }
 }

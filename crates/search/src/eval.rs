@@ -119,8 +119,7 @@ pub async fn evaluate(
     k: usize,
     modes: &[Mode],
 ) -> Result<Vec<ModeReport>, EvalError> {
-    let mut ranks = vec![Vec::with_capacity(gold.len()); modes.len()];
-    let mut firsts = vec![Vec::with_capacity(gold.len()); modes.len()];
+    let mut outcomes = vec![Vec::with_capacity(gold.len()); modes.len()];
     let mut latencies = vec![Vec::with_capacity(gold.len()); modes.len()];
     let embeds = modes.iter().any(|&mode| mode != Mode::Bm25);
     for query in gold {
@@ -140,65 +139,59 @@ pub async fn evaluate(
                 elapsed += embedding;
             }
             latencies[position].push(elapsed.as_secs_f64() * 1000.0);
-            ranks[position].push(
-                hits.iter()
-                    .position(|hit| hit.document_id.as_str() == query.doc_id),
-            );
-            firsts[position].push(hits.first().map(|hit| hit.document_id.to_string()));
+            outcomes[position].push(QueryOutcome {
+                qid: query.qid.clone(),
+                rank: hits
+                    .iter()
+                    .position(|hit| hit.document_id.as_str() == query.doc_id)
+                    .map(|index| index + 1),
+                first: hits.first().map(|hit| hit.document_id.to_string()),
+            });
         }
     }
     Ok(modes
         .iter()
-        .zip(ranks.iter().zip(firsts))
+        .zip(outcomes)
         .zip(latencies)
-        .map(|((&mode, (ranks, firsts)), latencies)| {
-            report(mode, k, gold, ranks, firsts, latencies)
-        })
+        .map(|((&mode, outcomes), latencies)| report(mode, k, outcomes, latencies))
         .collect())
 }
 
+/// The metrics of one mode, derived from its queries' outcomes.
 fn report(
     mode: Mode,
     k: usize,
-    gold: &[GoldQuery],
-    ranks: &[Option<usize>],
-    firsts: Vec<Option<String>>,
+    outcomes: Vec<QueryOutcome>,
     mut latencies: Vec<f64>,
 ) -> ModeReport {
-    let queries = ranks.len() as f64;
+    let queries = outcomes.len() as f64;
     let share = |hit: fn(usize) -> bool| {
-        ranks.iter().filter(|rank| rank.is_some_and(hit)).count() as f64 / queries
+        outcomes
+            .iter()
+            .filter(|outcome| outcome.rank.is_some_and(hit))
+            .count() as f64
+            / queries
     };
     latencies.sort_by(f64::total_cmp);
     ModeReport {
         mode,
-        queries: ranks.len(),
+        queries: outcomes.len(),
         k,
-        recall_at_1: share(|rank| rank == 0),
+        recall_at_1: share(|rank| rank == 1),
         recall_at_k: share(|_| true),
-        mrr_at_k: ranks
+        mrr_at_k: outcomes
             .iter()
-            .map(|rank| rank.map_or(0.0, |rank| 1.0 / (rank as f64 + 1.0)))
+            .map(|outcome| outcome.rank.map_or(0.0, |rank| 1.0 / rank as f64))
             .sum::<f64>()
             / queries,
         latency_p50_ms: percentile(&latencies, 0.50),
         latency_p95_ms: percentile(&latencies, 0.95),
-        misses: gold
+        misses: outcomes
             .iter()
-            .zip(ranks)
-            .filter(|(_, rank)| rank.is_none())
-            .map(|(query, _)| query.qid.clone())
+            .filter(|outcome| outcome.rank.is_none())
+            .map(|outcome| outcome.qid.clone())
             .collect(),
-        outcomes: gold
-            .iter()
-            .zip(ranks)
-            .zip(firsts)
-            .map(|((query, rank), first)| QueryOutcome {
-                qid: query.qid.clone(),
-                rank: rank.map(|rank| rank + 1),
-                first,
-            })
-            .collect(),
+        outcomes,
     }
 }
 
@@ -215,33 +208,23 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn gold(count: usize) -> Vec<GoldQuery> {
-        (0..count)
-            .map(|index| GoldQuery {
-                qid: format!("q{index}"),
-                query: String::new(),
-                doc_id: String::new(),
-            })
-            .collect()
+    fn outcome(qid: &str, rank: Option<usize>, first: Option<&str>) -> QueryOutcome {
+        QueryOutcome {
+            qid: qid.to_owned(),
+            rank,
+            first: first.map(str::to_owned),
+        }
     }
 
     #[test]
     fn metrics_follow_their_definitions() {
-        let ranks = [Some(0), Some(1), None, Some(3)];
-        let firsts = vec![
-            Some("d0".to_owned()),
-            Some("d9".to_owned()),
-            None,
-            Some("d9".to_owned()),
+        let outcomes = vec![
+            outcome("q0", Some(1), Some("d0")),
+            outcome("q1", Some(2), Some("d9")),
+            outcome("q2", None, None),
+            outcome("q3", Some(4), Some("d9")),
         ];
-        let report = report(
-            Mode::Bm25,
-            10,
-            &gold(4),
-            &ranks,
-            firsts,
-            vec![4.0, 1.0, 3.0, 2.0],
-        );
+        let report = report(Mode::Bm25, 10, outcomes, vec![4.0, 1.0, 3.0, 2.0]);
         assert_eq!(report.recall_at_1, 0.25);
         assert_eq!(report.recall_at_k, 0.75);
         assert!((report.mrr_at_k - (1.0 + 0.5 + 0.25) / 4.0).abs() < 1e-12);

@@ -120,7 +120,14 @@ async function main() {
   await page.screenshot({ path: path.join(screenshots, "generations.png"), fullPage: true });
 
   await view(page, "dead-letters");
-  await page.waitForSelector("#letters tbody tr");
+  // The table still shows the tenant key's letters until the admin's list
+  // arrives: wait for the list, not for any row.
+  await page
+    .waitForFunction(() => {
+      const letters = document.querySelector("#letters tbody")?.textContent ?? "";
+      return letters.includes("late-notes") && letters.includes("globex-only-draft");
+    }, null, { timeout: 20_000 })
+    .catch(() => {});
   const allLetters = await page.textContent("#letters tbody");
   check(allLetters.includes("late-notes") && allLetters.includes("globex-only-draft"), "the admin key lists every tenant's dead letters");
   await page.click("#letters tbody tr:first-child td a");

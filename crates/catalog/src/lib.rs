@@ -31,11 +31,11 @@ use docpipe_core::config::{ChunkingConfig, ModelConfig};
 use docpipe_core::{PipelineConfig, PipelineVersion};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 mod file;
 pub use file::FileCatalog;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Why the catalog could not be read or changed.
 #[derive(Debug, thiserror::Error)]

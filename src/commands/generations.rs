@@ -29,9 +29,10 @@ const MAX_ROUNDS: usize = 5;
 /// How long `settle_index` waits for Milvus to index sealed segments.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Seals the Milvus segments of `generations` and waits for their index
-/// (see `GenerationIndex::settle`): what a backfill or re-index just wrote is
-/// then found as well as data Milvus settled on its own, ten minutes later.
+/// Seals and merges the Milvus segments of `generations` and waits for
+/// their index (see `GenerationIndex::settle`): what a backfill or re-index
+/// just wrote is then found as well, and as fast, as data Milvus settled on
+/// its own minutes later.
 /// Not settling in time is reported, not an error: the data is searchable.
 pub(super) async fn settle_index(
     config: &PipelineConfig,
@@ -39,7 +40,9 @@ pub(super) async fn settle_index(
 ) -> anyhow::Result<()> {
     for generation in generations {
         let collection = generation.collection(&config.milvus.collection);
-        eprintln!("settling {collection}: sealing its segments and waiting for their index");
+        eprintln!(
+            "settling {collection}: sealing and merging its segments, waiting for their index"
+        );
         let settled = open_index(config, generation)
             .await?
             .settle(SETTLE_TIMEOUT)

@@ -104,8 +104,8 @@ pub trait GenerationIndex: Send + Sync {
     /// Seals and persists what Milvus holds in memory (on shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
 
-    /// Seals Milvus' segments and waits, up to `timeout`, until their
-    /// indexes cover them; returns whether they did.
+    /// Seals Milvus' segments, merges the small ones, and waits, up to
+    /// `timeout`, until their indexes cover them; returns whether they did.
     async fn settle(&self, timeout: Duration) -> Result<bool, StoreError>;
 
     /// Points the Milvus alias `alias` at this generation.

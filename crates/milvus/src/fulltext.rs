@@ -14,6 +14,7 @@
 //! chunks remain.
 
 use crate::added::{METADATA, metadata_column};
+use crate::admin::until;
 use crate::columns::{
     classify, int64, int64_column, malformed, quoted_list, stored_chunks, varchar, varchar_column,
 };
@@ -45,8 +46,6 @@ const VECTOR: &str = crate::VECTOR;
 const QUERY_WINDOW: usize = 16_384;
 /// The fields a search, or a document's text, returns with each hit.
 const HIT_FIELDS: [&str; 5] = ["chunk_id", "document_id", "ordinal", "page", "text"];
-/// How often [`FullTextStore::settle`] looks at the indexes again.
-const SETTLE_POLL: Duration = Duration::from_millis(500);
 
 /// The analyzer of the text field: words split at Unicode boundaries,
 /// lower-cased and stemmed as English (milvus-lite applies the tokenizer
@@ -464,19 +463,18 @@ impl FullTextStore {
         chunk_hits(response.results())
     }
 
-    /// Seals the collection's growing segments and waits, up to `timeout`,
-    /// until both indexes cover every row; returns whether they did (the
-    /// data is searchable either way).
+    /// Seals the collection's growing segments, waits, up to `timeout`,
+    /// until both indexes cover every row, merges the sealed segments once
+    /// (see [`MilvusStore::settle`]) and waits for the indexes again;
+    /// returns whether all that happened in time (the data is searchable
+    /// either way).
     pub async fn settle(&self, timeout: Duration) -> Result<bool, StoreError> {
         let deadline = Instant::now() + timeout;
         self.milvus.flush().await?;
-        while Instant::now() < deadline {
-            if self.milvus.index_covers_every_row().await? {
-                return Ok(true);
-            }
-            tokio::time::sleep(SETTLE_POLL).await;
-        }
-        Ok(false)
+        let indexed = || self.milvus.index_covers_every_row();
+        Ok(until(deadline, indexed).await?
+            && self.milvus.merge_segments(deadline).await?.is_some()
+            && until(deadline, indexed).await?)
     }
 }
 

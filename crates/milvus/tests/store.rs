@@ -189,6 +189,30 @@ async fn settled_chunks_are_searched_through_the_index_for_any_number_of_hits() 
 }
 
 #[tokio::test]
+async fn settling_merges_the_segments_that_several_flushes_left() {
+    let store = store("merge").await;
+    for document in ["a", "b", "c"] {
+        let (tenant, id) = ids("acme", document);
+        let texts: Vec<String> = (0..100).map(|i| format!("{document} {i}")).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let chunks = indexed_chunks("acme", document, &texts, DIMENSION);
+        store.replace_document(&tenant, &id, &chunks).await.unwrap();
+        // Each flush seals what was written since the last one.
+        store.flush().await.unwrap();
+    }
+    assert!(
+        store
+            .settle(std::time::Duration::from_secs(120))
+            .await
+            .unwrap()
+    );
+    // One segment to search instead of three, holding every row.
+    assert_eq!(store.served_sealed_segments().await.unwrap(), 1);
+    assert_eq!(store.served_sealed_rows().await.unwrap(), 300);
+    store.drop_collection().await.unwrap();
+}
+
+#[tokio::test]
 async fn metadata_filters_compare_values_type_included_and_listings_keep_metadata() {
     let store = store("metadata").await;
     for (document, metadata) in [

@@ -12,9 +12,10 @@
 #![warn(missing_docs)]
 
 mod schema;
+mod search;
 
 use async_trait::async_trait;
-use docpipe_core::metadata::{metadata_terms, term as metadata_term};
+use docpipe_core::metadata::metadata_terms;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
     ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, IndexedChunk,
@@ -25,9 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
-use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::collector::{Count, DocSetCollector};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
@@ -516,141 +517,6 @@ impl Inner {
             documents: documents as u64,
             chunks: searcher.num_docs(),
         })
-    }
-
-    fn search(
-        &self,
-        scope: &SearchScope,
-        query: &str,
-        context_boost: f32,
-        limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.reader
-            .reload()
-            .map_err(|error| unavailable(error.to_string()))?;
-        let searcher = self.reader.searcher();
-        let Some(query) = self.terms_query(query, context_boost)? else {
-            return Ok(Vec::new());
-        };
-        self.run(&searcher, scope, query, limit)
-    }
-
-    /// The query's words as BM25 terms, OR-ed: it goes through the index's
-    /// own analyzer (tokenizer, lower case, stemmer) and nothing in it is
-    /// query syntax, so "distribution-specific (Debian)" finds what
-    /// "distribution specific Debian" does, and a stray quote or colon is
-    /// just punctuation. With a `context_boost`, the same words in the
-    /// title and heading path add their own BM25 score, times the boost.
-    /// `None` if no word is left.
-    fn terms_query(
-        &self,
-        query: &str,
-        context_boost: f32,
-    ) -> Result<Option<Box<dyn Query>>, StoreError> {
-        let mut analyzer = self
-            .index
-            .tokenizer_for_field(self.fields.body)
-            .map_err(|error| rejected(format!("the body field has no analyzer: {error}")))?;
-        let mut stream = analyzer.token_stream(query);
-        let mut words: Vec<String> = Vec::new();
-        while let Some(token) = stream.next() {
-            if !words.contains(&token.text) {
-                words.push(token.text.clone());
-            }
-        }
-        if words.is_empty() {
-            return Ok(None);
-        }
-        // Documents matching more (and rarer) terms score higher, as BM25 intends.
-        let any_term = |field: Field| -> Box<dyn Query> {
-            let clauses = words
-                .iter()
-                .map(|word| {
-                    let term = Term::from_field_text(field, word);
-                    let query: Box<dyn Query> =
-                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
-                    (Occur::Should, query)
-                })
-                .collect();
-            Box::new(BooleanQuery::new(clauses))
-        };
-        let body = any_term(self.fields.body);
-        Ok(Some(match self.fields.context {
-            Some(context) if context_boost > 0.0 => Box::new(BooleanQuery::new(vec![
-                (Occur::Should, body),
-                (
-                    Occur::Should,
-                    Box::new(BoostQuery::new(any_term(context), context_boost)),
-                ),
-            ])),
-            _ => body,
-        }))
-    }
-
-    fn run(
-        &self,
-        searcher: &tantivy::Searcher,
-        scope: &SearchScope,
-        query: Box<dyn Query>,
-        limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        // Zero-score filters: the scope must match but must not shift BM25 scores.
-        let filter = |query: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
-            (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
-        };
-        let mut clauses = vec![
-            (Occur::Must, query),
-            filter(term_query(self.fields.tenant, scope.tenant_id().as_str())),
-        ];
-        if scope.openings_only() {
-            clauses.push(filter(self.first_chunks()));
-        }
-        if let Some(documents) = scope.documents() {
-            if documents.is_empty() {
-                return Ok(Vec::new());
-            }
-            let any_document = documents
-                .iter()
-                .map(|document| {
-                    (
-                        Occur::Should,
-                        term_query(self.fields.document_id, document.as_str()),
-                    )
-                })
-                .collect();
-            clauses.push(filter(Box::new(BooleanQuery::new(any_document))));
-        }
-        if !scope.metadata().is_empty() {
-            // An index that predates metadata holds none to match.
-            let Some(field) = self.fields.metadata_terms else {
-                return Ok(Vec::new());
-            };
-            if scope.metadata().is_unsatisfiable() {
-                return Ok(Vec::new());
-            }
-            for (key, accepted) in scope.metadata().conditions() {
-                let any_value = accepted
-                    .iter()
-                    .map(|value| (Occur::Should, term_query(field, &metadata_term(key, value))))
-                    .collect();
-                clauses.push(filter(Box::new(BooleanQuery::new(any_value))));
-            }
-        }
-        let filtered = BooleanQuery::new(clauses);
-        let top = searcher
-            .search(
-                &filtered,
-                &TopDocs::with_limit(limit.max(1)).order_by_score(),
-            )
-            .map_err(|error| unavailable(error.to_string()))?;
-        top.into_iter()
-            .map(|(score, address)| {
-                let stored: TantivyDocument = searcher
-                    .doc(address)
-                    .map_err(|error| unavailable(error.to_string()))?;
-                self.hit(&stored, score)
-            })
-            .collect()
     }
 
     fn hit(&self, stored: &TantivyDocument, score: f32) -> Result<ChunkHit, StoreError> {

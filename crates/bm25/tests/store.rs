@@ -466,3 +466,74 @@ async fn a_boosted_title_match_outranks_a_repeated_word_in_the_text() {
     assert_eq!(first(store.clone()).await, "notes");
     assert_eq!(first(store.with_context_boost(1.0)).await, "tides");
 }
+
+#[tokio::test]
+async fn a_short_ranking_is_the_head_of_the_full_one_even_with_deletes_and_other_tenants() {
+    // A short ranking against one long enough to hold every match, over
+    // segments holding deleted chunks and another tenant's.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Bm25Store::open(dir.path()).unwrap();
+    let words = [
+        "tide", "moon", "harbour", "sail", "anchor", "storm", "keel", "mast", "chart", "buoy",
+        "gale", "reef", "pier", "rope", "deck", "wave", "salt", "gull", "hull", "oar",
+    ];
+    // A fixed pseudo-random text per chunk, so the test is repeatable.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut text = |length: usize| -> String {
+        (0..length)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Skewed towards the first words, as real term frequencies are.
+                let pick = (state % 400) as usize;
+                words[(pick * pick / 8000).min(words.len() - 1)]
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for round in 0..2 {
+        for number in 0..60_usize {
+            let tenant = if number.is_multiple_of(3) {
+                "other"
+            } else {
+                "acme"
+            };
+            let document = format!("doc-{number}");
+            // The second round replaces every document: the first round's
+            // chunks stay in their segments, deleted.
+            let texts: Vec<String> = (0..4).map(|_| text(6 + round * 3)).collect();
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            store
+                .replace_document(
+                    &TenantId::new(tenant).unwrap(),
+                    &DocumentId::new(&document).unwrap(),
+                    &chunks(tenant, &document, &texts),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let acme = SearchScope::tenant(TenantId::new("acme").unwrap());
+    for query in ["tide moon", "storm keel mast", "gull hull oar reef", "tide"] {
+        let full = store.search(&acme, query, 1000).await.unwrap();
+        assert!(full.len() > 10, "{query}: too few matches to prune");
+        let of_acme = |hit: &docpipe_core::ChunkHit| {
+            let number: usize = hit.document_id.as_str()["doc-".len()..].parse().unwrap();
+            !number.is_multiple_of(3)
+        };
+        assert!(full.iter().all(of_acme), "{query}: another tenant's chunk");
+        let short = store.search(&acme, query, 10).await.unwrap();
+        let scores = |hits: &[docpipe_core::ChunkHit]| -> Vec<f32> {
+            hits.iter().map(|hit| hit.score).collect()
+        };
+        assert_eq!(scores(&short), scores(&full[..10]), "{query}");
+        for hit in &short {
+            assert!(
+                full.contains(hit),
+                "{query}: {} is not in the full ranking",
+                hit.chunk_id.as_str()
+            );
+        }
+    }
+}

@@ -130,7 +130,7 @@ impl MilvusStore {
     /// This seals the growing segments, then waits until the HNSW index
     /// covers every sealed row and a query node serves every sealed
     /// segment. Then it merges sealed segments (see
-    /// [`merge_segments`](Self::merge_segments)) and waits until query
+    /// `merge_segments`) and waits until query
     /// nodes serve the merged ones, as long as merging joins segments.
     /// Returns whether all that happened within `timeout` (the data is
     /// searchable either way).

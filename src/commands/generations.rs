@@ -49,8 +49,9 @@ pub(super) async fn settle_index(
             .await?;
         if !settled {
             eprintln!(
-                "warning: Milvus has not indexed {collection}'s sealed segments after {} s; \
-                 until it does, searches of the newest documents go through its approximate interim index",
+                "warning: Milvus has not settled {collection} (sealed segments indexed, served and merged) \
+                 after {} s; until it does, searches of the newest documents may go through its approximate \
+                 interim index and visit more segments than needed",
                 SETTLE_TIMEOUT.as_secs()
             );
         }

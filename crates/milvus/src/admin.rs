@@ -144,7 +144,7 @@ impl MilvusStore {
             .flatten()
             .copied()
             .collect();
-        if !until(deadline, || self.is_settled(&sealed)).await? {
+        if !until(deadline, || self.is_settled(&sealed, &[])).await? {
             return Ok(false);
         }
         while self.flushed_segments().await?.len() > 1 {
@@ -153,9 +153,7 @@ impl MilvusStore {
             };
             let merges = self.merges_of(compaction).await?;
             let targets: Vec<i64> = merges.iter().map(|(_, target)| *target).collect();
-            let served =
-                || async { Ok(self.is_settled(&[]).await? && self.serves(&targets).await?) };
-            if !until(deadline, served).await? {
+            if !until(deadline, || self.is_settled(&[], &targets)).await? {
                 return Ok(false);
             }
             // Milvus 2.3 also rewrites a lone segment (a new one, indexed
@@ -240,25 +238,6 @@ impl MilvusStore {
             .collect())
     }
 
-    /// Whether query nodes serve each of `segments`, or Milvus has merged
-    /// it away since.
-    async fn serves(&self, segments: &[i64]) -> Result<bool, StoreError> {
-        let served: HashSet<i64> = self
-            .served_segments()
-            .await?
-            .iter()
-            .map(|segment| segment.get_segment_id())
-            .collect();
-        let persisted = self.persisted_segments().await?;
-        Ok(segments.iter().all(|id| {
-            served.contains(id)
-                || persisted.segments().iter().any(|segment| {
-                    segment.get_segment_id() == *id
-                        && segment.get_state() == sdk::SegmentState::Dropped
-                })
-        }))
-    }
-
     /// Rows in sealed segments that query nodes serve (through the index,
     /// or exhaustively for segments too small to index); rows still in
     /// growing segments are not counted.
@@ -327,8 +306,11 @@ impl MilvusStore {
 
     /// Whether no sealed data waits for its index or for a query node: the
     /// index covers every flushed row, every flushed segment is served, and
-    /// so is each of `sealed` (unless compaction merged it into another).
-    async fn is_settled(&self, sealed: &[i64]) -> Result<bool, StoreError> {
+    /// so is each of `sealed` and of `merged` unless compaction merged it
+    /// into another since. A segment of `sealed` Milvus no longer lists
+    /// counts as merged away; one of `merged` (a merge's fresh target) must
+    /// be listed, as Milvus lists it before query nodes load it.
+    async fn is_settled(&self, sealed: &[i64], merged: &[i64]) -> Result<bool, StoreError> {
         if !self.index_covers_every_row().await? {
             return Ok(false);
         }
@@ -357,7 +339,10 @@ impl MilvusStore {
                     None | Some(sdk::SegmentState::Dropped | sdk::SegmentState::NotExist)
                 )
         });
-        Ok(flushed_served && sealed_served)
+        let merged_served = merged.iter().all(|&id| {
+            served.contains(&id) || matches!(state(id), Some(sdk::SegmentState::Dropped))
+        });
+        Ok(flushed_served && sealed_served && merged_served)
     }
 
     /// Whether every index of the collection covers every row Milvus has

@@ -4,8 +4,8 @@
 # collection and index of its own, evaluates docpipe in every mode, and
 # runs the baselines a user would try first (baselines.py) on the same
 # documents and queries. Hybrid search is evaluated as configured, by
-# Reciprocal Rank Fusion of chunks and of documents, and with BM25 ranking
-# the text alone (no title field).
+# Reciprocal Rank Fusion of chunks and of documents, with BM25 ranking
+# the text alone (no title field), and without the opening ranking.
 #   scripts/corpora/compare.sh [OUT (default /tmp/manpages)] [COUNT (default 3000)]
 # Needs groff (Debian `groff`) and Milvus (scripts/milvus.sh start).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -36,8 +36,8 @@ stop_worker
 echo "docpipe (all-MiniLM-L6-v2, $(grep -c . "$OUT/queries.jsonl") queries), hybrid fusing scores (the default):"
 "$docpipe" eval "$OUT/queries.jsonl" --tenant man --k 10
 # The same index with one query-time setting changed: hybrid fusing by
-# rank (of chunks, of documents), and BM25 ranking the text alone (no
-# title field).
+# rank (of chunks, of documents), BM25 ranking the text alone (no title
+# field), and no opening ranking.
 variant() { # NAME SED-PROGRAM DESCRIPTION
   sed "$2" pipelines/default.toml > "$OUT/$1.toml"
   cmp -s pipelines/default.toml "$OUT/$1.toml" && die "pipelines/default.toml has no line for $1 to vary"
@@ -48,5 +48,6 @@ variant() { # NAME SED-PROGRAM DESCRIPTION
 variant chunk-rrf 's/^fusion = "score"/fusion = "chunk"/' "hybrid, Reciprocal Rank Fusion of chunks"
 variant document-rrf 's/^fusion = "score"/fusion = "document"/' "hybrid, Reciprocal Rank Fusion of documents"
 variant text-only 's/^context_boost = .*/context_boost = 0/' "hybrid, BM25 on the text alone (context_boost = 0)"
+variant no-openings 's/^opening_weight = .*/opening_weight = 0/' "hybrid without the opening ranking (opening_weight = 0)"
 echo
 "$PY" scripts/corpora/baselines.py --corpus "$OUT" --model "$DOCPIPE_HOME/models/all-MiniLM-L6-v2"

@@ -21,7 +21,9 @@ pub struct SearchConfig {
     /// The weight of a third ranking, of documents by their opening (each
     /// document's first chunk) nearest to the query: a document-level
     /// vector that needs no store of its own. Its share is added to each
-    /// document's fused score. 0 leaves the search out.
+    /// document's fused score. 0 leaves the search out (one Milvus search
+    /// less per query); 0.25, the default, gained 2 points of Recall@10
+    /// and 1 of MRR@10 on the manual-page gold set (docs/retrieval.md).
     pub opening_weight: f32,
 }
 
@@ -64,7 +66,7 @@ impl Default for SearchConfig {
             rrf_k: 20.0,
             dense_weight: 1.0,
             bm25_weight: 1.0,
-            opening_weight: 0.0,
+            opening_weight: 0.25,
         }
     }
 }

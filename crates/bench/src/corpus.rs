@@ -1,5 +1,6 @@
-//! A generated, deterministic benchmark corpus: HTML pages and PDFs of
-//! mixed sizes.
+//! Generated, deterministic benchmark corpora: HTML pages and PDFs of
+//! mixed sizes, in a small fixed vocabulary ([`write`]) or in prose with
+//! the word statistics of real text ([`write_prose`]).
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ fn sentence(seed: usize, words: usize) -> String {
     format!("{} and so on.", text.join(" "))
 }
 
+/// Five sentences over the 48 words: every chunk holds most of them.
 fn paragraph(seed: usize) -> String {
     (0..5)
         .map(|index| sentence(seed * 7 + index, 12))
@@ -28,9 +30,121 @@ fn paragraph(seed: usize) -> String {
         .join(" ")
 }
 
-/// Writes `count` documents under `dir`: two HTML pages for every PDF,
-/// sizes cycling from a few paragraphs to several pages. Returns their paths.
+/// The most frequent English words, most frequent first: the head of the
+/// prose vocabulary, found in nearly every chunk as in real text.
+const COMMON_WORDS: [&str; 64] = [
+    "the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "with", "was", "on",
+    "be", "by", "this", "are", "from", "or", "an", "at", "which", "not", "have", "has", "but",
+    "can", "all", "its", "one", "more", "when", "their", "also", "been", "into", "other", "only",
+    "if", "may", "than", "these", "some", "each", "used", "new", "such", "after", "over",
+    "between", "through", "where", "most", "both", "two", "first", "under", "while", "many",
+    "then", "those", "because", "there",
+];
+
+/// Words in the prose vocabulary: the common words, then made-up ones.
+const PROSE_VOCABULARY: usize = 40_000;
+
+/// Text whose words follow Zipf's law (the word of rank r is drawn with
+/// probability proportional to 1 / r) over a vocabulary of
+/// [`PROSE_VOCABULARY`] words, as in real text: a few words are in every
+/// chunk and most in a handful, so a query's rare words find few chunks.
+/// Deterministic in its seed.
+struct Prose {
+    /// Cumulative probability of the words up to each rank.
+    cumulative: Vec<f64>,
+    state: u64,
+}
+
+impl Prose {
+    fn new(seed: u64) -> Self {
+        let mut sum = 0.0;
+        let mut cumulative: Vec<f64> = (1..=PROSE_VOCABULARY)
+            .map(|rank| {
+                sum += 1.0 / rank as f64;
+                sum
+            })
+            .collect();
+        cumulative.iter_mut().for_each(|share| *share /= sum);
+        // xorshift must not start at zero.
+        Self {
+            cumulative,
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+        }
+    }
+
+    fn word(&mut self) -> String {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let draw = (self.state >> 11) as f64 / (1u64 << 53) as f64;
+        let rank = self.cumulative.partition_point(|&sum| sum < draw);
+        prose_word(rank.min(PROSE_VOCABULARY - 1))
+    }
+
+    /// Five sentences of 8 to 23 words.
+    fn paragraph(&mut self) -> String {
+        (0..5)
+            .map(|_| {
+                let length = 8 + (self.state % 16) as usize;
+                let words: Vec<String> = (0..length).map(|_| self.word()).collect();
+                let mut sentence = words.join(" ");
+                sentence[..1].make_ascii_uppercase();
+                sentence + "."
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The word of rank `rank` (from 0): a common word, or a made-up one of
+/// two or three syllables and a final "n" (without it, "more" and "some"
+/// would be made up too), distinct for every rank.
+fn prose_word(rank: usize) -> String {
+    const ONSETS: [&str; 16] = [
+        "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "br", "st", "tr",
+    ];
+    const VOWELS: [&str; 6] = ["a", "e", "i", "o", "u", "ai"];
+    if let Some(word) = COMMON_WORDS.get(rank) {
+        return (*word).to_owned();
+    }
+    // Digits of the rank in base 96 (onset × vowel), one syllable each,
+    // and at least two syllables so no made-up word is a common one.
+    let mut number = rank - COMMON_WORDS.len();
+    let mut word = String::new();
+    for syllable in 0.. {
+        let digit = number % 96;
+        word.push_str(ONSETS[digit / 6]);
+        word.push_str(VOWELS[digit % 6]);
+        number /= 96;
+        if number == 0 && syllable >= 1 {
+            break;
+        }
+    }
+    word.push('n');
+    word
+}
+
+/// Writes `count` documents under `dir` in the small fixed vocabulary: two
+/// HTML pages for every PDF, sizes cycling from a few paragraphs to several
+/// pages. Returns their paths.
 pub fn write(dir: &Path, count: usize) -> std::io::Result<Vec<PathBuf>> {
+    write_with(dir, count, paragraph)
+}
+
+/// Writes `count` documents under `dir` as [`write`] does, in prose with
+/// the word statistics of real text (see `Prose`). Returns their paths.
+pub fn write_prose(dir: &Path, count: usize, seed: u64) -> std::io::Result<Vec<PathBuf>> {
+    let mut prose = Prose::new(seed);
+    write_with(dir, count, |_| prose.paragraph())
+}
+
+/// Writes `count` documents under `dir`, their paragraphs from `paragraph`
+/// (given a seed).
+fn write_with(
+    dir: &Path,
+    count: usize,
+    mut paragraph: impl FnMut(usize) -> String,
+) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     (0..count)
         .map(|index| {
@@ -189,5 +303,37 @@ mod tests {
                 document.text
             );
         }
+    }
+
+    #[test]
+    fn every_rank_of_the_prose_vocabulary_is_a_word_of_its_own() {
+        let words: std::collections::HashSet<String> =
+            (0..PROSE_VOCABULARY).map(prose_word).collect();
+        assert_eq!(words.len(), PROSE_VOCABULARY);
+    }
+
+    #[test]
+    fn prose_has_a_few_words_everywhere_and_most_words_rarely() {
+        let mut prose = Prose::new(7);
+        let paragraphs: Vec<String> = (0..400).map(|_| prose.paragraph()).collect();
+        let share_holding = |word: &str| {
+            let holding = paragraphs
+                .iter()
+                .filter(|paragraph| {
+                    paragraph
+                        .split(|c: char| !c.is_ascii_alphabetic())
+                        .any(|token| token.eq_ignore_ascii_case(word))
+                })
+                .count();
+            holding as f64 / paragraphs.len() as f64
+        };
+        assert!(share_holding("the") > 0.9, "{}", share_holding("the"));
+        let rare = prose_word(5_000);
+        assert!(
+            share_holding(&rare) < 0.05,
+            "{rare}: {}",
+            share_holding(&rare)
+        );
+        assert_eq!(Prose::new(7).paragraph(), paragraphs[0], "deterministic");
     }
 }

@@ -2,6 +2,12 @@
 //! a `docpipe serve` process under concurrent clients, measured by `wrk`
 //! in another process over loopback.
 //!
+//! The corpus is prose with the word statistics of real text (Zipf's law
+//! over 40,000 words): a query's common words are in nearly every chunk
+//! and its rare ones in few, as in a real index. (Until 2026-12-05 it was
+//! the stage bench's 48-word corpus, where every chunk holds most of every
+//! query's words and BM25 scores the whole index for each query.)
+//!
 //! The index holds `chunks` chunks. Embedding that many with the real
 //! model takes most of an hour on two cores, so the bench embeds
 //! `distinct` chunks of the generated corpus and loads each several times,
@@ -28,6 +34,9 @@ const CHUNKS_PER_DOCUMENT: usize = 25;
 
 /// Documents written to the stores at once (tantivy commits them together).
 const WRITES_IN_FLIGHT: usize = 16;
+
+/// Queries of the phase of popular ones (and of the warm-up).
+const POPULAR_QUERIES: usize = 100;
 
 /// How far a copy's vector moves from the original's (before normalising).
 const PERTURBATION: f32 = 0.05;
@@ -57,6 +66,9 @@ pub struct LoadPhase {
     pub label: &'static str,
     /// Requests answered.
     pub requests: u64,
+    /// Distinct queries the phase cycles through: past that many
+    /// requests, queries repeat and find their embeddings cached.
+    pub distinct_queries: usize,
     /// Requests per second.
     pub queries_per_s: f64,
     /// Latency percentiles, milliseconds.
@@ -130,6 +142,14 @@ impl ServeReport {
                 phase.machine_cpu_ms_per_query
             ));
         }
+        for phase in &self.phases {
+            if phase.requests as usize > phase.distinct_queries {
+                table.push_str(&format!(
+                    "{}: {} requests over {} distinct queries, so some were repeats\n",
+                    phase.label, phase.requests, phase.distinct_queries
+                ));
+            }
+        }
         table
     }
 }
@@ -192,7 +212,8 @@ async fn load_index(
         // The generated corpus averages about five chunks a document.
         let more = ((distinct - chunks.len()) / 4).max(10);
         let dir = scratch.join(format!("corpus-{documents}"));
-        let paths = corpus::write(&dir, more).map_err(failed("writing the corpus"))?;
+        let paths = corpus::write_prose(&dir, more, documents as u64)
+            .map_err(failed("writing the corpus"))?;
         let (parsed, _, _) = parse_all(config, &paths)?;
         let (chunked, _) = chunk_all(config, &model, &version, &parsed)?;
         chunks.extend(chunked.into_iter().flatten());
@@ -306,8 +327,10 @@ impl Noise {
     }
 }
 
-/// Queries as people type them: six words of a chunk, letters only.
+/// Queries as people type them: six words of a chunk, letters only, each
+/// once.
 fn queries_from(chunks: &[Chunk]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
     chunks
         .iter()
         .flat_map(|chunk| {
@@ -323,6 +346,7 @@ fn queries_from(chunks: &[Chunk]) -> Vec<String> {
                 .map(|words| words.join(" "))
                 .collect::<Vec<_>>()
         })
+        .filter(|query| seen.insert(query.clone()))
         .collect()
 }
 
@@ -363,7 +387,16 @@ async fn measure(
         key,
         server: server.id(),
     };
-    let popular: Vec<String> = queries.iter().take(100).cloned().collect();
+    // Each phase of distinct queries has queries of its own: one seen in an
+    // earlier phase would find its embedding in the server's cache.
+    let (popular, distinct) = queries.split_at(POPULAR_QUERIES.min(queries.len()));
+    let (flat_out, at_the_rate) = distinct.split_at(distinct.len() / 2);
+    if flat_out.is_empty() {
+        return Err(failed("drawing queries from the corpus")(format!(
+            "only {} distinct queries: embed more distinct chunks (--distinct-chunks)",
+            queries.len()
+        )));
+    }
     let load = |label, queries, rate| Load {
         label,
         queries,
@@ -374,12 +407,12 @@ async fn measure(
     // A short warm-up: connections, the model's first calls, page cache.
     target.run(&Load {
         seconds: 5,
-        ..load("warm-up", &popular, None)
+        ..load("warm-up", popular, None)
     })?;
     let phases = [
-        load("distinct, flat out", queries, None),
-        load("distinct, at the rate", queries, Some(options.rate)),
-        load("popular, at the rate", &popular, Some(options.rate)),
+        load("distinct, flat out", flat_out, None),
+        load("distinct, at the rate", at_the_rate, Some(options.rate)),
+        load("popular, at the rate", popular, Some(options.rate)),
     ]
     .iter()
     .map(|load| target.run(load))
@@ -497,6 +530,7 @@ end
         Ok(LoadPhase {
             label: load.label,
             requests: requests as u64,
+            distinct_queries: load.queries.len(),
             queries_per_s: requests / (duration_us / 1e6),
             p50_ms: fields[3] / 1000.0,
             p95_ms: fields[4] / 1000.0,

@@ -307,7 +307,7 @@ impl MilvusStore {
     /// Whether no sealed data waits for its index or for a query node: the
     /// index covers every flushed row, every flushed segment is served, and
     /// so is each of `sealed` and of `merged` unless compaction merged it
-    /// into another since. A segment of `sealed` Milvus no longer lists
+    /// into another since; and no segment merged away is served any more. A segment of `sealed` Milvus no longer lists
     /// counts as merged away; one of `merged` (a merge's fresh target) must
     /// be listed, as Milvus lists it before query nodes load it.
     async fn is_settled(&self, sealed: &[i64], merged: &[i64]) -> Result<bool, StoreError> {
@@ -342,7 +342,12 @@ impl MilvusStore {
         let merged_served = merged.iter().all(|&id| {
             served.contains(&id) || matches!(state(id), Some(sdk::SegmentState::Dropped))
         });
-        Ok(flushed_served && sealed_served && merged_served)
+        // After a merge, query nodes serve the sources beside the merged
+        // segment until they hand off; a search visits both until then.
+        let sources_released = served
+            .iter()
+            .all(|&id| !matches!(state(id), Some(sdk::SegmentState::Dropped)));
+        Ok(flushed_served && sealed_served && merged_served && sources_released)
     }
 
     /// Whether every index of the collection covers every row Milvus has

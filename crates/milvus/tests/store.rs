@@ -206,7 +206,8 @@ async fn settling_merges_the_segments_that_several_flushes_left() {
             .await
             .unwrap()
     );
-    // One segment to search instead of three, holding every row.
+    // One segment to search instead of three, holding every row (the
+    // merged-away ones released).
     assert_eq!(store.served_sealed_segments().await.unwrap(), 1);
     assert_eq!(store.served_sealed_rows().await.unwrap(), 300);
     store.drop_collection().await.unwrap();

@@ -130,8 +130,9 @@ impl MilvusStore {
     /// This seals the growing segments, then waits until the HNSW index
     /// covers every sealed row and a query node serves every sealed
     /// segment. Then it merges sealed segments (see
-    /// `merge_segments`) and waits until query
-    /// nodes serve the merged ones, as long as merging joins segments.
+    /// `merge_segments`, after any merge Milvus is running on its own) and
+    /// waits until query nodes serve the merged ones instead of their
+    /// sources, as long as merging joins segments.
     /// Returns whether all that happened within `timeout` (the data is
     /// searchable either way).
     pub async fn settle(&self, timeout: Duration) -> Result<bool, StoreError> {
@@ -152,6 +153,16 @@ impl MilvusStore {
                 return Ok(false);
             };
             let merges = self.merges_of(compaction).await?;
+            if merges.is_empty() {
+                // Milvus plans nothing for segments a merge of its own
+                // holds (it starts one when a flush leaves enough small
+                // segments): let that merge finish, then ask again.
+                if Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                tokio::time::sleep(SETTLE_POLL).await;
+                continue;
+            }
             let targets: Vec<i64> = merges.iter().map(|(_, target)| *target).collect();
             if !until(deadline, || self.is_settled(&[], &targets)).await? {
                 return Ok(false);
@@ -162,7 +173,9 @@ impl MilvusStore {
                 break;
             }
         }
-        Ok(true)
+        // A merge Milvus ran on its own may have left one flushed segment
+        // that query nodes do not serve yet, beside the sources they do.
+        until(deadline, || self.is_settled(&[], &[])).await
     }
 
     /// Asks Milvus to merge the collection's sealed segments now and waits

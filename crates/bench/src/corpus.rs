@@ -2,6 +2,7 @@
 //! mixed sizes, in a small fixed vocabulary ([`write`]) or in prose with
 //! the word statistics of real text ([`write_prose`]).
 
+use crate::random::XorShift;
 use std::path::{Path, PathBuf};
 
 const WORDS: [&str; 48] = [
@@ -52,7 +53,7 @@ const PROSE_VOCABULARY: usize = 40_000;
 struct Prose {
     /// Cumulative probability of the words up to each rank.
     cumulative: Vec<f64>,
-    state: u64,
+    random: XorShift,
 }
 
 impl Prose {
@@ -65,18 +66,14 @@ impl Prose {
             })
             .collect();
         cumulative.iter_mut().for_each(|share| *share /= sum);
-        // xorshift must not start at zero.
         Self {
             cumulative,
-            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            random: XorShift::new(seed),
         }
     }
 
     fn word(&mut self) -> String {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        let draw = (self.state >> 11) as f64 / (1u64 << 53) as f64;
+        let draw = self.random.unit();
         let rank = self.cumulative.partition_point(|&sum| sum < draw);
         prose_word(rank.min(PROSE_VOCABULARY - 1))
     }
@@ -85,7 +82,7 @@ impl Prose {
     fn paragraph(&mut self) -> String {
         (0..5)
             .map(|_| {
-                let length = 8 + (self.state % 16) as usize;
+                let length = 8 + (self.random.next_u64() % 16) as usize;
                 let words: Vec<String> = (0..length).map(|_| self.word()).collect();
                 let mut sentence = words.join(" ");
                 sentence[..1].make_ascii_uppercase();

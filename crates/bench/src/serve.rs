@@ -16,8 +16,10 @@
 //! query side (model, cache, stores, fusion, HTTP) is exactly what serves
 //! RAG applications. `--distinct-chunks` equal to `--chunks` embeds them all.
 
+use crate::end_to_end::remove_rig;
 use crate::process::BenchProcess;
-use crate::{BenchError, chunk_all, corpus, failed, parse_all, remove_rig, unique_config};
+use crate::random::XorShift;
+use crate::{BenchError, chunk_all, corpus, failed, parse_all, unique_config};
 use docpipe_core::{
     Chunk, ChunkId, ContentHash, DocumentId, IndexedChunk, PipelineConfig, PipelineVersion,
     TenantId,
@@ -225,7 +227,7 @@ async fn load_index(
         .map(|chunk| chunk.embed_text.as_str())
         .collect();
     tracing::info!(distinct, "embedding the distinct chunks");
-    let vectors = crate::embed_with_worker_layout(config, &texts)?;
+    let vectors = crate::embed::embed_with_worker_layout(config, &texts)?;
     let queries = queries_from(&chunks);
 
     let generations = docpipe_pipeline::Generations::open(config, docpipe_pipeline::no_wrapping())
@@ -279,7 +281,7 @@ fn loaded_document(
     group: &[(Chunk, Vec<f32>)],
 ) -> Vec<IndexedChunk> {
     let document = DocumentId::new(format!("bench-{copy:03}-{number:05}")).expect("a valid id");
-    let mut noise = Noise(((copy as u64) << 32) ^ number as u64 ^ 0x9E37_79B9_7F4A_7C15);
+    let mut noise = Noise(XorShift::new(((copy as u64) << 32) ^ number as u64));
     group
         .iter()
         .enumerate()
@@ -306,15 +308,13 @@ fn loaded_document(
         .collect()
 }
 
-/// A small deterministic generator (xorshift) for vector perturbations.
-struct Noise(u64);
+/// Deterministic vector perturbations.
+struct Noise(XorShift);
 
 impl Noise {
+    /// A uniform draw in [-0.5, 0.5).
     fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        self.0.unit() as f32 - 0.5
     }
 
     fn perturb(&mut self, vector: &[f32]) -> Vec<f32> {

@@ -4,8 +4,9 @@
 //! cores, so about 1× is expected; what the comparison shows is that
 //! nothing else (the catalog, the stores, the broker) serialises workers.
 
+use crate::end_to_end::remove_rig;
 use crate::process::BenchProcess;
-use crate::{BenchError, corpus, document_id, failed, remove_rig, tenant, unique_config};
+use crate::{BenchError, corpus, document_id, failed, tenant, unique_config};
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{DocumentEvent, IngestRequest, PipelineConfig};
 use docpipe_queue::Broker;

@@ -17,8 +17,8 @@
 //! - **retired**: older generations, no longer written, dropped by `docpipe gc`.
 //!
 //! Workers write every live, building and previous generation (dual write),
-//! and re-read the catalog for every delivery; searchers re-read it for every
-//! search. Switching is one atomic write of the whole catalog (a rename of
+//! and re-read the catalog for every delivery; searchers re-read it once a
+//! second at most, while they are searching. Switching is one atomic write of the whole catalog (a rename of
 //! `generations.json`, an upsert of one Milvus row), so no process ever
 //! sees a half-switched catalog, and no restart is needed.
 //!

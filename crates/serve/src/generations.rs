@@ -42,8 +42,9 @@ pub(crate) struct RollbackRequest {
     live: String,
 }
 
-/// Makes the previous generation live again; searches follow at once, the
-/// Milvus alias is moved for clients outside docpipe.
+/// Makes the previous generation live again; this server's searches follow
+/// at once, other servers' within a second, and the Milvus alias is moved
+/// for clients outside docpipe.
 pub(crate) async fn rollback(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -67,6 +68,8 @@ pub(crate) async fn rollback(
         .await?
         .point_alias(&state.config.milvus.collection)
         .await?;
+    // Reading the catalog again makes this server's searches follow now.
+    state.searcher.live_version().await?;
     let live = &generation.version;
     tracing::info!(live = %live, replaced = %request.live, "rolled back over the API");
     Ok(Json(

@@ -25,7 +25,7 @@ impl Memory {
 
 /// Ingests a generated corpus of `documents` end to end through RabbitMQ
 /// and returns this process's memory meanwhile. The bench runs it in fresh
-/// processes (see [`BenchOptions::fresh_process`]).
+/// processes (see [`BenchOptions::fresh_process`](crate::BenchOptions::fresh_process)).
 pub async fn memory_run(config: &PipelineConfig, documents: usize) -> Result<Memory, BenchError> {
     let scratch = tempfile::tempdir().map_err(failed("creating a scratch directory"))?;
     let paths = corpus::write(&scratch.path().join("corpus"), documents)

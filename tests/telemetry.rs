@@ -330,7 +330,6 @@ async fn an_ingested_pdf_is_one_trace_under_the_publishers_span_and_the_metrics_
     for stage in [
         "docpipe.embed",
         "docpipe.dense",
-        "docpipe.openings",
         "docpipe.bm25",
         "docpipe.fuse",
     ] {

@@ -94,9 +94,6 @@ impl Inner {
             Occur::Must,
             term_query(self.fields.tenant, scope.tenant_id().as_str()),
         )];
-        if scope.openings_only() {
-            clauses.push((Occur::Must, self.first_chunks()));
-        }
         if let Some(documents) = scope.documents() {
             if documents.is_empty() {
                 return None;

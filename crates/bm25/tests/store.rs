@@ -118,33 +118,6 @@ async fn search_ranks_by_bm25_and_never_crosses_tenants() {
     );
 }
 
-#[tokio::test]
-async fn an_openings_scope_searches_only_each_documents_first_chunk() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Bm25Store::open(dir.path()).unwrap();
-    let tenant = TenantId::new("a").unwrap();
-    for (document, texts) in [
-        (
-            "tides",
-            ["tides rise twice a day", "the moon pulls the tides"],
-        ),
-        ("bread", ["sourdough starter", "bake until the tides turn"]),
-    ] {
-        let chunks = chunks("a", document, &texts);
-        store
-            .replace_document(&tenant, &DocumentId::new(document).unwrap(), &chunks)
-            .await
-            .unwrap();
-    }
-    let openings = SearchScope::from(&tenant).with_openings_only();
-    let hits = store.search(&openings, "tides", 10).await.unwrap();
-    let found: Vec<(&str, u32)> = hits
-        .iter()
-        .map(|hit| (hit.document_id.as_str(), hit.ordinal))
-        .collect();
-    assert_eq!(found, [("tides", 0)]);
-}
-
 /// Queries are people's words, not tantivy's query language: a hyphen is
 /// not a phrase, parentheses are not grouping, a colon is not a field and a
 /// stray quote is not an error.

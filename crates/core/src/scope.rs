@@ -12,7 +12,6 @@ pub struct SearchScope {
     tenant: TenantId,
     documents: Option<Vec<DocumentId>>,
     metadata: MetadataFilter,
-    openings_only: bool,
 }
 
 impl SearchScope {
@@ -22,20 +21,7 @@ impl SearchScope {
             tenant,
             documents: None,
             metadata: MetadataFilter::default(),
-            openings_only: false,
         }
-    }
-
-    /// Only each document's first chunk (ordinal 0), its opening: searched
-    /// alone, a document-level view that needs no store of its own.
-    pub fn with_openings_only(mut self) -> Self {
-        self.openings_only = true;
-        self
-    }
-
-    /// Whether only documents' first chunks are searched.
-    pub fn openings_only(&self) -> bool {
-        self.openings_only
     }
 
     /// Only the chunks of `documents` (an empty list matches nothing).

@@ -41,9 +41,6 @@ pub(crate) fn checked_limit(limit: usize) -> Result<usize, StoreError> {
 /// literals, so neither can change the expression's shape.
 pub(crate) fn scope_filter(scope: &SearchScope) -> String {
     let mut filter = format!("tenant == \"{}\"", scope.tenant_id());
-    if scope.openings_only() {
-        filter.push_str(" && ordinal == 0");
-    }
     if let Some(documents) = scope.documents() {
         filter.push_str(&format!(" && document_id in {}", quoted_list(documents)));
     }

@@ -159,6 +159,24 @@ pub struct StageTimings {
     pub total_ms: f64,
 }
 
+/// How many times its candidates a hybrid search's dense search fetches
+/// when the opening ranking is on, to find openings among them.
+const OPENING_DEPTH: usize = 4;
+
+/// The document openings (first chunks) among `hits`, nearest first, at
+/// most `limit`. They are exactly the openings a search of openings alone
+/// would rank first, since every opening nearer the query than one in
+/// `hits` is in `hits` too; a second search, filtered to openings, cost
+/// Milvus more CPU than the first (its fixed cost per search, and a graph
+/// walk that skips 24 of 25 chunks).
+fn openings_among(hits: &[ChunkHit], limit: usize) -> Vec<ChunkHit> {
+    hits.iter()
+        .filter(|hit| hit.ordinal == 0)
+        .take(limit)
+        .cloned()
+        .collect()
+}
+
 /// Query embeddings kept per generation: at 384 dimensions, about 15 MB.
 const QUERY_CACHE_ENTRIES: usize = 10_000;
 
@@ -418,24 +436,18 @@ impl Searcher {
         // Several chunks of one document may lead a ranking; fetch enough
         // chunks that `top_k` distinct documents survive grouping.
         let candidates = (top_k * 5).max(50);
+        let opening_weight = self.base.search.opening_weight;
+        let dense_limit = match request.mode {
+            Mode::Hybrid if opening_weight > 0.0 => candidates * OPENING_DEPTH,
+            _ => candidates,
+        };
         let (scope, query) = (&request.scope, request.query.as_str());
         let retrieval = Instant::now();
         let index = &live.index;
         let dense = |vector: Arc<Vec<f32>>| {
             index
-                .dense(scope, vector.to_vec(), candidates)
+                .dense(scope, vector.to_vec(), dense_limit)
                 .instrument(tracing::info_span!("docpipe.dense"))
-        };
-        let opening_scope = scope.clone().with_openings_only();
-        let opening_weight = self.base.search.opening_weight;
-        let openings = |vector: Arc<Vec<f32>>| async move {
-            if opening_weight == 0.0 {
-                return Ok(Vec::new());
-            }
-            index
-                .dense(&opening_scope, vector.to_vec(), candidates)
-                .instrument(tracing::info_span!("docpipe.openings"))
-                .await
         };
         let keyword = || {
             index
@@ -446,12 +458,18 @@ impl Searcher {
             None => Rankings::One(keyword().await?),
             Some(vector) if request.mode == Mode::Dense => Rankings::One(dense(vector).await?),
             Some(vector) => {
-                let (dense, keyword, openings) =
-                    tokio::join!(dense(vector.clone()), keyword(), openings(vector));
+                let (dense, keyword) = tokio::join!(dense(vector), keyword());
+                let mut dense = dense?;
+                let openings = if dense_limit > candidates {
+                    openings_among(&dense, candidates)
+                } else {
+                    Vec::new()
+                };
+                dense.truncate(candidates);
                 Rankings::Hybrid(HybridRankings {
-                    dense: dense?,
+                    dense,
                     keyword: keyword?,
-                    openings: openings?,
+                    openings,
                     limit: candidates,
                 })
             }

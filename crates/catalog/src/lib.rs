@@ -18,9 +18,10 @@
 //!
 //! Workers write every live, building and previous generation (dual write),
 //! and re-read the catalog for every delivery; searchers re-read it once a
-//! second at most, while they are searching. Switching is one atomic write of the whole catalog (a rename of
-//! `generations.json`, an upsert of one Milvus row), so no process ever
-//! sees a half-switched catalog, and no restart is needed.
+//! second at most, while they are searching. Switching is one atomic write
+//! of the whole catalog (a rename of `generations.json`, an upsert of one
+//! Milvus row), so no process ever sees a half-switched catalog, and no
+//! restart is needed.
 //!
 //! The parsed copies a re-index starts from are kept apart, where every
 //! worker can read them (the `docpipe-parsed` crate).

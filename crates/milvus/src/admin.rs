@@ -320,9 +320,10 @@ impl MilvusStore {
     /// Whether no sealed data waits for its index or for a query node: the
     /// index covers every flushed row, every flushed segment is served, and
     /// so is each of `sealed` and of `merged` unless compaction merged it
-    /// into another since; and no segment merged away is served any more. A segment of `sealed` Milvus no longer lists
-    /// counts as merged away; one of `merged` (a merge's fresh target) must
-    /// be listed, as Milvus lists it before query nodes load it.
+    /// into another since; and no segment merged away is served any more.
+    /// A segment of `sealed` Milvus no longer lists counts as merged away;
+    /// one of `merged` (a merge's fresh target) must be listed, as Milvus
+    /// lists it before query nodes load it.
     async fn is_settled(&self, sealed: &[i64], merged: &[i64]) -> Result<bool, StoreError> {
         if !self.index_covers_every_row().await? {
             return Ok(false);

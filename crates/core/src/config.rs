@@ -275,7 +275,7 @@ pub struct MilvusConfig {
 }
 
 /// How fresh a read must be (Milvus consistency levels).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadConsistency {
     /// Every write acknowledged before the read is visible.

@@ -135,7 +135,7 @@ pub struct ChunkHit {
 }
 
 /// A store operation that failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store is unreachable, overloaded or timed out; retrying may help.
     #[error("{store} is unavailable: {message}")]

@@ -15,10 +15,11 @@
 
 use crate::added::{METADATA, metadata_column};
 use crate::admin::until;
+use crate::coalesce::SearchQuery;
 use crate::columns::{
     classify, int64, int64_column, malformed, quoted_list, stored_chunks, varchar, varchar_column,
 };
-use crate::search::{chunk_hits, consistency_level, ef_for, hits_in_columns};
+use crate::search::hits_in_columns;
 use crate::{MilvusEndpoint, MilvusStore};
 use async_trait::async_trait;
 use docpipe_core::config::ReadConsistency;
@@ -36,7 +37,7 @@ use std::time::{Duration, Instant};
 
 const STORE: &str = "milvus";
 const KEY: &str = "key";
-const SPARSE: &str = "sparse";
+pub(crate) const SPARSE: &str = "sparse";
 /// What BM25 ranks: the chunk's embedded text (context and chunk, in
 /// compatibility form), as the `embedded` backend's tantivy index does;
 /// `text` keeps the original for display.
@@ -408,7 +409,14 @@ impl FullTextStore {
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.search(SearchVectors::Float(vec![vector]), VECTOR, scope, limit)
+        self.milvus
+            .search_field(
+                VECTOR,
+                SearchQuery::Vector(vector),
+                &HIT_FIELDS,
+                scope,
+                limit,
+            )
             .await
     }
 
@@ -420,47 +428,15 @@ impl FullTextStore {
         query: &str,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.search(
-            SearchVectors::EmbeddedText(vec![query.to_owned()]),
-            SPARSE,
-            scope,
-            limit,
-        )
-        .await
-    }
-
-    async fn search(
-        &self,
-        vectors: SearchVectors,
-        field: &str,
-        scope: &SearchScope,
-        limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        let limit = crate::search::checked_limit(limit)?;
-        let Some(filter) = self.milvus.filter_for(scope) else {
-            return Ok(Vec::new());
-        };
-        let (metric, params) = search_params(field, limit);
-        let response = self
-            .milvus
-            .client
-            .search(
-                SearchRequest::builder()
-                    .collection_name(self.milvus.collection())
-                    .vector_field(field)
-                    .vectors(vectors)
-                    .filter(filter)
-                    .output_fields(self.milvus.with_hit_columns(&HIT_FIELDS))
-                    .limit(limit as i64)
-                    .metric_type(metric)
-                    .extra_params(params)
-                    .consistency_level(consistency_level(self.milvus.search_consistency))
-                    .build()
-                    .map_err(classify)?,
+        self.milvus
+            .search_field(
+                SPARSE,
+                SearchQuery::Text(query.to_owned()),
+                &HIT_FIELDS,
+                scope,
+                limit,
             )
             .await
-            .map_err(classify)?;
-        chunk_hits(response.results())
     }
 
     /// Seals the collection's growing segments, waits, up to `timeout`,
@@ -475,18 +451,6 @@ impl FullTextStore {
         Ok(until(deadline, indexed).await?
             && self.milvus.merge_segments(deadline).await?.is_some()
             && until(deadline, indexed).await?)
-    }
-}
-
-/// The metric and search parameters of a search of `field` for `limit` hits.
-fn search_params(field: &str, limit: usize) -> (MetricType, HashMap<String, String>) {
-    if field == SPARSE {
-        (MetricType::Bm25, HashMap::new())
-    } else {
-        (
-            MetricType::Ip,
-            HashMap::from([("ef".into(), ef_for(limit).to_string())]),
-        )
     }
 }
 

@@ -30,6 +30,7 @@
 mod added;
 mod admin;
 mod catalog;
+mod coalesce;
 mod columns;
 mod endpoint;
 mod fulltext;
@@ -104,6 +105,8 @@ pub struct MilvusStore {
     search_consistency: ReadConsistency,
     /// The columns added since the first collections it has (see `added`).
     added: added::AddedColumns,
+    /// Shares requests between concurrent searches (see `coalesce`).
+    searches: Arc<coalesce::Coalescer>,
 }
 
 impl MilvusStore {
@@ -148,8 +151,10 @@ impl MilvusStore {
             ),
             }
         })?;
+        let client = Arc::new(client);
         Ok(Self {
-            client: Arc::new(client),
+            searches: Arc::new(coalesce::Coalescer::new(client.clone())),
+            client,
             collection: collection.to_owned(),
             search_consistency: ReadConsistency::Strong,
             added: added::AddedColumns::default(),

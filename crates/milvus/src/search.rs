@@ -2,8 +2,9 @@
 
 use crate::MilvusStore;
 use crate::added::{HEADING_PATH, METADATA, OCR_CONFIDENCE, heading_paths, ocr_confidences};
+use crate::coalesce::{SearchQuery, SearchShape};
 use crate::columns::quoted_list;
-use crate::columns::{classify, int64_column, malformed, varchar_column, varchar_ids};
+use crate::columns::{int64_column, malformed, varchar_column, varchar_ids};
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::{ChunkHit, ChunkId, DocumentId, SearchScope, StoreError};
 use milvus::v2::prelude::*;
@@ -80,50 +81,69 @@ impl MilvusStore {
     /// The `limit` chunks in `scope` nearest to `vector` by cosine, read
     /// with the store's search consistency (see
     /// [`with_search_consistency`](Self::with_search_consistency)).
-    /// `limit` is at most [`MAX_SEARCH_LIMIT`]; more is refused.
+    /// `limit` is at most [`MAX_SEARCH_LIMIT`]; more is refused. Searches
+    /// made at the same time with the same scope and limit share one
+    /// request to Milvus.
     pub async fn search(
         &self,
         scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.search_field(
+            crate::VECTOR,
+            SearchQuery::Vector(vector),
+            &["document_id", "ordinal", "page", "text"],
+            scope,
+            limit,
+        )
+        .await
+    }
+
+    /// The `limit` chunks in `scope` that `query` finds in `field`, each
+    /// with the columns in `fields` (and those added since, where the
+    /// collection has them).
+    pub(crate) async fn search_field(
+        &self,
+        field: &'static str,
+        query: SearchQuery,
+        fields: &[&'static str],
+        scope: &SearchScope,
+        limit: usize,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
         let limit = checked_limit(limit)?;
         let Some(filter) = self.filter_for(scope) else {
             return Ok(Vec::new());
         };
-        let response = self
-            .client
-            .search(
-                SearchRequest::builder()
-                    .collection_name(&self.collection)
-                    .vector_field(crate::VECTOR)
-                    .vectors(SearchVectors::Float(vec![vector]))
-                    .filter(filter)
-                    .output_fields(self.with_hit_columns(&[
-                        "document_id",
-                        "ordinal",
-                        "page",
-                        "text",
-                    ]))
-                    .limit(limit as i64)
-                    .metric_type(MetricType::Ip)
-                    .extra_params(HashMap::from([("ef".into(), ef_for(limit).to_string())]))
-                    .consistency_level(consistency_level(self.search_consistency))
-                    .build()
-                    .map_err(classify)?,
-            )
-            .await
-            .map_err(classify)?;
-        chunk_hits(response.results())
+        let shape = SearchShape {
+            collection: self.collection.clone(),
+            field,
+            filter,
+            output_fields: self.with_hit_columns(fields),
+            limit,
+            consistency: self.search_consistency,
+        };
+        self.searches.search(shape, query).await
     }
 }
 
-/// The chunks found by a search of one query, best first, with the
-/// server's scores.
-pub(crate) fn chunk_hits(results: &SearchResults) -> Result<Vec<ChunkHit>, StoreError> {
-    let Some(result) = results.into_iter().next() else {
-        return Ok(Vec::new());
-    };
+/// The metric and search parameters of a search of `field` for `limit`
+/// hits: BM25 for the sparse field, inner product with a breadth of
+/// [`ef_for`] for the dense one.
+pub(crate) fn search_params(field: &str, limit: usize) -> (MetricType, HashMap<String, String>) {
+    if field == crate::fulltext::SPARSE {
+        (MetricType::Bm25, HashMap::new())
+    } else {
+        (
+            MetricType::Ip,
+            HashMap::from([("ef".into(), ef_for(limit).to_string())]),
+        )
+    }
+}
+
+/// The chunks one query of a search found, best first, with the server's
+/// scores.
+pub(crate) fn chunk_hits(result: &SingleResult) -> Result<Vec<ChunkHit>, StoreError> {
     let ids = varchar_ids(result.get_ids())?;
     // Milvus sends no output columns at all when nothing matched.
     if ids.is_empty() {

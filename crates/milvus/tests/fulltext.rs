@@ -300,3 +300,47 @@ async fn a_documents_text_comes_back_in_reading_order_and_from_its_tenant_only()
     );
     store.collection().drop_collection().await.unwrap();
 }
+
+#[tokio::test]
+async fn searches_made_at_once_share_requests_and_each_gets_its_own_hits() {
+    let store = store("concurrent").await;
+    let texts: Vec<String> = (0..DIMENSION)
+        .map(|axis| format!("topic{axis} is covered here"))
+        .collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for tenant in ["a", "b"] {
+        let document = format!("guide-{tenant}");
+        let chunks = indexed_chunks(tenant, &document, &texts, DIMENSION);
+        let (tenant, document) = ids(tenant, &document);
+        store
+            .write_document(&tenant, &document, &chunks, &[])
+            .await
+            .unwrap();
+    }
+    // Polled together, the searches queue behind the first request of
+    // their shape (tenant and kind), so later requests carry several.
+    let searches = (0..48).map(|search| {
+        let tenant = ["a", "b"][search % 2];
+        let axis = search / 2 % DIMENSION;
+        let scope = SearchScope::tenant(TenantId::new(tenant).unwrap());
+        let store = &store;
+        async move {
+            let hits = if search % 4 < 2 {
+                store.keyword(&scope, &format!("topic{axis}"), 3).await
+            } else {
+                let mut vector = vec![0.0; DIMENSION];
+                vector[axis] = 1.0;
+                store.dense(&scope, vector, 3).await
+            };
+            (tenant, axis, hits)
+        }
+    });
+    for (tenant, axis, hits) in futures::future::join_all(searches).await {
+        let hits = hits.unwrap();
+        assert_eq!(hits[0].text, format!("topic{axis} is covered here"));
+        for hit in &hits {
+            assert_eq!(hit.document_id.as_str(), format!("guide-{tenant}"));
+        }
+    }
+    store.collection().drop_collection().await.unwrap();
+}

@@ -265,3 +265,40 @@ async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
     }
     store.drop_collection().await.unwrap();
 }
+
+#[tokio::test]
+async fn searches_made_at_once_share_requests_and_each_gets_its_own_hits() {
+    let store = store("concurrent").await;
+    let texts: Vec<String> = (0..DIMENSION).map(|axis| format!("topic{axis}")).collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for tenant in ["a", "b"] {
+        let document = format!("guide-{tenant}");
+        let chunks = indexed_chunks(tenant, &document, &texts, DIMENSION);
+        let (tenant, document) = ids(tenant, &document);
+        store
+            .replace_document(&tenant, &document, &chunks)
+            .await
+            .unwrap();
+    }
+    // Polled together, the searches queue behind the first request, so
+    // later requests each carry several of them, of both tenants' shapes.
+    let searches = (0..64).map(|search| {
+        let tenant = ["a", "b"][search % 2];
+        let axis = search / 2 % DIMENSION;
+        let mut vector = vec![0.0; DIMENSION];
+        vector[axis] = 1.0;
+        let scope = SearchScope::tenant(TenantId::new(tenant).unwrap());
+        let store = &store;
+        async move { (tenant, axis, store.search(&scope, vector, 3).await) }
+    });
+    for (tenant, axis, hits) in futures::future::join_all(searches).await {
+        let hits = hits.unwrap();
+        assert_eq!(hits.len(), 3);
+        assert_eq!(hits[0].text, format!("topic{axis}"), "the nearest first");
+        assert!((hits[0].score - 1.0).abs() < 1e-4);
+        for hit in &hits {
+            assert_eq!(hit.document_id.as_str(), format!("guide-{tenant}"));
+        }
+    }
+    store.drop_collection().await.unwrap();
+}

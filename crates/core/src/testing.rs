@@ -1,7 +1,8 @@
 //! Builders for tests of stages and stores (feature `test-support`).
 
 use crate::{
-    Chunk, ChunkHit, ChunkId, ContentHash, DocumentId, IndexedChunk, PipelineVersion, TenantId,
+    Chunk, ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, PipelineVersion,
+    StoreError, TenantId,
 };
 
 /// Indexed chunks of one document with the given texts; vector `i` points
@@ -49,6 +50,28 @@ pub fn indexed_chunks(
             }
         })
         .collect()
+}
+
+/// Writes through `store`, for each of `tenants`, a document
+/// `guide-{tenant}` with `texts` as its chunks (see [`indexed_chunks`]):
+/// the same texts and vectors under each tenant, so that only the scope
+/// tells their hits apart.
+pub async fn write_guides(
+    store: &dyn ChunkStore,
+    tenants: &[&str],
+    texts: &[&str],
+    dimension: usize,
+) -> Result<(), StoreError> {
+    for tenant in tenants {
+        let document = format!("guide-{tenant}");
+        let chunks = indexed_chunks(tenant, &document, texts, dimension);
+        let tenant = TenantId::new(*tenant).expect("test tenant ids are valid");
+        let document = DocumentId::new(document).expect("test document ids are valid");
+        store
+            .write_document(&tenant, &document, &chunks, &[])
+            .await?;
+    }
+    Ok(())
 }
 
 /// The sorted ids of `chunks`.

@@ -5,7 +5,7 @@
 //! `scripts/milvus.sh start`, DOCPIPE_MILVUS_URL). Each test uses its own
 //! collection and drops it.
 
-use docpipe_core::testing::{assert_document_text, indexed_chunks, sorted_ids};
+use docpipe_core::testing::{assert_document_text, indexed_chunks, sorted_ids, write_guides};
 use docpipe_core::{
     ChunkStore, Classify, DocumentId, ErrorClass, IndexedChunk, MetadataFilter, SearchScope,
     TenantId,
@@ -308,15 +308,9 @@ async fn searches_made_at_once_share_requests_and_each_gets_its_own_hits() {
         .map(|axis| format!("topic{axis} is covered here"))
         .collect();
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    for tenant in ["a", "b"] {
-        let document = format!("guide-{tenant}");
-        let chunks = indexed_chunks(tenant, &document, &texts, DIMENSION);
-        let (tenant, document) = ids(tenant, &document);
-        store
-            .write_document(&tenant, &document, &chunks, &[])
-            .await
-            .unwrap();
-    }
+    write_guides(&store, &["a", "b"], &texts, DIMENSION)
+        .await
+        .unwrap();
     // Polled together, the searches queue behind the first request of
     // their shape (tenant and kind), so later requests carry several.
     let searches = (0..48).map(|search| {

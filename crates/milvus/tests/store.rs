@@ -2,7 +2,7 @@
 //! URL comes from DOCPIPE_MILVUS_URL, default http://127.0.0.1:19530). Each
 //! test uses its own collection and drops it.
 
-use docpipe_core::testing::{indexed_chunks, sorted_ids};
+use docpipe_core::testing::{indexed_chunks, sorted_ids, write_guides};
 use docpipe_core::{ChunkStore, DocumentId, IndexedChunk, MetadataFilter, SearchScope, TenantId};
 use docpipe_milvus::MilvusStore;
 use serde_json::json;
@@ -271,15 +271,9 @@ async fn searches_made_at_once_share_requests_and_each_gets_its_own_hits() {
     let store = store("concurrent").await;
     let texts: Vec<String> = (0..DIMENSION).map(|axis| format!("topic{axis}")).collect();
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    for tenant in ["a", "b"] {
-        let document = format!("guide-{tenant}");
-        let chunks = indexed_chunks(tenant, &document, &texts, DIMENSION);
-        let (tenant, document) = ids(tenant, &document);
-        store
-            .replace_document(&tenant, &document, &chunks)
-            .await
-            .unwrap();
-    }
+    write_guides(&store, &["a", "b"], &texts, DIMENSION)
+        .await
+        .unwrap();
     // Polled together, the searches queue behind the first request, so
     // later requests each carry several of them, of both tenants' shapes.
     let searches = (0..64).map(|search| {

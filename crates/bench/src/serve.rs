@@ -438,9 +438,11 @@ struct Load<'a> {
     queries: &'a [String],
     clients: usize,
     seconds: u64,
-    /// Queries per second offered by all clients together, each waiting a
-    /// random time between its requests (mean `clients / rate`); `None`:
-    /// each sends its next query as soon as the last is answered.
+    /// Queries per second offered by all clients together: each wrk
+    /// thread sends on a schedule of its own, gaps drawn at random with a
+    /// mean of `threads / rate`, on whichever of its clients is free (at
+    /// once, while the schedule is behind); `None`: each client sends its
+    /// next query as soon as the last is answered.
     rate: Option<f64>,
 }
 
@@ -453,13 +455,23 @@ impl Target<'_> {
             .iter()
             .map(|query| format!("{query:?}"))
             .collect();
-        let mean_delay_ms = load
-            .rate
-            .map_or(0.0, |rate| 1000.0 * load.clients as f64 / rate);
+        // A schedule rather than a pause after each answer: pauses would
+        // offer less than the rate by the latency's share.
+        let mean_gap_ms = load.rate.map_or(0.0, |rate| 1000.0 * THREADS as f64 / rate);
         std::fs::write(
             &script,
             format!(
-                r#"local queries = {{ {list} }}
+                r#"local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_nsec; }} docpipe_timespec;
+int clock_gettime(int clock, docpipe_timespec *now);
+]]
+local function now_ms()
+  local now = ffi.new("docpipe_timespec")
+  ffi.C.clock_gettime(1, now)
+  return tonumber(now.tv_sec) * 1000 + tonumber(now.tv_nsec) / 1e6
+end
+local queries = {{ {list} }}
 local threads = 0
 function setup(thread)
   thread:set("id", threads)
@@ -472,8 +484,12 @@ function request()
   local body = '{{"query":"' .. queries[index] .. '","mode":"hybrid","top_k":10}}'
   return wrk.format("POST", nil, {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {key}"}}, body)
 end
+local next_at = nil
 function delay()
-  return math.random() * 2 * {mean_delay_ms}
+  if {mean_gap_ms} == 0 then return 0 end
+  local now = now_ms()
+  next_at = (next_at or now) + math.random() * 2 * {mean_gap_ms}
+  return math.max(0, next_at - now)
 end
 function done(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout

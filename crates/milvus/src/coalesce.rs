@@ -35,8 +35,8 @@ pub(crate) const MOST_QUERIES_PER_REQUEST: usize = 16;
 pub(crate) struct SearchShape {
     /// The collection searched.
     pub collection: String,
-    /// The vector field searched: dense queries search the dense field,
-    /// text queries the sparse one.
+    /// The vector field searched (see [`SearchQuery::field`]), so one
+    /// request carries queries of one kind.
     pub field: &'static str,
     /// The boolean expression the hits satisfy.
     pub filter: String,
@@ -55,6 +55,16 @@ pub(crate) enum SearchQuery {
     Vector(Vec<f32>),
     /// Text the server turns into a sparse vector (full-text search).
     Text(String),
+}
+
+impl SearchQuery {
+    /// The vector field a query of this kind searches.
+    pub(crate) fn field(&self) -> &'static str {
+        match self {
+            Self::Vector(_) => crate::VECTOR,
+            Self::Text(_) => crate::fulltext::SPARSE,
+        }
+    }
 }
 
 /// The searches of each shape not yet sent, while a request of the shape

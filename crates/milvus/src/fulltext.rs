@@ -410,13 +410,7 @@ impl FullTextStore {
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         self.milvus
-            .search_field(
-                VECTOR,
-                SearchQuery::Vector(vector),
-                &HIT_FIELDS,
-                scope,
-                limit,
-            )
+            .search_field(SearchQuery::Vector(vector), &HIT_FIELDS, scope, limit)
             .await
     }
 
@@ -430,7 +424,6 @@ impl FullTextStore {
     ) -> Result<Vec<ChunkHit>, StoreError> {
         self.milvus
             .search_field(
-                SPARSE,
                 SearchQuery::Text(query.to_owned()),
                 &HIT_FIELDS,
                 scope,

@@ -91,7 +91,6 @@ impl MilvusStore {
         limit: usize,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         self.search_field(
-            crate::VECTOR,
             SearchQuery::Vector(vector),
             &["document_id", "ordinal", "page", "text"],
             scope,
@@ -100,12 +99,11 @@ impl MilvusStore {
         .await
     }
 
-    /// The `limit` chunks in `scope` that `query` finds in `field`, each
-    /// with the columns in `fields` (and those added since, where the
-    /// collection has them).
+    /// The `limit` chunks in `scope` that `query` finds in the field its
+    /// kind searches, each with the columns in `fields` (and those added
+    /// since, where the collection has them).
     pub(crate) async fn search_field(
         &self,
-        field: &'static str,
         query: SearchQuery,
         fields: &[&'static str],
         scope: &SearchScope,
@@ -117,7 +115,7 @@ impl MilvusStore {
         };
         let shape = SearchShape {
             collection: self.collection.clone(),
-            field,
+            field: query.field(),
             filter,
             output_fields: self.with_hit_columns(fields),
             limit,

@@ -235,14 +235,13 @@ async fn every_hostile_input_is_dead_lettered_with_a_specific_reason() {
     pipeline.assert_dead_lettered(&cases).await;
 
     // The windows-1252 page was decoded, not rejected or mangled.
-    let hits = pipeline
-        .components
-        .index
-        .keyword(&(&TenantId::new("acme").unwrap()).into(), "Warré", 5)
-        .await
-        .unwrap();
+    let acme = TenantId::new("acme").unwrap();
+    let index = &pipeline.components.index;
+    let hits = index.keyword(&(&acme).into(), "Warré", 5).await.unwrap();
+    let chunks: Vec<_> = hits.iter().map(|hit| hit.chunk_id.clone()).collect();
+    let shown = index.chunk_texts(&acme, &chunks).await.unwrap();
     assert!(
-        hits.iter().any(|hit| hit.text.contains("Warré")),
+        shown.values().any(|shown| shown.text.contains("Warré")),
         "{hits:?}"
     );
     pipeline.shutdown().await;

@@ -18,10 +18,12 @@ use async_trait::async_trait;
 use docpipe_core::metadata::metadata_terms;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
-    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, IndexedChunk,
-    Metadata, SearchScope, StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
+    ChunkHit, ChunkId, ChunkStore, ChunkText, ContentHash, DocumentId, DocumentsUnderway,
+    IndexedChunk, Metadata, RankedChunk, SearchScope, StoreError, StoreStats, StoredChunk,
+    StoredDocument, TenantId,
 };
 use schema::{Fields, schema};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -158,12 +160,24 @@ impl Bm25Store {
         scope: &SearchScope,
         query: &str,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
+    ) -> Result<Vec<RankedChunk>, StoreError> {
         let inner = self.inner.clone();
         let scope = scope.clone();
         let query = query.to_owned();
         let boost = self.context_boost;
         blocking(move || inner.search(&scope, &query, boost, limit)).await
+    }
+
+    /// What search results show of `chunks` of `tenant`, as of the last
+    /// commit: a chunk replaced or deleted since it was ranked is left out.
+    pub async fn chunk_texts(
+        &self,
+        tenant: &TenantId,
+        chunks: &[ChunkId],
+    ) -> Result<HashMap<ChunkId, ChunkText>, StoreError> {
+        let inner = self.inner.clone();
+        let (tenant, chunks) = (tenant.clone(), chunks.to_vec());
+        blocking(move || inner.chunk_texts(&tenant, &chunks)).await
     }
 
     /// Every document in the index (of `tenant` only, if given), read from
@@ -516,32 +530,6 @@ impl Inner {
         Ok(StoreStats {
             documents: documents as u64,
             chunks: searcher.num_docs(),
-        })
-    }
-
-    fn hit(&self, stored: &TantivyDocument, score: f32) -> Result<ChunkHit, StoreError> {
-        let fields = self.fields;
-        let document_id = DocumentId::new(self.text_of(stored, fields.document_id))
-            .map_err(|error| rejected(format!("stored document id is invalid: {error}")))?;
-        let u64_of = |field| stored.get_first(field).and_then(|value| value.as_u64());
-        Ok(ChunkHit {
-            chunk_id: ChunkId::from_stored(self.text_of(stored, fields.chunk_id)),
-            document_id,
-            ordinal: u64_of(fields.ordinal).unwrap_or_default() as u32,
-            page: u64_of(fields.page).map(|page| page as u32),
-            heading_path: fields.heading_path.map_or_else(Vec::new, |field| {
-                stored
-                    .get_all(field)
-                    .filter_map(|value| value.as_str().map(str::to_owned))
-                    .collect()
-            }),
-            text: self.text_of(stored, fields.text),
-            score,
-            ocr_confidence: fields
-                .ocr_confidence
-                .and_then(|field| stored.get_first(field))
-                .and_then(|value| value.as_f64())
-                .map(|confidence| confidence as f32),
         })
     }
 

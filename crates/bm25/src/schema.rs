@@ -166,11 +166,16 @@ mod tests {
             .await
             .unwrap();
         let hits = store
-            .search(&SearchScope::tenant(tenant), "tides", 1)
+            .search(&SearchScope::tenant(tenant.clone()), "tides", 1)
             .await
             .unwrap();
-        assert_eq!(hits[0].text, "spring tides");
-        assert!(hits[0].heading_path.is_empty());
+        let chunk = hits[0].chunk_id.clone();
+        let shown = store
+            .chunk_texts(&tenant, std::slice::from_ref(&chunk))
+            .await
+            .unwrap();
+        assert_eq!(shown[&chunk].text, "spring tides");
+        assert!(shown[&chunk].heading_path.is_empty());
     }
 
     #[test]

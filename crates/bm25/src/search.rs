@@ -3,11 +3,14 @@
 
 use crate::{Inner, rejected, term_query, unavailable};
 use docpipe_core::metadata::term as metadata_term;
-use docpipe_core::{ChunkHit, SearchScope, StoreError};
+use docpipe_core::{
+    ChunkHit, ChunkId, ChunkText, DocumentId, RankedChunk, SearchScope, StoreError, TenantId,
+};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::collections::HashMap;
 use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery, Weight};
-use tantivy::schema::{Field, IndexRecordOption, TantivyDocument};
+use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
 use tantivy::{
     BitSet, COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocSet, Score, Searcher, SegmentReader, Term,
 };
@@ -19,7 +22,7 @@ impl Inner {
         query: &str,
         context_boost: f32,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
+    ) -> Result<Vec<RankedChunk>, StoreError> {
         self.reader
             .reload()
             .map_err(|error| unavailable(error.to_string()))?;
@@ -125,15 +128,91 @@ impl Inner {
         &self,
         searcher: &Searcher,
         top: Vec<(f32, tantivy::DocAddress)>,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
+    ) -> Result<Vec<RankedChunk>, StoreError> {
         top.into_iter()
             .map(|(score, address)| {
                 let stored: TantivyDocument = searcher
                     .doc(address)
                     .map_err(|error| unavailable(error.to_string()))?;
-                self.hit(&stored, score)
+                self.ranked(&stored, score)
             })
             .collect()
+    }
+
+    /// See [`Bm25Store::chunk_texts`](crate::Bm25Store::chunk_texts).
+    pub(crate) fn chunk_texts(
+        &self,
+        tenant: &TenantId,
+        chunks: &[ChunkId],
+    ) -> Result<HashMap<ChunkId, ChunkText>, StoreError> {
+        if chunks.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let any_chunk = chunks
+            .iter()
+            .map(|chunk| {
+                (
+                    Occur::Should,
+                    term_query(self.fields.chunk_id, chunk.as_str()),
+                )
+            })
+            .collect();
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, term_query(self.fields.tenant, tenant.as_str())),
+            (Occur::Must, Box::new(BooleanQuery::new(any_chunk))),
+        ]);
+        self.every_match(&query)?
+            .iter()
+            .map(|stored| {
+                let ranked = self.ranked(stored, 0.0)?;
+                Ok((ranked.chunk_id, self.shown(stored)))
+            })
+            .collect()
+    }
+
+    /// A stored chunk with what a result shows of it.
+    pub(crate) fn hit(&self, stored: &TantivyDocument, score: f32) -> Result<ChunkHit, StoreError> {
+        Ok(ChunkHit::new(
+            self.ranked(stored, score)?,
+            self.shown(stored),
+        ))
+    }
+
+    /// A stored chunk as a search ranks it.
+    fn ranked(&self, stored: &TantivyDocument, score: f32) -> Result<RankedChunk, StoreError> {
+        let fields = self.fields;
+        let document_id = DocumentId::new(self.text_of(stored, fields.document_id))
+            .map_err(|error| rejected(format!("stored document id is invalid: {error}")))?;
+        Ok(RankedChunk {
+            chunk_id: ChunkId::from_stored(self.text_of(stored, fields.chunk_id)),
+            document_id,
+            ordinal: self.u64_of(stored, fields.ordinal).unwrap_or_default() as u32,
+            score,
+        })
+    }
+
+    /// What a search result shows of a stored chunk.
+    fn shown(&self, stored: &TantivyDocument) -> ChunkText {
+        let fields = self.fields;
+        ChunkText {
+            page: self.u64_of(stored, fields.page).map(|page| page as u32),
+            heading_path: fields.heading_path.map_or_else(Vec::new, |field| {
+                stored
+                    .get_all(field)
+                    .filter_map(|value| value.as_str().map(str::to_owned))
+                    .collect()
+            }),
+            text: self.text_of(stored, fields.text),
+            ocr_confidence: fields
+                .ocr_confidence
+                .and_then(|field| stored.get_first(field))
+                .and_then(|value| value.as_f64())
+                .map(|confidence| confidence as f32),
+        }
+    }
+
+    fn u64_of(&self, stored: &TantivyDocument, field: Field) -> Option<u64> {
+        stored.get_first(field).and_then(|value| value.as_u64())
     }
 }
 

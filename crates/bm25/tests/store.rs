@@ -88,9 +88,23 @@ async fn search_ranks_by_bm25_and_never_crosses_tenants() {
     let tenant_a = SearchScope::tenant(TenantId::new("a").unwrap());
     let hits = store.search(&tenant_a, "tide (range", 10).await.unwrap();
     assert_eq!(hits[0].document_id.as_str(), "tides");
-    assert_eq!(hits[0].heading_path, ["Guide", "Part 0"]);
-    assert!(hits.iter().all(|hit| !hit.text.contains("tenant b")));
     assert_eq!(hits.len(), 1);
+    // What a result shows is read apart, for the chunks shown only.
+    let shown = store
+        .chunk_texts(&TenantId::new("a").unwrap(), &[hits[0].chunk_id.clone()])
+        .await
+        .unwrap();
+    let shown = &shown[&hits[0].chunk_id];
+    assert_eq!(shown.text, "the tidal range peaks at spring tides");
+    assert_eq!(shown.heading_path, ["Guide", "Part 0"]);
+    // Tenant b's chunk is not tenant a's to read, even by its id.
+    let tenant_b = SearchScope::tenant(TenantId::new("b").unwrap());
+    let theirs = store.search(&tenant_b, "tides", 10).await.unwrap();
+    let read_by_a = store
+        .chunk_texts(&TenantId::new("a").unwrap(), &[theirs[0].chunk_id.clone()])
+        .await
+        .unwrap();
+    assert!(read_by_a.is_empty());
 
     // A scope naming documents keeps the search to them, scores unchanged.
     let named = |documents: &[&str]| {
@@ -141,7 +155,7 @@ async fn punctuation_in_a_query_is_not_query_syntax() {
             .await
             .unwrap();
     }
-    let ranking = |hits: Vec<docpipe_core::ChunkHit>| -> Vec<(String, f32)> {
+    let ranking = |hits: Vec<docpipe_core::RankedChunk>| -> Vec<(String, f32)> {
         hits.into_iter()
             .map(|hit| (hit.document_id.to_string(), hit.score))
             .collect()
@@ -337,7 +351,7 @@ async fn a_metadata_filter_keeps_documents_whose_metadata_has_the_values_asked_f
 }
 
 #[tokio::test]
-async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
+async fn shown_chunks_say_which_ocr_read_and_with_what_confidence() {
     let dir = tempfile::tempdir().unwrap();
     let store = Bm25Store::open(dir.path()).unwrap();
     let tenant = TenantId::new("acme").unwrap();
@@ -347,10 +361,15 @@ async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
         .replace_document(&tenant, &DocumentId::new("scan").unwrap(), &written)
         .await
         .unwrap();
-    let scope = SearchScope::tenant(tenant);
+    let scope = SearchScope::tenant(tenant.clone());
     for (query, expected) in [("ledger", None), ("logbook", Some(91.5))] {
         let hits = store.search(&scope, query, 1).await.unwrap();
-        assert_eq!(hits[0].ocr_confidence, expected, "{query}");
+        let chunk = hits[0].chunk_id.clone();
+        let shown = store
+            .chunk_texts(&tenant, std::slice::from_ref(&chunk))
+            .await
+            .unwrap();
+        assert_eq!(shown[&chunk].ocr_confidence, expected, "{query}");
     }
 }
 
@@ -491,13 +510,13 @@ async fn a_short_ranking_is_the_head_of_the_full_one_even_with_deletes_and_other
     for query in ["tide moon", "storm keel mast", "gull hull oar reef", "tide"] {
         let full = store.search(&acme, query, 1000).await.unwrap();
         assert!(full.len() > 10, "{query}: too few matches to prune");
-        let of_acme = |hit: &docpipe_core::ChunkHit| {
+        let of_acme = |hit: &docpipe_core::RankedChunk| {
             let number: usize = hit.document_id.as_str()["doc-".len()..].parse().unwrap();
             !number.is_multiple_of(3)
         };
         assert!(full.iter().all(of_acme), "{query}: another tenant's chunk");
         let short = store.search(&acme, query, 10).await.unwrap();
-        let scores = |hits: &[docpipe_core::ChunkHit]| -> Vec<f32> {
+        let scores = |hits: &[docpipe_core::RankedChunk]| -> Vec<f32> {
             hits.iter().map(|hit| hit.score).collect()
         };
         assert_eq!(scores(&short), scores(&full[..10]), "{query}");

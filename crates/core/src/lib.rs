@@ -31,5 +31,8 @@ pub use ids::{ChunkId, ContentHash, DocumentId, PipelineVersion, TenantId};
 pub use message::{DocumentFormat, IngestRequest, ReindexRequest, RemoveRequest, Request, Source};
 pub use metadata::{Metadata, MetadataFilter};
 pub use scope::SearchScope;
-pub use store::{ChunkHit, ChunkStore, StoreError, StoreStats, StoredChunk, StoredDocument};
+pub use store::{
+    ChunkHit, ChunkStore, ChunkText, RankedChunk, StoreError, StoreStats, StoredChunk,
+    StoredDocument,
+};
 pub use underway::{DocumentsUnderway, Underway};

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use docpipe_bm25::Bm25Store;
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{
-    ChunkHit, ChunkStore, ContentHash, DocumentId, SearchScope, StoreError, StoredChunk,
-    StoredDocument, TenantId,
+    ChunkHit, ChunkId, ChunkStore, ChunkText, ContentHash, DocumentId, RankedChunk, SearchScope,
+    StoreError, StoredChunk, StoredDocument, TenantId,
 };
 use docpipe_milvus::MilvusStore;
 use std::collections::HashMap;
@@ -89,7 +89,7 @@ impl GenerationIndex for EmbeddedIndex {
         scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
+    ) -> Result<Vec<RankedChunk>, StoreError> {
         self.milvus.search(scope, vector, limit).await
     }
 
@@ -98,8 +98,16 @@ impl GenerationIndex for EmbeddedIndex {
         scope: &SearchScope,
         query: &str,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
+    ) -> Result<Vec<RankedChunk>, StoreError> {
         self.bm25.search(scope, query, limit).await
+    }
+
+    async fn chunk_texts(
+        &self,
+        tenant: &TenantId,
+        chunks: &[ChunkId],
+    ) -> Result<HashMap<ChunkId, ChunkText>, StoreError> {
+        self.bm25.chunk_texts(tenant, chunks).await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -28,8 +28,9 @@ use docpipe_bm25::Bm25Store;
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{
-    ChunkHit, ChunkStore, ContentHash, DocumentId, DocumentsUnderway, PipelineConfig, SearchScope,
-    StoreError, StoreStats, StoredChunk, StoredDocument, TenantId,
+    ChunkHit, ChunkId, ChunkStore, ChunkText, ContentHash, DocumentId, DocumentsUnderway,
+    PipelineConfig, RankedChunk, SearchScope, StoreError, StoreStats, StoredChunk, StoredDocument,
+    TenantId,
 };
 use docpipe_milvus::{FullTextStore, MilvusCatalog, MilvusEndpoint, MilvusStore};
 use std::collections::HashMap;
@@ -85,21 +86,31 @@ pub trait GenerationIndex: Send + Sync {
     /// Counts of what each store holds.
     async fn stats(&self) -> Result<IndexStats, StoreError>;
 
-    /// The `limit` chunks in `scope` nearest to `vector`.
+    /// The `limit` chunks in `scope` nearest to `vector`, ranked (their
+    /// text is read apart, for the ones shown: [`chunk_texts`](Self::chunk_texts)).
     async fn dense(
         &self,
         scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError>;
+    ) -> Result<Vec<RankedChunk>, StoreError>;
 
-    /// The `limit` chunks in `scope` best for `query` by BM25.
+    /// The `limit` chunks in `scope` best for `query` by BM25, ranked.
     async fn keyword(
         &self,
         scope: &SearchScope,
         query: &str,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError>;
+    ) -> Result<Vec<RankedChunk>, StoreError>;
+
+    /// What search results show of `chunks` of `tenant` (text, page,
+    /// heading path), from the store that keeps the text, read as searches
+    /// read; a chunk replaced or deleted since is missing from the map.
+    async fn chunk_texts(
+        &self,
+        tenant: &TenantId,
+        chunks: &[ChunkId],
+    ) -> Result<HashMap<ChunkId, ChunkText>, StoreError>;
 
     /// Seals and persists what Milvus holds in memory (on shutdown).
     async fn flush(&self) -> Result<(), StoreError>;

@@ -5,8 +5,8 @@ use crate::{DOCUMENT_TEXT_LIMIT, GenerationIndex, IndexStats};
 use async_trait::async_trait;
 use docpipe_core::config::IndexBackend;
 use docpipe_core::{
-    ChunkHit, ChunkStore, ContentHash, DocumentId, SearchScope, StoreError, StoredChunk,
-    StoredDocument, TenantId,
+    ChunkHit, ChunkId, ChunkStore, ChunkText, ContentHash, DocumentId, RankedChunk, SearchScope,
+    StoreError, StoredChunk, StoredDocument, TenantId,
 };
 use docpipe_milvus::FullTextStore;
 use std::collections::HashMap;
@@ -87,7 +87,7 @@ impl GenerationIndex for MilvusIndex {
         scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
+    ) -> Result<Vec<RankedChunk>, StoreError> {
         self.store.dense(scope, vector, limit).await
     }
 
@@ -96,8 +96,16 @@ impl GenerationIndex for MilvusIndex {
         scope: &SearchScope,
         query: &str,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
+    ) -> Result<Vec<RankedChunk>, StoreError> {
         self.store.keyword(scope, query, limit).await
+    }
+
+    async fn chunk_texts(
+        &self,
+        tenant: &TenantId,
+        chunks: &[ChunkId],
+    ) -> Result<HashMap<ChunkId, ChunkText>, StoreError> {
+        self.store.chunk_texts(tenant, chunks).await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -15,9 +15,9 @@
 //! share a request.
 
 use crate::columns::classify;
-use crate::search::{chunk_hits, consistency_level, search_params};
+use crate::search::{consistency_level, ranked_chunks, search_params};
 use docpipe_core::config::ReadConsistency;
-use docpipe_core::{ChunkHit, StoreError};
+use docpipe_core::{RankedChunk, StoreError};
 use milvus::v2::prelude::*;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -77,7 +77,7 @@ pub(crate) struct Coalescer {
 /// A search waiting for its shape's next request.
 struct Waiting {
     query: SearchQuery,
-    reply: oneshot::Sender<Result<Vec<ChunkHit>, StoreError>>,
+    reply: oneshot::Sender<Result<Vec<RankedChunk>, StoreError>>,
 }
 
 impl Coalescer {
@@ -95,7 +95,7 @@ impl Coalescer {
         self: &Arc<Self>,
         shape: SearchShape,
         query: SearchQuery,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
+    ) -> Result<Vec<RankedChunk>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let waiting = Waiting { query, reply };
         let send_now = match self.lock().entry(shape.clone()) {
@@ -168,7 +168,7 @@ impl Coalescer {
         &self,
         shape: &SearchShape,
         queries: Vec<SearchQuery>,
-    ) -> Result<Vec<Vec<ChunkHit>>, StoreError> {
+    ) -> Result<Vec<Vec<RankedChunk>>, StoreError> {
         let count = queries.len();
         let (metric, params) = search_params(shape.field, shape.limit);
         let response = self
@@ -192,7 +192,7 @@ impl Coalescer {
         let results = response.results().get_results();
         // Milvus answers a request with no hits at all with no results.
         (0..count)
-            .map(|query| results.get(query).map_or(Ok(Vec::new()), chunk_hits))
+            .map(|query| results.get(query).map_or(Ok(Vec::new()), ranked_chunks))
             .collect()
     }
 

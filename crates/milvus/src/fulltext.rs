@@ -15,18 +15,17 @@
 
 use crate::added::{METADATA, metadata_column};
 use crate::admin::until;
-use crate::coalesce::SearchQuery;
 use crate::columns::{
     classify, int64, int64_column, malformed, quoted_list, stored_chunks, varchar, varchar_column,
 };
-use crate::search::hits_in_columns;
+use crate::search::{RANKED_FIELDS, hits_in_columns};
 use crate::{MilvusEndpoint, MilvusStore};
 use async_trait::async_trait;
 use docpipe_core::config::ReadConsistency;
 use docpipe_core::store::stale_ids;
 use docpipe_core::{
-    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, SearchScope, StoreError,
-    StoreStats, StoredChunk, StoredDocument, TenantId,
+    ChunkHit, ChunkId, ChunkStore, ContentHash, DocumentId, IndexedChunk, StoreError, StoreStats,
+    StoredChunk, StoredDocument, TenantId,
 };
 use milvus::v2 as sdk;
 use milvus::v2::prelude::*;
@@ -34,6 +33,8 @@ use std::collections::{HashMap, HashSet};
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
 use std::result::Result;
 use std::time::{Duration, Instant};
+
+mod search;
 
 const STORE: &str = "milvus";
 const KEY: &str = "key";
@@ -45,8 +46,12 @@ const BODY: &str = "body";
 const VECTOR: &str = crate::VECTOR;
 /// Milvus caps one query's result window (offset + limit) at 16384 rows.
 const QUERY_WINDOW: usize = 16_384;
-/// The fields a search, or a document's text, returns with each hit.
+/// The fields a document's text, or the text of chunks shown, returns with
+/// each chunk.
 const HIT_FIELDS: [&str; 5] = ["chunk_id", "document_id", "ordinal", "page", "text"];
+/// The fields a search ranks chunks with: the chunk id is a column of its
+/// own here, the key holding a version too.
+const SEARCH_FIELDS: [&str; 3] = ["chunk_id", RANKED_FIELDS[0], RANKED_FIELDS[1]];
 
 /// The analyzer of the text field: words split at Unicode boundaries,
 /// lower-cased and stemmed as English (milvus-lite applies the tokenizer
@@ -207,13 +212,14 @@ impl FullTextStore {
             .await
     }
 
-    /// Rows matching `filter`, with `fields`, read Strong. Rows beyond one
+    /// Rows matching `filter`, with `fields`, read at `consistency`. Rows beyond one
     /// query's window are reached by splitting the key space by the prefix
     /// of the chunk ids (hexadecimal) until each part fits.
     async fn rows(
         &self,
         filter: &str,
         fields: &[&str],
+        consistency: ConsistencyLevel,
     ) -> Result<Vec<HashMap<String, FieldData>>, StoreError> {
         let mut pages = Vec::new();
         let mut prefixes = vec![String::new()];
@@ -232,7 +238,7 @@ impl FullTextStore {
                         .filter(filter)
                         .output_fields(fields.iter().copied())
                         .limit(QUERY_WINDOW as i64)
-                        .consistency_level(ConsistencyLevel::Strong)
+                        .consistency_level(consistency)
                         .build()
                         .map_err(classify)?,
                 )
@@ -308,7 +314,10 @@ impl FullTextStore {
         let filter =
             format!("tenant == \"{tenant}\" && document_id == \"{document}\" && ordinal == 0");
         let mut newest = None;
-        for page in self.rows(&filter, &["document_version"]).await? {
+        for page in self
+            .rows(&filter, &["document_version"], ConsistencyLevel::Strong)
+            .await?
+        {
             let versions = int64_column(page.get("document_version"), "document_version")?;
             newest = newest.max(versions.iter().copied().max());
         }
@@ -334,7 +343,10 @@ impl FullTextStore {
             "document_version",
         ]);
         let mut newest: HashMap<(TenantId, DocumentId), StoredDocument> = HashMap::new();
-        for page in self.rows(&filter, &fields).await? {
+        for page in self
+            .rows(&filter, &fields, ConsistencyLevel::Strong)
+            .await?
+        {
             let text = |name| varchar_column(page.get(name), name);
             let (tenants, documents, hashes) =
                 (text("tenant")?, text("document_id")?, text("content_hash")?);
@@ -385,10 +397,13 @@ impl FullTextStore {
         let mut fields = self.milvus.with_hit_columns(&HIT_FIELDS);
         fields.push("document_version");
         let mut versioned = Vec::new();
-        for page in self.rows(&filter, &fields).await? {
+        for page in self
+            .rows(&filter, &fields, ConsistencyLevel::Strong)
+            .await?
+        {
             let chunk_ids = varchar_column(page.get("chunk_id"), "chunk_id")?;
             let versions = int64_column(page.get("document_version"), "document_version")?;
-            let hits = hits_in_columns(|name| page.get(name), chunk_ids, &[])?;
+            let hits = hits_in_columns(|name| page.get(name), chunk_ids)?;
             versioned.extend(versions.iter().copied().zip(hits));
         }
         let newest = versioned.iter().map(|(version, _)| *version).max();
@@ -400,36 +415,6 @@ impl FullTextStore {
         hits.sort_by_key(|hit| hit.ordinal);
         hits.truncate(limit);
         Ok(hits)
-    }
-
-    /// The `limit` chunks in `scope` nearest to `vector` by cosine.
-    pub async fn dense(
-        &self,
-        scope: &SearchScope,
-        vector: Vec<f32>,
-        limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.milvus
-            .search_field(SearchQuery::Vector(vector), &HIT_FIELDS, scope, limit)
-            .await
-    }
-
-    /// The `limit` chunks in `scope` that match `query` best by BM25 (the
-    /// server analyses the query with the text field's analyzer).
-    pub async fn keyword(
-        &self,
-        scope: &SearchScope,
-        query: &str,
-        limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.milvus
-            .search_field(
-                SearchQuery::Text(query.to_owned()),
-                &HIT_FIELDS,
-                scope,
-                limit,
-            )
-            .await
     }
 
     /// Seals the collection's growing segments, waits, up to `timeout`,
@@ -504,7 +489,10 @@ impl ChunkStore for FullTextStore {
             "document_version",
         ]);
         let mut chunks = Vec::new();
-        for page in self.rows(&filter, &fields).await? {
+        for page in self
+            .rows(&filter, &fields, ConsistencyLevel::Strong)
+            .await?
+        {
             chunks.extend(stored_chunks(|name| page.get(name), true)?);
         }
         Ok(chunks)

@@ -6,7 +6,9 @@ use crate::coalesce::{SearchQuery, SearchShape};
 use crate::columns::quoted_list;
 use crate::columns::{int64_column, malformed, varchar_column, varchar_ids};
 use docpipe_core::config::ReadConsistency;
-use docpipe_core::{ChunkHit, ChunkId, DocumentId, SearchScope, StoreError};
+use docpipe_core::{
+    ChunkHit, ChunkId, ChunkText, DocumentId, RankedChunk, SearchScope, StoreError,
+};
 use milvus::v2::prelude::*;
 use std::collections::HashMap;
 // The SDK prelude has its own `Result`; ours carries `StoreError`.
@@ -80,35 +82,30 @@ pub(crate) fn consistency_level(consistency: ReadConsistency) -> ConsistencyLeve
 impl MilvusStore {
     /// The `limit` chunks in `scope` nearest to `vector` by cosine, read
     /// with the store's search consistency (see
-    /// [`with_search_consistency`](Self::with_search_consistency)).
-    /// `limit` is at most [`MAX_SEARCH_LIMIT`]; more is refused. Searches
-    /// made at the same time with the same scope and limit share one
-    /// request to Milvus.
+    /// [`with_search_consistency`](Self::with_search_consistency)), ranked
+    /// without their text. `limit` is at most [`MAX_SEARCH_LIMIT`]; more is
+    /// refused. Searches made at the same time with the same scope and
+    /// limit share one request to Milvus.
     pub async fn search(
         &self,
         scope: &SearchScope,
         vector: Vec<f32>,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.search_field(
-            SearchQuery::Vector(vector),
-            &["document_id", "ordinal", "page", "text"],
-            scope,
-            limit,
-        )
-        .await
+    ) -> Result<Vec<RankedChunk>, StoreError> {
+        self.search_field(SearchQuery::Vector(vector), &RANKED_FIELDS, scope, limit)
+            .await
     }
 
     /// The `limit` chunks in `scope` that `query` finds in the field its
-    /// kind searches, each with the columns in `fields` (and those added
-    /// since, where the collection has them).
+    /// kind searches, with the columns in `fields` (at least
+    /// [`RANKED_FIELDS`]).
     pub(crate) async fn search_field(
         &self,
         query: SearchQuery,
         fields: &[&'static str],
         scope: &SearchScope,
         limit: usize,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
+    ) -> Result<Vec<RankedChunk>, StoreError> {
         let limit = checked_limit(limit)?;
         let Some(filter) = self.filter_for(scope) else {
             return Ok(Vec::new());
@@ -117,13 +114,19 @@ impl MilvusStore {
             collection: self.collection.clone(),
             field: query.field(),
             filter,
-            output_fields: self.with_hit_columns(fields),
+            output_fields: fields.to_vec(),
             limit,
             consistency: self.search_consistency,
         };
         self.searches.search(shape, query).await
     }
 }
+
+/// The columns a search ranks chunks with. Not their text: a search of 200
+/// candidates shows 10 at most, and returning the text of every candidate
+/// cost Milvus 2.3 a quarter of its CPU per query, and docpipe the decoding
+/// (docs/performance.md).
+pub(crate) const RANKED_FIELDS: [&str; 2] = ["document_id", "ordinal"];
 
 /// The metric and search parameters of a search of `field` for `limit`
 /// hits: BM25 for the sparse field, inner product with a breadth of
@@ -141,7 +144,7 @@ pub(crate) fn search_params(field: &str, limit: usize) -> (MetricType, HashMap<S
 
 /// The chunks one query of a search found, best first, with the server's
 /// scores.
-pub(crate) fn chunk_hits(result: &SingleResult) -> Result<Vec<ChunkHit>, StoreError> {
+pub(crate) fn ranked_chunks(result: &SingleResult) -> Result<Vec<RankedChunk>, StoreError> {
     let ids = varchar_ids(result.get_ids())?;
     // Milvus sends no output columns at all when nothing matched.
     if ids.is_empty() {
@@ -153,7 +156,7 @@ pub(crate) fn chunk_hits(result: &SingleResult) -> Result<Vec<ChunkHit>, StoreEr
         Some(column) => varchar_column(Some(column), "chunk_id")?,
         None => ids,
     };
-    hits_in_columns(
+    ranked_in_columns(
         |name| result.get_output_field(name),
         chunk_ids,
         result.get_scores(),
@@ -163,34 +166,63 @@ pub(crate) fn chunk_hits(result: &SingleResult) -> Result<Vec<ChunkHit>, StoreEr
 /// The chunks in the columns of a search's or a query's result (`column`
 /// gives each by name), one per id of `chunk_ids`, scored by `scores` (0
 /// where it has no score: a query ranks nothing).
-pub(crate) fn hits_in_columns<'a>(
+fn ranked_in_columns<'a>(
     column: impl Fn(&str) -> Option<&'a FieldData>,
     chunk_ids: &[String],
     scores: &[f32],
-) -> Result<Vec<ChunkHit>, StoreError> {
-    let rows = chunk_ids.len();
+) -> Result<Vec<RankedChunk>, StoreError> {
     let documents = varchar_column(column("document_id"), "document_id")?;
     let ordinals = int64_column(column("ordinal"), "ordinal")?;
-    let pages = int64_column(column("page"), "page")?;
-    let texts = varchar_column(column("text"), "text")?;
-    let mut heading_paths = heading_paths(column(HEADING_PATH), rows)?.into_iter();
-    let mut ocr_confidences = ocr_confidences(column(OCR_CONFIDENCE), rows)?.into_iter();
-    (0..rows)
+    (0..chunk_ids.len())
         .map(|row| {
-            Ok(ChunkHit {
+            Ok(RankedChunk {
                 chunk_id: ChunkId::from_stored(chunk_ids[row].clone()),
                 document_id: DocumentId::new(documents[row].clone()).map_err(|error| {
                     malformed(format!("stored document id is invalid: {error}"))
                 })?,
                 ordinal: ordinals[row] as u32,
-                page: (pages[row] > 0).then_some(pages[row] as u32),
-                heading_path: heading_paths.next().unwrap_or_default(),
-                text: texts[row].clone(),
                 score: scores.get(row).copied().unwrap_or_default(),
-                ocr_confidence: ocr_confidences.next().flatten(),
             })
         })
         .collect()
+}
+
+/// What search results show of each of `rows` chunks in the columns of a
+/// query's result (`column` gives each by name).
+pub(crate) fn texts_in_columns<'a>(
+    column: impl Fn(&str) -> Option<&'a FieldData>,
+    rows: usize,
+) -> Result<Vec<ChunkText>, StoreError> {
+    let pages = int64_column(column("page"), "page")?;
+    let texts = varchar_column(column("text"), "text")?;
+    let heading_paths = heading_paths(column(HEADING_PATH), rows)?;
+    let ocr_confidences = ocr_confidences(column(OCR_CONFIDENCE), rows)?;
+    Ok(heading_paths
+        .into_iter()
+        .zip(ocr_confidences)
+        .enumerate()
+        .map(|(row, (heading_path, ocr_confidence))| ChunkText {
+            page: (pages[row] > 0).then_some(pages[row] as u32),
+            heading_path,
+            text: texts[row].clone(),
+            ocr_confidence,
+        })
+        .collect())
+}
+
+/// The chunks, with what results show of them, in the columns of a
+/// query's result (`column` gives each by name), one per id of `chunk_ids`.
+pub(crate) fn hits_in_columns<'a>(
+    column: impl Fn(&str) -> Option<&'a FieldData> + Copy,
+    chunk_ids: &[String],
+) -> Result<Vec<ChunkHit>, StoreError> {
+    let ranked = ranked_in_columns(column, chunk_ids, &[])?;
+    let texts = texts_in_columns(column, chunk_ids.len())?;
+    Ok(ranked
+        .into_iter()
+        .zip(texts)
+        .map(|(ranked, text)| ChunkHit::new(ranked, text))
+        .collect())
 }
 
 #[cfg(test)]

@@ -120,17 +120,36 @@ async fn keyword_and_dense_searches_stay_within_the_tenant_and_its_documents() {
             .await
             .unwrap();
     }
-    let tenant = SearchScope::tenant(TenantId::new("a").unwrap());
+    let tenant_a = TenantId::new("a").unwrap();
+    let tenant = SearchScope::tenant(tenant_a.clone());
     let keyword = store.keyword(&tenant, "quorum queues", 10).await.unwrap();
-    assert_eq!(keyword[0].text, "rabbitmq quorum queues replicate messages");
-    assert_eq!(keyword[0].heading_path, ["Guide", "Part 0"]);
+    assert_eq!(keyword[0].ordinal, 0);
     assert_eq!(keyword.len(), 1, "only chunks with a query word match");
 
     let mut vector = vec![0.0; DIMENSION];
     vector[1] = 1.0;
     let dense = store.dense(&tenant, vector.clone(), 2).await.unwrap();
-    assert_eq!(dense[0].text, "milvus stores dense vectors");
-    assert_eq!(dense[0].heading_path, ["Guide", "Part 1"]);
+    assert_eq!(dense[0].ordinal, 1);
+
+    // What a result shows is read apart, for the chunks shown only, and
+    // only from the tenant's own chunks.
+    let found = [keyword[0].chunk_id.clone(), dense[0].chunk_id.clone()];
+    let shown = store.chunk_texts(&tenant_a, &found).await.unwrap();
+    let quorum = &shown[&keyword[0].chunk_id];
+    assert_eq!(quorum.text, "rabbitmq quorum queues replicate messages");
+    assert_eq!(quorum.heading_path, ["Guide", "Part 0"]);
+    assert_eq!(
+        shown[&dense[0].chunk_id].text,
+        "milvus stores dense vectors"
+    );
+    let tenant_b = TenantId::new("b").unwrap();
+    assert!(
+        store
+            .chunk_texts(&tenant_b, &found)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     for hit in dense.iter().chain(&keyword) {
         assert_eq!(hit.document_id.as_str(), "guide");
@@ -218,7 +237,7 @@ async fn a_server_without_full_text_search_is_refused_before_anything_is_created
 }
 
 #[tokio::test]
-async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
+async fn shown_chunks_say_which_ocr_read_and_with_what_confidence() {
     let store = store("ocr").await;
     let (tenant, document) = ids("acme", "scan");
     // The test chunks' second one reads as if OCR had read its page.
@@ -232,15 +251,20 @@ async fn hits_say_which_chunks_ocr_read_and_with_what_confidence() {
         .replace_document(&tenant, &document, &chunks)
         .await
         .unwrap();
-    let scope = SearchScope::tenant(tenant);
+    let scope = SearchScope::tenant(tenant.clone());
     let dense = store
         .dense(&scope, chunks[1].vector.clone(), 1)
         .await
         .unwrap();
-    assert_eq!(dense[0].ocr_confidence, Some(91.5));
     let keyword = store.keyword(&scope, "ledger", 1).await.unwrap();
+    let (scanned, typed) = (&dense[0].chunk_id, &keyword[0].chunk_id);
+    let shown = store
+        .chunk_texts(&tenant, &[scanned.clone(), typed.clone()])
+        .await
+        .unwrap();
+    assert_eq!(shown[scanned].ocr_confidence, Some(91.5));
     assert_eq!(
-        (keyword[0].text.as_str(), keyword[0].ocr_confidence),
+        (shown[typed].text.as_str(), shown[typed].ocr_confidence),
         ("typed ledger", None)
     );
     store.collection().drop_collection().await.unwrap();
@@ -331,7 +355,7 @@ async fn searches_made_at_once_share_requests_and_each_gets_its_own_hits() {
     });
     for (tenant, axis, hits) in futures::future::join_all(searches).await {
         let hits = hits.unwrap();
-        assert_eq!(hits[0].text, format!("topic{axis} is covered here"));
+        assert_eq!(hits[0].ordinal as usize, axis, "the nearest or best first");
         for hit in &hits {
             assert_eq!(hit.document_id.as_str(), format!("guide-{tenant}"));
         }

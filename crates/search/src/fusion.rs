@@ -2,18 +2,28 @@
 //! fusing the dense and BM25 rankings (by their scores, or by Reciprocal
 //! Rank Fusion) as the pipeline's `[search]` section says.
 
-use crate::DocumentHit;
-use docpipe_core::{ChunkHit, ChunkId, DocumentId, Fusion, SearchConfig};
+use docpipe_core::{ChunkId, DocumentId, Fusion, RankedChunk, SearchConfig};
 use std::collections::HashMap;
+
+/// One document a search ranked, with the chunk that earned its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedDocument {
+    /// The document.
+    pub document_id: DocumentId,
+    /// The mode's score for the document (the fused score for hybrid).
+    pub score: f32,
+    /// The chunk that earned the score.
+    pub chunk: RankedChunk,
+}
 
 /// Keeps each document's best chunk, in the order of the (already sorted)
 /// input.
-pub fn best_chunk_per_document(chunks: Vec<(ChunkHit, f32)>) -> Vec<DocumentHit> {
+pub fn best_chunk_per_document(chunks: Vec<(RankedChunk, f32)>) -> Vec<RankedDocument> {
     let mut seen = std::collections::HashSet::new();
     chunks
         .into_iter()
         .filter(|(hit, _)| seen.insert(hit.document_id.clone()))
-        .map(|(chunk, score)| DocumentHit {
+        .map(|(chunk, score)| RankedDocument {
             document_id: chunk.document_id.clone(),
             score,
             chunk,
@@ -25,12 +35,12 @@ pub fn best_chunk_per_document(chunks: Vec<(ChunkHit, f32)>) -> Vec<DocumentHit>
 #[derive(Debug, Default)]
 pub struct HybridRankings {
     /// Chunks by their vectors' nearness to the query's.
-    pub dense: Vec<ChunkHit>,
+    pub dense: Vec<RankedChunk>,
     /// Chunks by BM25.
-    pub keyword: Vec<ChunkHit>,
+    pub keyword: Vec<RankedChunk>,
     /// Documents' first chunks by nearness (empty when
     /// `search.opening_weight` is 0).
-    pub openings: Vec<ChunkHit>,
+    pub openings: Vec<RankedChunk>,
     /// How many chunks each ranking was asked for: one that holds that many
     /// was cut short, and the chunks it left out may score nearly as well
     /// as its last.
@@ -39,7 +49,7 @@ pub struct HybridRankings {
 
 /// Fuses the rankings of a hybrid search into documents, best first, as
 /// `config.fusion` says.
-pub fn fuse(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentHit> {
+pub fn fuse(config: &SearchConfig, rankings: &HybridRankings) -> Vec<RankedDocument> {
     let mut documents = match config.fusion {
         Fusion::Chunk | Fusion::Document => fuse_ranks(config, rankings),
         Fusion::Score => fuse_scores(config, rankings),
@@ -52,7 +62,7 @@ pub fn fuse(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentHit
 /// Reciprocal Rank Fusion. Each document's evidence is its chunk with the
 /// best chunk-level fused score; its score is the fused score at the
 /// configured level, plus the RRF share of its rank among the openings.
-fn fuse_ranks(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentHit> {
+fn fuse_ranks(config: &SearchConfig, rankings: &HybridRankings) -> Vec<RankedDocument> {
     let weighted = [
         (rankings.dense.as_slice(), config.dense_weight),
         (rankings.keyword.as_slice(), config.bm25_weight),
@@ -77,13 +87,13 @@ fn fuse_ranks(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentH
 /// ranking's last one if the ranking was cut short (it may have come
 /// next), and 0 if not (it did not match at all). The evidence is the
 /// chunk that earned the largest share.
-fn fuse_scores(config: &SearchConfig, rankings: &HybridRankings) -> Vec<DocumentHit> {
+fn fuse_scores(config: &SearchConfig, rankings: &HybridRankings) -> Vec<RankedDocument> {
     let weighted = [
         (rankings.dense.as_slice(), config.dense_weight),
         (rankings.keyword.as_slice(), config.bm25_weight),
         (rankings.openings.as_slice(), config.opening_weight),
     ];
-    let mut documents: Vec<(DocumentHit, f32)> = Vec::new();
+    let mut documents: Vec<(RankedDocument, f32)> = Vec::new();
     let mut position: HashMap<DocumentId, usize> = HashMap::new();
     let mut floors = 0.0;
     for (ranking, weight) in weighted {
@@ -111,7 +121,7 @@ fn fuse_scores(config: &SearchConfig, rankings: &HybridRankings) -> Vec<Document
                 None => {
                     position.insert(hit.document_id.clone(), documents.len());
                     documents.push((
-                        DocumentHit {
+                        RankedDocument {
                             score: share,
                             ..hit
                         },
@@ -123,7 +133,7 @@ fn fuse_scores(config: &SearchConfig, rankings: &HybridRankings) -> Vec<Document
     }
     documents
         .into_iter()
-        .map(|(document, _)| DocumentHit {
+        .map(|(document, _)| RankedDocument {
             score: document.score + floors,
             ..document
         })
@@ -131,7 +141,7 @@ fn fuse_scores(config: &SearchConfig, rankings: &HybridRankings) -> Vec<Document
 }
 
 /// Pairs each hit with its store score, keeping the store's order.
-pub(crate) fn scored(hits: Vec<ChunkHit>) -> Vec<(ChunkHit, f32)> {
+pub(crate) fn scored(hits: Vec<RankedChunk>) -> Vec<(RankedChunk, f32)> {
     hits.into_iter()
         .map(|hit| {
             let score = hit.score;
@@ -142,7 +152,11 @@ pub(crate) fn scored(hits: Vec<ChunkHit>) -> Vec<(ChunkHit, f32)> {
 
 /// Adds each document's RRF share of the openings ranking to its score; a
 /// document found only by its opening joins with that chunk as evidence.
-fn add_openings(documents: &mut Vec<DocumentHit>, openings: &[ChunkHit], config: &SearchConfig) {
+fn add_openings(
+    documents: &mut Vec<RankedDocument>,
+    openings: &[RankedChunk],
+    config: &SearchConfig,
+) {
     let position: HashMap<DocumentId, usize> = documents
         .iter()
         .enumerate()
@@ -152,7 +166,7 @@ fn add_openings(documents: &mut Vec<DocumentHit>, openings: &[ChunkHit], config:
         let share = contribution(config.opening_weight, config.rrf_k, rank);
         match position.get(&opening.document_id) {
             Some(&index) => documents[index].score += share,
-            None => documents.push(DocumentHit {
+            None => documents.push(RankedDocument {
                 document_id: opening.document_id.clone(),
                 score: share,
                 chunk: opening.clone(),
@@ -167,8 +181,8 @@ fn contribution(weight: f32, k: f32, rank: usize) -> f32 {
 }
 
 /// Weighted RRF of chunks, best first; ties keep first-seen order.
-fn fuse_chunks(rankings: &[(&[ChunkHit], f32)], k: f32) -> Vec<(ChunkHit, f32)> {
-    let mut fused: Vec<(ChunkHit, f32)> = Vec::new();
+fn fuse_chunks(rankings: &[(&[RankedChunk], f32)], k: f32) -> Vec<(RankedChunk, f32)> {
+    let mut fused: Vec<(RankedChunk, f32)> = Vec::new();
     let mut position: HashMap<&ChunkId, usize> = HashMap::new();
     for &(ranking, weight) in rankings {
         for (rank, hit) in ranking.iter().enumerate() {
@@ -188,7 +202,7 @@ fn fuse_chunks(rankings: &[(&[ChunkHit], f32)], k: f32) -> Vec<(ChunkHit, f32)> 
 
 /// Weighted RRF of documents: in each ranking a document ranks where its
 /// first (best) chunk does among the distinct documents.
-fn fuse_documents(rankings: &[(&[ChunkHit], f32)], k: f32) -> HashMap<DocumentId, f32> {
+fn fuse_documents(rankings: &[(&[RankedChunk], f32)], k: f32) -> HashMap<DocumentId, f32> {
     let mut scores: HashMap<DocumentId, f32> = HashMap::new();
     for &(ranking, weight) in rankings {
         let mut seen = std::collections::HashSet::new();
@@ -204,24 +218,20 @@ fn fuse_documents(rankings: &[(&[ChunkHit], f32)], k: f32) -> HashMap<DocumentId
 mod tests {
     use super::*;
 
-    fn hit(chunk: &str, document: &str) -> ChunkHit {
+    fn hit(chunk: &str, document: &str) -> RankedChunk {
         scoring(chunk, document, 0.0)
     }
 
-    fn scoring(chunk: &str, document: &str, score: f32) -> ChunkHit {
-        ChunkHit {
+    fn scoring(chunk: &str, document: &str, score: f32) -> RankedChunk {
+        RankedChunk {
             chunk_id: ChunkId::from_stored(chunk.to_owned()),
             document_id: DocumentId::new(document).unwrap(),
             ordinal: 0,
-            page: None,
-            heading_path: Vec::new(),
-            ocr_confidence: None,
-            text: String::new(),
             score,
         }
     }
 
-    fn shown(documents: &[DocumentHit]) -> Vec<(&str, &str)> {
+    fn shown(documents: &[RankedDocument]) -> Vec<(&str, &str)> {
         documents
             .iter()
             .map(|hit| (hit.document_id.as_str(), hit.chunk.chunk_id.as_str()))
@@ -229,7 +239,7 @@ mod tests {
     }
 
     /// Rankings that were not cut short (each asked for ten chunks).
-    fn hybrid(dense: &[ChunkHit], keyword: &[ChunkHit]) -> HybridRankings {
+    fn hybrid(dense: &[RankedChunk], keyword: &[RankedChunk]) -> HybridRankings {
         HybridRankings {
             dense: dense.to_vec(),
             keyword: keyword.to_vec(),

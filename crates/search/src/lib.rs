@@ -11,15 +11,17 @@
 
 mod eval;
 mod fusion;
+mod shown;
 
 pub use eval::{EvalError, GoldQuery, ModeReport, QueryOutcome, evaluate, read_gold_set};
 use fusion::scored;
-pub use fusion::{HybridRankings, best_chunk_per_document, fuse};
+pub use fusion::{HybridRankings, RankedDocument, best_chunk_per_document, fuse};
+use shown::with_text;
 
 use docpipe_catalog::{Catalog, CatalogError, Generation};
 use docpipe_core::{
-    ChunkHit, Classify, DocumentId, ErrorClass, PipelineConfig, PipelineVersion, SearchScope,
-    StoreError, TenantId,
+    ChunkHit, Classify, DocumentId, ErrorClass, PipelineConfig, PipelineVersion, RankedChunk,
+    SearchScope, StoreError, TenantId,
 };
 use docpipe_embed::{BatchingEmbedder, EmbedError, Embedder, ModelDir};
 use docpipe_index::{Access, GenerationIndex};
@@ -155,6 +157,9 @@ pub struct StageTimings {
     pub retrieve_ms: f64,
     /// Fusing the rankings (hybrid) and grouping chunks into documents.
     pub group_ms: f64,
+    /// Reading the text of the chunks shown (searches rank chunks without
+    /// it).
+    pub text_ms: f64,
     /// The whole search.
     pub total_ms: f64,
 }
@@ -169,7 +174,7 @@ const OPENING_DEPTH: usize = 4;
 /// `hits` is in `hits` too; a second search, filtered to openings, cost
 /// Milvus more CPU than the first (its fixed cost per search, and a graph
 /// walk that skips 24 of 25 chunks).
-fn openings_among(hits: &[ChunkHit], limit: usize) -> Vec<ChunkHit> {
+fn openings_among(hits: &[RankedChunk], limit: usize) -> Vec<RankedChunk> {
     hits.iter()
         .filter(|hit| hit.ordinal == 0)
         .take(limit)
@@ -476,15 +481,20 @@ impl Searcher {
         };
         timings.retrieve_ms = milliseconds(retrieval.elapsed());
         let grouping = Instant::now();
-        let mut documents = match rankings {
+        let mut ranked = match rankings {
             Rankings::One(hits) => best_chunk_per_document(scored(hits)),
             Rankings::Hybrid(rankings) => {
                 let _fuse = tracing::info_span!("docpipe.fuse").entered();
                 fuse(&self.base.search, &rankings)
             }
         };
-        documents.truncate(top_k);
+        ranked.truncate(top_k);
         timings.group_ms = milliseconds(grouping.elapsed());
+        let reading = Instant::now();
+        let documents = with_text(index.as_ref(), scope, ranked)
+            .instrument(tracing::info_span!("docpipe.text"))
+            .await?;
+        timings.text_ms = milliseconds(reading.elapsed());
         timings.total_ms = milliseconds(started.elapsed());
         Ok(SearchResults {
             generation: live.version.clone(),
@@ -528,7 +538,7 @@ fn milliseconds(elapsed: Duration) -> f64 {
 /// What the stores returned for one search.
 enum Rankings {
     /// One mode's chunks, best first.
-    One(Vec<ChunkHit>),
+    One(Vec<RankedChunk>),
     /// What a hybrid search fuses.
     Hybrid(HybridRankings),
 }

@@ -144,7 +144,7 @@ $("#search-form").addEventListener("submit", (event) => {
     const t = result.timings;
     $("#search-timings").textContent =
       `${result.documents.length} documents from generation ${result.generation} in ${t.total_ms.toFixed(1)} ms ` +
-      `(embed ${t.embed_ms.toFixed(1)}${t.embedding_cached ? " cached" : ""}, retrieve ${t.retrieve_ms.toFixed(1)}, group ${t.group_ms.toFixed(1)})`;
+      `(embed ${t.embed_ms.toFixed(1)}${t.embedding_cached ? " cached" : ""}, retrieve ${t.retrieve_ms.toFixed(1)}, group ${t.group_ms.toFixed(1)}, text ${t.text_ms.toFixed(1)})`;
     $("#hits").replaceChildren(...result.documents.map((hit) => element("li", { className: "hit" },
       element("div", { className: "hit-meta" },
         element("strong", {}, hit.document_id), ` · score ${hit.score.toFixed(4)}`,

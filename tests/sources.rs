@@ -63,6 +63,36 @@ fn s3_sources(secrets: &Path) -> (S3SourcesConfig, String) {
     (config, prefix)
 }
 
+/// A pipeline reading `[sources.s3]` under a fresh prefix of the local
+/// SeaweedFS's bucket (see [`s3_sources`]), and that bucket.
+struct S3Pipeline {
+    pipeline: TestPipeline,
+    bucket: object_store::aws::AmazonS3,
+    /// The prefix the pipeline may read, ending in `/`.
+    prefix: String,
+    /// Holds the credentials file for as long as the pipeline runs.
+    _secrets: tempfile::TempDir,
+}
+
+impl S3Pipeline {
+    async fn start(name: &str) -> Self {
+        let secrets = tempfile::tempdir().unwrap();
+        let (sources, prefix) = s3_sources(secrets.path());
+        let pipeline = TestPipeline::start_with(
+            name,
+            |config| config.sources.s3 = Some(sources),
+            |store| store,
+        )
+        .await;
+        Self {
+            pipeline,
+            bucket: common::local_s3().store("docpipe").unwrap(),
+            prefix,
+            _secrets: secrets,
+        }
+    }
+}
+
 /// Publishes `indexed` (document, body) and `refused` (code, document,
 /// body) requests; waits until the first are indexed and the second
 /// dead-lettered with their codes. Returns a searcher that sees every
@@ -103,15 +133,12 @@ async fn expect_outcomes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered() {
-    let secrets = tempfile::tempdir().unwrap();
-    let (sources, prefix) = s3_sources(secrets.path());
-    let mut pipeline = TestPipeline::start_with(
-        "s3sources",
-        |config| config.sources.s3 = Some(sources),
-        |store| store,
-    )
-    .await;
-    let bucket = common::local_s3().store("docpipe").unwrap();
+    let S3Pipeline {
+        mut pipeline,
+        bucket,
+        prefix,
+        _secrets,
+    } = S3Pipeline::start("s3sources").await;
     let fixtures = common::fixtures();
     let deck = std::fs::read(fixtures.join("formats/tide-pools.pptx")).unwrap();
     let deck_etag = upload(&bucket, &format!("{prefix}decks/tide-pools.pptx"), deck).await;
@@ -197,15 +224,12 @@ async fn objects_under_allowed_prefixes_are_indexed_and_the_rest_dead_lettered()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_prefix_is_backfilled_like_a_directory() {
-    let secrets = tempfile::tempdir().unwrap();
-    let (sources, prefix) = s3_sources(secrets.path());
-    let mut pipeline = TestPipeline::start_with(
-        "s3backfill",
-        |config| config.sources.s3 = Some(sources),
-        |store| store,
-    )
-    .await;
-    let bucket = common::local_s3().store("docpipe").unwrap();
+    let S3Pipeline {
+        mut pipeline,
+        bucket,
+        prefix,
+        _secrets,
+    } = S3Pipeline::start("s3backfill").await;
     let fixtures = common::fixtures();
     for (key, fixture) in [
         ("man/ls.1.html", "corpus/man-ls.1.html"),
@@ -261,15 +285,12 @@ async fn a_bucket_prefix_is_backfilled_like_a_directory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_backfill_killed_halfway_publishes_exactly_the_remainder_when_run_again() {
     const OBJECTS: u64 = 200;
-    let secrets = tempfile::tempdir().unwrap();
-    let (sources, prefix) = s3_sources(secrets.path());
-    let pipeline = TestPipeline::start_with(
-        "s3resume",
-        |config| config.sources.s3 = Some(sources),
-        |store| store,
-    )
-    .await;
-    let bucket = common::local_s3().store("docpipe").unwrap();
+    let S3Pipeline {
+        pipeline,
+        bucket,
+        prefix,
+        _secrets,
+    } = S3Pipeline::start("s3resume").await;
     futures::stream::iter(0..OBJECTS)
         .for_each_concurrent(16, |index| {
             let note = format!("# Note {index}\n\nzyxobject{index} marks note {index}.\n");

@@ -161,13 +161,14 @@ impl Inner {
             (Occur::Must, term_query(self.fields.tenant, tenant.as_str())),
             (Occur::Must, Box::new(BooleanQuery::new(any_chunk))),
         ]);
-        self.every_match(&query)?
+        Ok(self
+            .every_match(&query)?
             .iter()
             .map(|stored| {
-                let ranked = self.ranked(stored, 0.0)?;
-                Ok((ranked.chunk_id, self.shown(stored)))
+                let chunk = ChunkId::from_stored(self.text_of(stored, self.fields.chunk_id));
+                (chunk, self.shown(stored))
             })
-            .collect()
+            .collect())
     }
 
     /// A stored chunk with what a result shows of it.

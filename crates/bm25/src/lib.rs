@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod fresh;
 mod schema;
 mod search;
 
@@ -22,6 +23,7 @@ use docpipe_core::{
     IndexedChunk, Metadata, RankedChunk, SearchScope, StoreError, StoreStats, StoredChunk,
     StoredDocument, TenantId,
 };
+use fresh::FreshReader;
 use schema::{Fields, schema};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,13 +34,19 @@ use tantivy::collector::{Count, DocSetCollector};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
+use tantivy::{DocAddress, Index, IndexWriter, ReloadPolicy, Term, doc};
 
 const STORE: &str = "tantivy";
 /// Memory the writer may buffer before flushing a segment. Its term table
 /// is sized from this and cleared at every commit, so more costs more per
 /// commit.
 const WRITER_MEMORY_BYTES: usize = 20_000_000;
+/// Bytes of stored chunks compressed together in the doc store of a new
+/// index (tantivy's default: 16 KiB). Reading one chunk decompresses its
+/// whole block, and a BM25 search reads its 50 candidates' ids: at 16 KiB
+/// (a dozen chunks a block) that was the largest part of a search's CPU.
+/// Indexes keep the block size they were created with.
+const DOC_STORE_BLOCK_BYTES: usize = 4096;
 
 /// The index's last commit.
 struct LastCommit {
@@ -60,7 +68,7 @@ pub struct Bm25Store {
 struct Inner {
     dir: PathBuf,
     index: Index,
-    reader: IndexReader,
+    reader: FreshReader,
     fields: Fields,
     // Opened on first write: readers (search, status) never take tantivy's
     // single-writer lock, so they run beside a worker. Shared for adds and
@@ -110,7 +118,11 @@ impl Bm25Store {
         let index = if exists {
             Index::open(directory)
         } else {
-            Index::create(directory, schema(), tantivy::IndexSettings::default())
+            let settings = tantivy::IndexSettings {
+                docstore_blocksize: DOC_STORE_BLOCK_BYTES,
+                ..Default::default()
+            };
+            Index::create(directory, schema(), settings)
         }
         .map_err(|error| unusable(error.to_string()))?;
         let fields = Fields::of(&index.schema()).map_err(unusable)?;
@@ -124,7 +136,7 @@ impl Bm25Store {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 index,
-                reader,
+                reader: FreshReader::new(reader, dir),
                 fields,
                 writer: RwLock::new(None),
                 committed: Mutex::new(LastCommit {
@@ -390,9 +402,7 @@ impl Inner {
                 );
             }
         }
-        self.reader
-            .reload()
-            .map_err(|error| unavailable(format!("cannot reload the reader: {error}")))
+        self.reader.reload()
     }
 
     fn document_filter(&self, tenant: &TenantId, document: &DocumentId) -> BooleanQuery {
@@ -412,9 +422,7 @@ impl Inner {
         tenant: &TenantId,
         document: &DocumentId,
     ) -> Result<Vec<TantivyDocument>, StoreError> {
-        self.reader
-            .reload()
-            .map_err(|error| unavailable(error.to_string()))?;
+        self.reader.fresh()?;
         self.every_match(&self.document_filter(tenant, document))
     }
 
@@ -483,9 +491,7 @@ impl Inner {
     }
 
     fn documents(&self, tenant: Option<&TenantId>) -> Result<Vec<StoredDocument>, StoreError> {
-        self.reader
-            .reload()
-            .map_err(|error| unavailable(error.to_string()))?;
+        self.reader.fresh()?;
         let mut clauses = vec![(Occur::Must, self.first_chunks())];
         if let Some(tenant) = tenant {
             clauses.push((Occur::Must, term_query(self.fields.tenant, tenant.as_str())));
@@ -520,10 +526,7 @@ impl Inner {
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        self.reader
-            .reload()
-            .map_err(|error| unavailable(error.to_string()))?;
-        let searcher = self.reader.searcher();
+        let searcher = self.reader.fresh()?;
         let documents = searcher
             .search(&self.first_chunks(), &Count)
             .map_err(|error| unavailable(error.to_string()))?;

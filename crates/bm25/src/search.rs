@@ -23,10 +23,7 @@ impl Inner {
         context_boost: f32,
         limit: usize,
     ) -> Result<Vec<RankedChunk>, StoreError> {
-        self.reader
-            .reload()
-            .map_err(|error| unavailable(error.to_string()))?;
-        let searcher = self.reader.searcher();
+        let searcher = self.reader.fresh()?;
         let Some(query) = self.terms_query(query, context_boost)? else {
             return Ok(Vec::new());
         };

@@ -11,10 +11,12 @@
 
 #![warn(missing_docs)]
 
+mod admitted;
 mod fresh;
 mod schema;
 mod search;
 
+use admitted::AdmittedSets;
 use async_trait::async_trait;
 use docpipe_core::metadata::metadata_terms;
 use docpipe_core::store::stale_ids;
@@ -69,6 +71,8 @@ struct Inner {
     dir: PathBuf,
     index: Index,
     reader: FreshReader,
+    /// The documents of each segment that tenants' searches may return.
+    admitted: AdmittedSets,
     fields: Fields,
     // Opened on first write: readers (search, status) never take tantivy's
     // single-writer lock, so they run beside a worker. Shared for adds and
@@ -137,6 +141,7 @@ impl Bm25Store {
                 dir: dir.to_owned(),
                 index,
                 reader: FreshReader::new(reader, dir),
+                admitted: AdmittedSets::default(),
                 fields,
                 writer: RwLock::new(None),
                 committed: Mutex::new(LastCommit {

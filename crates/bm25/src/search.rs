@@ -9,6 +9,7 @@ use docpipe_core::{
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery, Weight};
 use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
 use tantivy::{
@@ -27,10 +28,20 @@ impl Inner {
         let Some(query) = self.terms_query(query, context_boost)? else {
             return Ok(Vec::new());
         };
-        let Some(scope) = self.scope_filter(scope) else {
+        let Some(filter) = self.scope_filter(scope) else {
             return Ok(Vec::new());
         };
-        let top = best_in_scope(&searcher, &query, &scope, limit.max(1))
+        let admitting = filter
+            .weight(EnableScoring::disabled_from_searcher(&searcher))
+            .map_err(|error| unavailable(error.to_string()))?;
+        let tenant_only = scope.documents().is_none() && scope.metadata().is_empty();
+        let admitted = |segment: &SegmentReader| match tenant_only {
+            true => self.admitted.of_tenant(segment, scope.tenant_id(), || {
+                admitted_documents(admitting.as_ref(), segment)
+            }),
+            false => admitted_documents(admitting.as_ref(), segment).map(Arc::new),
+        };
+        let top = best_in_scope(&searcher, &query, &admitted, limit.max(1))
             .map_err(|error| unavailable(error.to_string()))?;
         self.hits(&searcher, top)
     }
@@ -214,28 +225,28 @@ impl Inner {
     }
 }
 
-/// The `limit` documents that `query` scores best among those `scope`
-/// admits, best first (of equal scores, the lower address first), scored
-/// by `query` alone.
+/// The `limit` documents that `query` scores best among those the scope
+/// admits (`admitted`: a segment's admitted documents), best first (of
+/// equal scores, the lower address first), scored by `query` alone.
 ///
 /// Not `TopDocs` over `query AND scope`: tantivy skips documents that
 /// cannot make the top (block-max WAND) only for a plain union of terms,
 /// so an intersection with the scope scored every document holding any
 /// query word (a third of a search's CPU in `bench --serve`). Here the
 /// union runs with skipping, and each candidate is looked up in the set of
-/// documents the scope admits, made from its postings once per segment.
+/// documents the scope admits, made from its postings (or kept, see
+/// [`AdmittedSets`](crate::admitted::AdmittedSets)).
 fn best_in_scope(
     searcher: &Searcher,
     query: &dyn Query,
-    scope: &dyn Query,
+    admitted: &dyn Fn(&SegmentReader) -> tantivy::Result<Arc<BitSet>>,
     limit: usize,
 ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
     let scoring = query.weight(EnableScoring::enabled_from_searcher(searcher))?;
-    let admitting = scope.weight(EnableScoring::disabled_from_searcher(searcher))?;
     // The worst of the best so far on top.
     let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(limit + 1);
     for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
-        let admitted = admitted_documents(admitting.as_ref(), segment)?;
+        let admitted = admitted(segment)?;
         let alive = segment.alive_bitset();
         // Only a score above the worst kept can enter once `limit` are kept.
         let mut threshold = worst_kept(&best, limit);
@@ -371,7 +382,13 @@ mod tests {
             let expected = searcher
                 .search(&together, &TopDocs::with_limit(limit).order_by_score())
                 .unwrap();
-            let found = best_in_scope(&searcher, &query, &scope, limit).unwrap();
+            let admitting = scope
+                .weight(EnableScoring::disabled_from_searcher(&searcher))
+                .unwrap();
+            let admitted = |segment: &SegmentReader| {
+                admitted_documents(admitting.as_ref(), segment).map(Arc::new)
+            };
+            let found = best_in_scope(&searcher, &query, &admitted, limit).unwrap();
             assert!(!found.is_empty());
             assert_eq!(found, expected, "{query_words:?}, {limit} hits");
         }

@@ -3,7 +3,7 @@
 //!
 //! A search looks each candidate up in the set of documents its scope
 //! admits (see `best_in_scope`). Made from the tenant's postings for every
-//! search, that set cost about a fifth of the server's BM25 CPU in
+//! search, that set cost 1.7 % of the machine's CPU samples in
 //! `bench --serve`, though a segment's documents never change (deletes are
 //! the segment's alive set, checked apart). So the sets of plain tenant
 //! scopes are kept by segment; scopes that name documents or metadata are

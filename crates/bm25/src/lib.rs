@@ -36,7 +36,7 @@ use tantivy::collector::{Count, DocSetCollector};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
-use tantivy::{DocAddress, Index, IndexWriter, ReloadPolicy, Term, doc};
+use tantivy::{DocAddress, Index, IndexWriter, ReloadPolicy, Searcher, Term, doc};
 
 const STORE: &str = "tantivy";
 /// Memory the writer may buffer before flushing a segment. Its term table
@@ -46,7 +46,8 @@ const WRITER_MEMORY_BYTES: usize = 20_000_000;
 /// Bytes of stored chunks compressed together in the doc store of a new
 /// index (tantivy's default: 16 KiB). Reading one chunk decompresses its
 /// whole block, and a BM25 search reads its 50 candidates' ids: at 16 KiB
-/// (a dozen chunks a block) that was the largest part of a search's CPU.
+/// (a dozen chunks a block) that decompression was the largest single item
+/// of the server's CPU in `bench --serve` (4.7 % of the machine's samples).
 /// Indexes keep the block size they were created with.
 const DOC_STORE_BLOCK_BYTES: usize = 4096;
 
@@ -427,8 +428,10 @@ impl Inner {
         tenant: &TenantId,
         document: &DocumentId,
     ) -> Result<Vec<TantivyDocument>, StoreError> {
-        self.reader.fresh()?;
-        self.every_match(&self.document_filter(tenant, document))
+        self.every_match(
+            &self.reader.fresh()?,
+            &self.document_filter(tenant, document),
+        )
     }
 
     fn document_chunks(
@@ -471,9 +474,12 @@ impl Inner {
         Ok(hits)
     }
 
-    /// Every stored chunk matching `query`, in index order.
-    fn every_match(&self, query: &dyn Query) -> Result<Vec<TantivyDocument>, StoreError> {
-        let searcher = self.reader.searcher();
+    /// Every stored chunk matching `query` in `searcher`, in index order.
+    fn every_match(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+    ) -> Result<Vec<TantivyDocument>, StoreError> {
         // Not `TopDocs` with the index's size as its limit: it reserves
         // room for twice that many hits in every segment, so each
         // document's pre-read would allocate in proportion to the whole
@@ -496,12 +502,11 @@ impl Inner {
     }
 
     fn documents(&self, tenant: Option<&TenantId>) -> Result<Vec<StoredDocument>, StoreError> {
-        self.reader.fresh()?;
         let mut clauses = vec![(Occur::Must, self.first_chunks())];
         if let Some(tenant) = tenant {
             clauses.push((Occur::Must, term_query(self.fields.tenant, tenant.as_str())));
         }
-        let first_chunks = self.every_match(&BooleanQuery::new(clauses))?;
+        let first_chunks = self.every_match(&self.reader.fresh()?, &BooleanQuery::new(clauses))?;
         first_chunks
             .iter()
             .map(|stored| {

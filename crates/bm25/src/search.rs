@@ -35,11 +35,13 @@ impl Inner {
             .weight(EnableScoring::disabled_from_searcher(&searcher))
             .map_err(|error| unavailable(error.to_string()))?;
         let tenant_only = scope.documents().is_none() && scope.metadata().is_empty();
-        let admitted = |segment: &SegmentReader| match tenant_only {
-            true => self.admitted.of_tenant(segment, scope.tenant_id(), || {
-                admitted_documents(admitting.as_ref(), segment)
-            }),
-            false => admitted_documents(admitting.as_ref(), segment).map(Arc::new),
+        let admitted = |segment: &SegmentReader| {
+            let make = || admitted_documents(admitting.as_ref(), segment);
+            if tenant_only {
+                self.admitted.of_tenant(segment, scope.tenant_id(), make)
+            } else {
+                make().map(Arc::new)
+            }
         };
         let top = best_in_scope(&searcher, &query, &admitted, limit.max(1))
             .map_err(|error| unavailable(error.to_string()))?;
@@ -169,8 +171,10 @@ impl Inner {
             (Occur::Must, term_query(self.fields.tenant, tenant.as_str())),
             (Occur::Must, Box::new(BooleanQuery::new(any_chunk))),
         ]);
+        // The searcher as last loaded, with no check of its own: the search
+        // that ranked these chunks has just loaded the last commit.
         Ok(self
-            .every_match(&query)?
+            .every_match(&self.reader.searcher(), &query)?
             .iter()
             .map(|stored| {
                 let chunk = ChunkId::from_stored(self.text_of(stored, self.fields.chunk_id));

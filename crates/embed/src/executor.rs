@@ -10,10 +10,11 @@
 //! deliveries) while the model is saturated.
 //!
 //! Batches run on lanes: threads of their own, each with its own ONNX
-//! Runtime session. Two single-threaded sessions side by side keep both
-//! cores busy even when other work preempts one of them, where one
-//! two-threaded session stalls at every operator until its slower thread
-//! catches up.
+//! Runtime session. For a worker, two single-threaded sessions side by side
+//! keep both cores busy even when other work preempts one of them, where
+//! one two-threaded session stalls at every operator until its slower
+//! thread catches up. Search queries take one lane with every thread (see
+//! [`BatchingEmbedder::for_queries`]).
 
 use crate::batch::next_batch;
 use crate::onnx::record_embed_fields;
@@ -81,15 +82,39 @@ impl BatchingEmbedder {
     }
 
     /// The model in `model` with `config`'s session layout, batch limits and
-    /// deadline: what a worker embeds documents with and a searcher queries.
-    /// At most `capacity` callers are admitted at once.
+    /// deadline: what a worker embeds documents with. At most `capacity`
+    /// callers are admitted at once.
     pub fn for_model(
         model: &ModelDir,
         config: &ModelConfig,
         capacity: usize,
     ) -> Result<Self, EmbedError> {
+        let layout = config.session_layout(resolve_threads(config.intra_threads));
+        Self::with_layout(model, config, capacity, layout)
+    }
+
+    /// The model in `model` for search queries: `config`'s batch limits and
+    /// deadline, and one session with all of `config`'s threads, whatever
+    /// `config.sessions` says. Queries arrive one at a time, so one lane
+    /// gathers them into one batch, and its threads answer it sooner; two
+    /// single-threaded lanes each took the queries that arrived while the
+    /// other was busy, in batches half as large (bench --serve:
+    /// docs/performance.md, seventh).
+    pub fn for_queries(model: &ModelDir, config: &ModelConfig) -> Result<Self, EmbedError> {
+        let layout = (1, resolve_threads(config.intra_threads));
+        // Callers beyond capacity would wait for a place; the server in
+        // front bounds how many searches are in flight.
+        Self::with_layout(model, config, usize::MAX, layout)
+    }
+
+    /// `sessions` lanes of `threads` threads each.
+    fn with_layout(
+        model: &ModelDir,
+        config: &ModelConfig,
+        capacity: usize,
+        (sessions, threads): (usize, usize),
+    ) -> Result<Self, EmbedError> {
         let limits = BatchLimits::new(config.batch_size, config.batch_tokens);
-        let (sessions, threads) = config.session_layout(resolve_threads(config.intra_threads));
         let lanes = (0..sessions)
             .map(|_| OnnxEmbedder::load(model, limits, threads))
             .collect::<Result<Vec<_>, _>>()?;

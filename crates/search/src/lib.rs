@@ -228,13 +228,7 @@ impl GenerationSearcher {
     async fn open(base: &PipelineConfig, generation: &Generation) -> Result<Self, SearchError> {
         let config = generation.pipeline(base);
         let model = ModelDir::open(&config.model.dir)?;
-        let embedder = Arc::new(BatchingEmbedder::for_model(
-            &model,
-            &config.model,
-            // Callers beyond this wait for a place; the server in front
-            // bounds how many searches are in flight.
-            usize::MAX,
-        )?);
+        let embedder = Arc::new(BatchingEmbedder::for_queries(&model, &config.model)?);
         let dimension = embedder.manifest().dimension;
         let index = docpipe_index::open(base, generation, dimension, Access::Read).await?;
         Ok(Self {

@@ -124,6 +124,10 @@ impl Coalescer {
     /// Sends requests of `shape`, each with the searches waiting when it
     /// leaves, until none wait.
     async fn send_until_none_wait(self: Arc<Self>, shape: SearchShape) {
+        // Searches whose queries were embedded in one batch wake together;
+        // letting them run first puts them in this request, where the
+        // first of them would otherwise go alone and the rest wait for it.
+        tokio::task::yield_now().await;
         loop {
             let batch = {
                 let mut waiting = self.lock();

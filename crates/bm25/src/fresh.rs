@@ -7,9 +7,9 @@
 //! every segment each time (its files' footers, term dictionaries and
 //! doc-store caches); in `bench --serve`, keeping the reader and smaller
 //! doc-store blocks together took the server's CPU per fresh query from
-//! 4.70 to 3.85 ms. A commit replaces `meta.json` (a new file renamed over the old),
-//! so a read looks at that file's identity, one `stat`, and reloads only
-//! when it changed.
+//! 4.70 to 3.85 ms. A commit replaces `meta.json` (a new file renamed over
+//! the old), so a read looks at that file's identity, one `stat`, and
+//! reloads only when it changed.
 
 use crate::unavailable;
 use docpipe_core::StoreError;

@@ -214,7 +214,7 @@ pub struct ModelConfig {
     /// fill a batch before it runs a partial one, in milliseconds.
     #[serde(default = "default_batch_deadline_ms")]
     pub batch_deadline_ms: u64,
-    /// ONNX Runtime threads a worker (or a search) uses; 0 means one per core.
+    /// ONNX Runtime threads a worker uses; 0 means one per core.
     #[serde(default)]
     pub intra_threads: usize,
     /// ONNX Runtime sessions a worker runs batches on side by side, sharing
@@ -222,6 +222,13 @@ pub struct ModelConfig {
     /// per thread, which keeps the cores busy when other work preempts one.
     #[serde(default)]
     pub sessions: usize,
+    /// ONNX Runtime threads of the one session that embeds search queries
+    /// (`serve`, `search`, `eval`); 0 means one per core. One spends the
+    /// least CPU per query (a session's threads meet at every operator,
+    /// and queries batch together anyway) where one core keeps up with
+    /// the queries: the int8 model's on two cores, not the fp32 model's.
+    #[serde(default)]
+    pub query_threads: usize,
 }
 
 impl ModelConfig {
@@ -825,6 +832,21 @@ mod tests {
         assert_ne!(strong, DEFAULT);
         let config = PipelineConfig::from_toml(&strong).unwrap();
         assert_eq!(config.milvus.search_consistency, ReadConsistency::Strong);
+    }
+
+    /// Queries of the int8 model are embedded on one thread (one core keeps
+    /// up with them at the least CPU); the fp32 model's, and those of a
+    /// pipeline file that does not say, on every core.
+    #[test]
+    fn the_int8_pipeline_embeds_queries_on_one_thread_and_others_on_every_core() {
+        let int8 = PipelineConfig::from_toml(include_str!("../../../pipelines/int8.toml")).unwrap();
+        assert_eq!(int8.model.query_threads, 1);
+        let default = PipelineConfig::from_toml(DEFAULT).unwrap();
+        assert_eq!(default.model.query_threads, 0);
+        let unset = DEFAULT.replace("query_threads = 0", "");
+        assert_ne!(unset, DEFAULT);
+        let config = PipelineConfig::from_toml(&unset).unwrap();
+        assert_eq!(config.model.query_threads, 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! Runtime session. For a worker, two single-threaded sessions side by side
 //! keep both cores busy even when other work preempts one of them, where
 //! one two-threaded session stalls at every operator until its slower
-//! thread catches up. Search queries take one lane with every thread (see
+//! thread catches up. Search queries take one lane of their own (see
 //! [`BatchingEmbedder::for_queries`]).
 
 use crate::batch::next_batch;
@@ -94,14 +94,14 @@ impl BatchingEmbedder {
     }
 
     /// The model in `model` for search queries: `config`'s batch limits and
-    /// deadline, and one session with all of `config`'s threads, whatever
-    /// `config.sessions` says. Queries arrive one at a time, so one lane
-    /// gathers them into one batch, and its threads answer it sooner; two
-    /// single-threaded lanes each took the queries that arrived while the
-    /// other was busy, in batches half as large (bench --serve:
-    /// docs/performance.md, seventh).
+    /// deadline, and one session of `config.query_threads` threads,
+    /// whatever the worker's layout. Queries arrive one at a time, so one
+    /// lane gathers those arriving during a call into the next; two
+    /// single-threaded lanes each took them one at a time. One thread
+    /// spends the least CPU per query where one core keeps up (bench
+    /// --serve: docs/performance.md, seventh and eighth).
     pub fn for_queries(model: &ModelDir, config: &ModelConfig) -> Result<Self, EmbedError> {
-        let layout = (1, resolve_threads(config.intra_threads));
+        let layout = (1, resolve_threads(config.query_threads));
         // Callers beyond capacity would wait for a place; the server in
         // front bounds how many searches are in flight.
         Self::with_layout(model, config, usize::MAX, layout)
